@@ -1,0 +1,55 @@
+# GovPortal: `make run` serves the demo portal; `make test` lints and runs the suite.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint format migrate demo bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+var:
+	mkdir -p var
+
+# Local development: embedded SQLite under var/, tasks in-process, console e-mail.
+run: export DEBUG ?= 1
+run: $(STAMP) | var
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py load_demo
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+migrate: export DEBUG ?= 1
+migrate: $(STAMP) | var
+	$(BIN)/python manage.py migrate --noinput
+
+demo: export DEBUG ?= 1
+demo: migrate
+	$(BIN)/python manage.py load_demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Uses DATABASE_URL when set (PostgreSQL), SQLite otherwise. PYTEST_ARGS narrows a run.
+test: export DEBUG ?= 1
+test: lint | var
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: export DEBUG ?= 1
+bench: $(STAMP) | var
+	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf var/*.sqlite3 var/staticfiles .pytest_cache .ruff_cache

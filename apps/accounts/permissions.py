@@ -1,0 +1,120 @@
+"""The one place that answers "may this user do this to this object?".
+
+Pages, API views, selectors and services all ask here. Deny by default: a user
+may act only through a team role that allows the action, or a django-guardian
+object permission granted on that very object; superusers may do everything.
+"""
+
+from django.db.models import Q
+
+from .models import Membership, Role, Team
+
+VIEW = "view"
+REGISTER = "register"  # register models and versions in a team
+CHANGE = "change"  # edit a model's metadata and versions
+CHANGE_LIFECYCLE = "change_lifecycle"
+APPROVE = "approve"
+VIEW_AUDIT = "view_audit"  # read the team's audit trail at /audit/
+EXPORT_AUDIT = "export_audit"
+MANAGE_TEAM = "manage_team"  # grant and revoke roles and object permissions
+
+ROLE_ACTIONS: dict[str, frozenset[str]] = {
+    Role.VIEWER: frozenset({VIEW}),
+    Role.CONTRIBUTOR: frozenset({VIEW, REGISTER, CHANGE, CHANGE_LIFECYCLE}),
+    Role.APPROVER: frozenset({VIEW, APPROVE}),
+    Role.AUDITOR: frozenset({VIEW, VIEW_AUDIT, EXPORT_AUDIT}),
+    Role.ADMIN: frozenset({VIEW, REGISTER, CHANGE, CHANGE_LIFECYCLE, APPROVE, VIEW_AUDIT, EXPORT_AUDIT, MANAGE_TEAM}),
+}
+
+# Object permissions that guardian may grant on a single object, by action.
+OBJECT_PERMISSIONS = {VIEW: "view", CHANGE: "change"}
+
+
+def roles_allowing(action: str) -> list[str]:
+    return [role for role, actions in ROLE_ACTIONS.items() if action in actions]
+
+
+def _active(user) -> bool:
+    return user is not None and user.is_authenticated and user.is_active
+
+
+def team_ids_with(user, action: str):
+    """Ids of the teams where `user` holds a role allowing `action` (a subquery)."""
+    if not _active(user):
+        return Team.objects.none().values("pk")
+    if user.is_superuser:
+        return Team.objects.values("pk")
+    return Membership.objects.filter(user=user, role__in=roles_allowing(action)).values("team_id")
+
+
+def object_permission_codename(action: str, model_class) -> str | None:
+    verb = OBJECT_PERMISSIONS.get(action)
+    return f"{verb}_{model_class._meta.model_name}" if verb else None
+
+
+def object_scope_q(user, action: str, *, model_class, team_path: str = "team", object_path: str = "") -> Q:
+    """A filter for rows of `model_class` (or rows reached through `object_path`) the user may `action`.
+
+    team_path: lookup from the queryset's model to the owning team.
+    object_path: lookup from the queryset's model to the guarded object ("" = the row itself).
+    """
+    if not _active(user):
+        return Q(pk__in=[])
+    if user.is_superuser:
+        return Q()
+    q = Q(**{f"{team_path}__in": team_ids_with(user, action)})
+    codename = object_permission_codename(action, model_class)
+    if codename:
+        from guardian.shortcuts import get_objects_for_user
+
+        granted = get_objects_for_user(
+            user,
+            f"{model_class._meta.app_label}.{codename}",
+            klass=model_class.objects.all(),
+            with_superuser=False,
+            accept_global_perms=False,
+        ).values("pk")
+        q |= Q(**{f"{object_path}pk__in" if object_path else "pk__in": granted})
+    return q
+
+
+def team_of(obj) -> Team | None:
+    if isinstance(obj, Team):
+        return obj
+    team_id = getattr(obj, "permission_team_id", None)
+    return Team(pk=team_id) if team_id else None
+
+
+def has_role(user, team, action: str) -> bool:
+    if not _active(user) or team is None:
+        return False
+    if user.is_superuser:
+        return True
+    return Membership.objects.filter(user=user, team_id=team.pk, role__in=roles_allowing(action)).exists()
+
+
+def can(user, action: str, obj) -> bool:
+    """May `user` do `action` to `obj` (a Team or a team-owned object)?"""
+    if not _active(user):
+        return False
+    if user.is_superuser:
+        return True
+    if has_role(user, team_of(obj), action):
+        return True
+    guarded = getattr(obj, "permission_object", obj)
+    codename = object_permission_codename(action, type(guarded))
+    if codename and not isinstance(guarded, Team):
+        return user.has_perm(f"{guarded._meta.app_label}.{codename}", guarded)
+    return False
+
+
+def can_view_audit(user) -> bool:
+    return _active(user) and (user.is_superuser or team_ids_with(user, VIEW_AUDIT).exists())
+
+
+def role_summary(user) -> list[tuple[str, str]]:
+    """(team name, role label) pairs for the navigation bar."""
+    if not _active(user):
+        return []
+    rows = Membership.objects.filter(user=user).select_related("team").order_by("team__name", "role")
+    return [(m.team.name, m.get_role_display()) for m in rows]

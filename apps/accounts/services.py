@@ -1,0 +1,183 @@
+"""Every change to users, teams, roles and object permissions: checked, written and audited together."""
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils.text import slugify
+from guardian.shortcuts import assign_perm, remove_perm
+
+from apps.audit.actions import Action
+from apps.audit.actors import Actor
+from apps.audit.services import Target, record
+
+from . import permissions
+from .models import Membership, Role, Team, User
+
+
+def _require(actor: Actor, action: str, obj, message: str) -> None:
+    if not permissions.can(actor.user, action, obj):
+        raise PermissionDenied(message)
+
+
+def _require_superuser(actor: Actor, message: str) -> None:
+    if actor.user is None or not actor.user.is_superuser:
+        raise PermissionDenied(message)
+
+
+@transaction.atomic
+def team_create(*, actor: Actor, name: str, slug: str = "", description: str = "") -> Team:
+    """Create a team (administrators only)."""
+    _require_superuser(actor, "Only administrators can create teams.")
+    team = Team(name=name.strip(), slug=slug or slugify(name), description=description)
+    team.full_clean()
+    team.save()
+    record(action=Action.TEAM_CREATED, actor=actor, target=team, changes={"name": [None, team.name]})
+    return team
+
+
+@transaction.atomic
+def membership_grant(*, actor: Actor, team: Team, user: User, role: str) -> Membership:
+    """Give `user` a role in `team`; granting a role they already hold changes nothing."""
+    _require(actor, permissions.MANAGE_TEAM, team, "Only the team's admins can grant roles.")
+    if role not in Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}; choose one of {', '.join(Role.values)}."})
+    if not user.is_active:
+        raise ValidationError({"user": f"{user.username} is deactivated and cannot be given a role."})
+    membership, created = Membership.objects.get_or_create(
+        team=team, user=user, role=role, defaults={"granted_by": actor.user}
+    )
+    if created:
+        record(
+            action=Action.ROLE_GRANTED,
+            actor=actor,
+            target=membership,
+            changes={"user": [None, user.username], "role": [None, role], "team": [None, team.name]},
+        )
+    return membership
+
+
+@transaction.atomic
+def membership_revoke(*, actor: Actor, membership: Membership) -> None:
+    """Take a role away. A team always keeps at least one admin."""
+    membership = Membership.objects.select_for_update().select_related("team", "user").get(pk=membership.pk)
+    _require(actor, permissions.MANAGE_TEAM, membership.team, "Only the team's admins can revoke roles.")
+    if membership.role == Role.ADMIN:
+        admins = Membership.objects.select_for_update().filter(team=membership.team, role=Role.ADMIN)
+        if admins.count() <= 1:
+            raise ValidationError(f"{membership.user.username} is the last admin of {membership.team.name}.")
+    record(
+        action=Action.ROLE_REVOKED,
+        actor=actor,
+        target=membership,
+        changes={"user": [membership.user.username, None], "role": [membership.role, None]},
+    )
+    membership.delete()
+
+
+@transaction.atomic
+def object_permission_grant(*, actor: Actor, user: User, action: str, obj) -> None:
+    """Grant one object permission (view or change) on one object, through django-guardian."""
+    codename = permissions.object_permission_codename(action, type(obj))
+    if codename is None:
+        raise ValidationError({"action": f"{action!r} cannot be granted per object; grant a team role instead."})
+    _require(actor, permissions.MANAGE_TEAM, permissions.team_of(obj), "Only the owning team's admins can grant.")
+    if user.has_perm(f"{obj._meta.app_label}.{codename}", obj):
+        return
+    assign_perm(codename, user, obj)
+    record(
+        action=Action.PERMISSION_GRANTED,
+        actor=actor,
+        target=obj,
+        changes={"user": [None, user.username], "permission": [None, codename]},
+    )
+
+
+@transaction.atomic
+def object_permission_revoke(*, actor: Actor, user: User, action: str, obj) -> None:
+    codename = permissions.object_permission_codename(action, type(obj))
+    if codename is None:
+        raise ValidationError({"action": f"{action!r} is not an object permission."})
+    _require(actor, permissions.MANAGE_TEAM, permissions.team_of(obj), "Only the owning team's admins can revoke.")
+    if not remove_perm(codename, user, obj):
+        return
+    record(
+        action=Action.PERMISSION_REVOKED,
+        actor=actor,
+        target=obj,
+        changes={"user": [user.username, None], "permission": [codename, None]},
+    )
+
+
+_AUDITED_USER_FIELDS = ("username", "email", "first_name", "last_name", "is_active", "is_staff", "is_superuser")
+
+
+def _user_snapshot(user: User) -> dict:
+    return {field: getattr(user, field) for field in _AUDITED_USER_FIELDS}
+
+
+@transaction.atomic
+def user_create(
+    *,
+    actor: Actor,
+    username: str,
+    password: str,
+    email: str = "",
+    first_name: str = "",
+    last_name: str = "",
+    is_superuser: bool = False,
+) -> User:
+    """Create a sign-in account (administrators, or the system during setup)."""
+    if actor.user is not None:
+        _require_superuser(actor, "Only administrators can create users.")
+    user = User(
+        username=username,
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        is_superuser=is_superuser,
+        is_staff=is_superuser,
+    )
+    user.set_password(password)
+    user.full_clean()
+    user.save()
+    record(
+        action=Action.USER_CREATED,
+        actor=actor,
+        target=user,
+        changes={key: [None, value] for key, value in _user_snapshot(user).items()},
+    )
+    return user
+
+
+@transaction.atomic
+def user_save_from_admin(*, actor: Actor, user: User, password_changed: bool = False) -> User:
+    """Save a user edited in the Django admin, recording what changed (never the password itself)."""
+    _require_superuser(actor, "Only administrators can edit users.")
+    before = {} if user.pk is None else _user_snapshot(User.objects.get(pk=user.pk))
+    created = user.pk is None
+    user.save()
+    changes = {key: [before.get(key), value] for key, value in _user_snapshot(user).items() if before.get(key) != value}
+    if password_changed:
+        changes["password"] = ["(set)" if not created else None, "(changed)"]
+    if created or changes:
+        record(
+            action=Action.USER_CREATED if created else Action.USER_UPDATED, actor=actor, target=user, changes=changes
+        )
+    return user
+
+
+@transaction.atomic
+def login_succeeded(*, user: User) -> None:
+    record(action=Action.USER_LOGGED_IN, actor=Actor.of(user), target=user)
+
+
+@transaction.atomic
+def login_failed(*, username: str) -> None:
+    """A failed sign-in is recorded against the name that was tried; the system is the actor."""
+    record(
+        action=Action.USER_LOGIN_FAILED, actor=Actor.system("auth"), target=Target("accounts.user", "", username[:150])
+    )
+
+
+@transaction.atomic
+def logged_out(*, user: User) -> None:
+    record(action=Action.USER_LOGGED_OUT, actor=Actor.of(user), target=user)

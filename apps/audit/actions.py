@@ -1,0 +1,26 @@
+"""The catalogue of audit actions: adding one is a visible one-line diff."""
+
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    # accounts
+    USER_CREATED = "user.created"
+    USER_UPDATED = "user.updated"
+    USER_LOGGED_IN = "user.logged_in"
+    USER_LOGIN_FAILED = "user.login_failed"
+    USER_LOGGED_OUT = "user.logged_out"
+    TEAM_CREATED = "team.created"
+    TEAM_UPDATED = "team.updated"
+    ROLE_GRANTED = "role.granted"
+    ROLE_CHANGED = "role.changed"
+    ROLE_REVOKED = "role.revoked"
+    PERMISSION_GRANTED = "permission.granted"
+    PERMISSION_REVOKED = "permission.revoked"
+    # inventory
+    MODEL_REGISTERED = "model.registered"
+    MODEL_UPDATED = "model.updated"
+    MODEL_LIFECYCLE_CHANGED = "model.lifecycle_changed"
+    MODEL_VALIDATED = "model.validated"
+    VERSION_CREATED = "version.created"
+    VERSION_UPDATED = "version.updated"

@@ -1,0 +1,18 @@
+from django.contrib import admin
+
+from apps.core.admin_mixins import GovernedReadOnlyAdmin
+
+from .models import AuditEvent, ChainHead
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(GovernedReadOnlyAdmin):
+    list_display = ("sequence", "timestamp", "actor_label", "actor_kind", "action", "target_label")
+    list_filter = ("actor_kind", "action")
+    search_fields = ("actor_label", "target_label", "action")
+    date_hierarchy = "timestamp"
+
+
+@admin.register(ChainHead)
+class ChainHeadAdmin(GovernedReadOnlyAdmin):
+    list_display = ("sequence", "hash", "updated_at")

@@ -1,0 +1,112 @@
+from django.conf import settings
+from django.db import models
+
+from apps.core.querysets import RestrictedQuerySet
+
+from . import hashing
+from .actors import ActorKind
+
+SCOPE_FIELDS = ("team_id", "model_id", "version_id")
+
+
+class AuditEventQuerySet(RestrictedQuerySet):
+    def restrict_for(self, user, action):
+        # Imported here: accounts sits above audit and records audit events itself.
+        from apps.accounts import permissions
+
+        if action == "view":
+            return self.filter(team_id__in=permissions.team_ids_with(user, "view_audit"))
+        return self.none()
+
+    def for_model(self, model):
+        return self.filter(model_id=model.pk)
+
+
+class AuditEvent(models.Model):
+    """One append-only, hash-chained record of a governed change.
+
+    Rows are never updated or deleted (database triggers refuse it); `hash` covers
+    every other field and the previous event's hash, so any edit, deletion,
+    insertion or reordering breaks the chain that `audit_verify` recomputes.
+    Labels are frozen copies so the record outlives the users and objects it names.
+    """
+
+    sequence = models.BigIntegerField(unique=True)
+    timestamp = models.DateTimeField(db_index=True)
+    # No database FK: users may be deleted; the event keeps the id and the label.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    actor_label = models.CharField(max_length=200)
+    actor_kind = models.CharField(max_length=10, choices=ActorKind.CHOICES)
+    action = models.CharField(max_length=100, db_index=True)
+    target_type = models.CharField(max_length=100, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_label = models.CharField(max_length=200, blank=True)
+    # Denormalised scope keys (no FKs): who may read the event and how auditors filter it.
+    team_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    model_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    version_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    changes = models.JSONField(default=dict, blank=True)
+    context = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-sequence"]
+        indexes = [models.Index(fields=["target_type", "target_id"], name="audit_target_idx")]
+        constraints = [models.CheckConstraint(condition=models.Q(sequence__gte=1), name="audit_sequence_positive")]
+
+    def __str__(self):
+        return f"#{self.sequence} {self.action} {self.target_label}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise RuntimeError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise RuntimeError("Audit events are append-only.")
+
+    @property
+    def scope(self) -> dict:
+        return {name.removesuffix("_id"): getattr(self, name) for name in SCOPE_FIELDS if getattr(self, name)}
+
+    def hash_payload(self) -> dict:
+        return payload_from_values(
+            {field: getattr(self, field) for field in hashing.HASHED_FIELDS if field != "scope"}
+            | {name: getattr(self, name) for name in SCOPE_FIELDS}
+        )
+
+    def compute_hash(self) -> str:
+        return hashing.compute_hash(self.hash_payload())
+
+
+def payload_from_values(row: dict) -> dict:
+    """The hashed payload of an event from a row of column values (model or .values())."""
+    payload = {field: row[field] for field in hashing.HASHED_FIELDS if field not in ("scope", "timestamp")}
+    payload["timestamp"] = hashing.format_timestamp(row["timestamp"])
+    payload["scope"] = {name.removesuffix("_id"): row[name] for name in SCOPE_FIELDS if row.get(name)}
+    return payload
+
+
+class ChainHead(models.Model):
+    """The single row every append locks: the sequence and hash of the newest event."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    sequence = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default=hashing.GENESIS_HASH)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="audit_single_chain_head")]
+
+    def __str__(self):
+        return f"chain head #{self.sequence} {self.hash[:12]}"

@@ -1,0 +1,49 @@
+"""Audit reads: scoped by the reader's audit rights, filtered, newest first."""
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.db.models import Q
+
+from .models import AuditEvent
+
+
+def _day_start(value: date) -> datetime:
+    return datetime.combine(value, time.min, tzinfo=UTC)
+
+
+def audit_event_list(
+    *,
+    user,
+    actor: str = "",
+    action: str = "",
+    target: str = "",
+    date_from: date | None = None,
+    date_to: date | None = None,
+    team_id: int | None = None,
+    model_id: int | None = None,
+):
+    """Events `user` may read (their teams' trail; all for superusers), filtered.
+
+    action is a prefix ("model." matches every model action); dates are UTC days, both inclusive.
+    """
+    qs = AuditEvent.objects.restrict(user).select_related("actor")
+    if actor:
+        qs = qs.filter(actor_label__iexact=actor)
+    if action:
+        qs = qs.filter(action__startswith=action)
+    if target:
+        qs = qs.filter(Q(target_label__icontains=target) | Q(target_type=target))
+    if date_from:
+        qs = qs.filter(timestamp__gte=_day_start(date_from))
+    if date_to:
+        qs = qs.filter(timestamp__lt=_day_start(date_to + timedelta(days=1)))
+    if team_id:
+        qs = qs.filter(team_id=team_id)
+    if model_id:
+        qs = qs.filter(model_id=model_id)
+    return qs.order_by("-sequence")
+
+
+def audit_event_list_for_model(*, model):
+    """A model's own history (the model and its versions), for readers who may already see the model."""
+    return AuditEvent.objects.filter(model_id=model.pk).order_by("-sequence")

@@ -1,0 +1,77 @@
+import json
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.utils import timezone
+
+from apps.core import request_context
+
+from . import hashing
+from .actions import Action
+from .actors import Actor
+from .models import SCOPE_FIELDS, AuditEvent, ChainHead
+
+
+class Target:
+    """A record target that is not a model row (e.g. a login attempt for an unknown username)."""
+
+    def __init__(self, type_: str, id_: str = "", label: str = "", scope: dict | None = None):
+        self.type, self.id, self.label, self.scope = type_, str(id_), label, scope or {}
+
+
+def _json_value(value) -> object:
+    # Stored exactly as hashed: dates/decimals/UUIDs become strings, NUL (which jsonb refuses) is replaced.
+    text = json.dumps(value, cls=DjangoJSONEncoder).replace("\\u0000", "\\ufffd")
+    return hashing.normalize(json.loads(text))
+
+
+def _target_fields(target) -> tuple[str, str, str, dict]:
+    if target is None:
+        return "", "", "", {}
+    if isinstance(target, Target):
+        return target.type, target.id, target.label[:200], target.scope
+    if isinstance(target, models.Model):
+        scope = target.audit_scope() if hasattr(target, "audit_scope") else {}
+        return target._meta.label_lower, str(target.pk), str(target)[:200], scope
+    raise TypeError(f"cannot audit a {type(target).__name__}")
+
+
+def record(*, action: Action, actor: Actor, target, changes: dict | None = None) -> AuditEvent:
+    """Append one event to the hash chain, in the caller's transaction.
+
+    The chain head row is locked first, so appends are serialised and sequences
+    stay gapless; if the caller's transaction rolls back, so does the event.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit.record() must run inside the service's transaction")
+    if not isinstance(action, Action):
+        raise ValueError(f"unknown audit action {action!r}: add it to apps/audit/actions.py")
+    if not isinstance(actor, Actor):
+        raise TypeError("actor must be an Actor (Actor.of(user) or Actor.system(name))")
+    target_type, target_id, target_label, scope = _target_fields(target)
+    head, _ = ChainHead.objects.select_for_update().get_or_create(pk=1)
+    event = AuditEvent(
+        sequence=head.sequence + 1,
+        timestamp=timezone.now(),
+        actor=actor.user,
+        actor_label=actor.label[:200],
+        actor_kind=actor.kind,
+        action=action.value,
+        target_type=target_type,
+        target_id=target_id,
+        target_label=target_label,
+        changes=_json_value(changes or {}),
+        context=_json_value(request_context.get().as_dict()),
+        prev_hash=head.hash,
+    )
+    for name in SCOPE_FIELDS:
+        setattr(event, name, scope.get(name.removesuffix("_id")))
+    event.hash = event.compute_hash()
+    event.save(force_insert=True)
+    ChainHead.objects.filter(pk=1).update(sequence=event.sequence, hash=event.hash, updated_at=event.timestamp)
+    return event
+
+
+def diff(before: dict, after: dict) -> dict:
+    """{field: [old, new]} for the fields whose value changed."""
+    return {key: [before.get(key), after.get(key)] for key in after if before.get(key) != after.get(key)}

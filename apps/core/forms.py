@@ -1,0 +1,31 @@
+from django.core.exceptions import ValidationError
+
+
+def apply_errors(form, exc: ValidationError) -> None:
+    """Show a service's ValidationError on a form: on the field it names, else at the top."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc.messages)
+        return
+    for field, messages in exc.message_dict.items():
+        form.add_error(field if field in form.fields else None, messages)
+
+
+class BootstrapMixin:
+    """Give widgets Bootstrap classes and mark invalid fields, so templates stay plain."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            widget = field.widget
+            base = "form-select" if getattr(widget, "input_type", "") == "select" else "form-control"
+            if getattr(widget, "input_type", "") == "checkbox":
+                base = "form-check-input"
+            widget.attrs["class"] = f"{widget.attrs.get('class', '')} {base}".strip()
+
+    def full_clean(self):
+        super().full_clean()
+        for name in self.errors:
+            if name in self.fields:
+                widget = self.fields[name].widget
+                widget.attrs["class"] = f"{widget.attrs.get('class', '')} is-invalid"
+                widget.attrs["aria-invalid"] = "true"

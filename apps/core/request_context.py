@@ -1,0 +1,107 @@
+"""Who/where/how a change was made, carried to every audit event of a request or task.
+
+A context variable rather than a thread-local, so it is correct under threads and
+asyncio alike. Web requests set it in RequestContextMiddleware; commands and tasks
+use `bind()`.
+"""
+
+import contextvars
+import ipaddress
+import re
+import uuid
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+
+from django.conf import settings
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    request_id: str
+    source: str  # web, api, task, command, webhook
+    client_ip: str | None = None
+    user_agent: str | None = None
+
+    def as_dict(self) -> dict:
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+_current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar("request_context", default=None)
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def valid_request_id(value: str | None) -> bool:
+    return bool(value) and bool(_REQUEST_ID.match(value))
+
+
+def get() -> RequestContext:
+    """The current context; outside any request or task, a fresh 'command' context."""
+    context = _current.get()
+    if context is None:
+        context = RequestContext(request_id=new_request_id(), source="command")
+        _current.set(context)
+    return context
+
+
+def activate(context: RequestContext) -> contextvars.Token:
+    return _current.set(context)
+
+
+def deactivate(token: contextvars.Token) -> None:
+    _current.reset(token)
+
+
+@contextmanager
+def bind(**fields):
+    """Run a block with a context (a task, a command, or a request's API source)."""
+    base = _current.get()
+    if base is None:
+        fields.setdefault("request_id", new_request_id())
+        context = RequestContext(**fields)
+    else:
+        context = replace(base, **fields)
+    token = _current.set(context)
+    try:
+        yield context
+    finally:
+        _current.reset(token)
+
+
+def _in_networks(address: str, networks: list[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    for network in networks:
+        try:
+            if ip in ipaddress.ip_network(network, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def client_ip(meta: dict) -> str | None:
+    """The client address: REMOTE_ADDR, unless it is a trusted proxy.
+
+    Behind trusted proxies, X-Forwarded-For is read from the right, skipping
+    trusted hops; the first untrusted address is the client. The leftmost entry is
+    never taken on faith, since any client can write it.
+    """
+    remote = meta.get("REMOTE_ADDR") or None
+    trusted = settings.TRUSTED_PROXIES
+    if not remote or not trusted or not _in_networks(remote, trusted):
+        return remote
+    hops = [hop.strip() for hop in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _in_networks(hop, trusted):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return remote  # garbage in the header: fall back to the peer we know
+    return remote

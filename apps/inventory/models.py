@@ -1,0 +1,186 @@
+from datetime import date
+
+from django.conf import settings
+from django.core.validators import MaxLengthValidator
+from django.db import models
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+from apps.accounts import permissions
+from apps.core.querysets import RestrictedQuerySet
+
+from . import validators
+
+
+class RiskTier(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    CRITICAL = "critical", "Critical"
+
+
+RISK_ORDER = {tier: index for index, tier in enumerate(RiskTier.values)}
+
+
+class AIActCategory(models.TextChoices):
+    MINIMAL = "minimal", "Minimal risk"
+    LIMITED = "limited", "Limited risk (transparency)"
+    HIGH = "high", "High risk"
+    UNACCEPTABLE = "unacceptable", "Unacceptable (prohibited)"
+
+
+class Lifecycle(models.TextChoices):
+    DEVELOPMENT = "development", "Development"
+    VALIDATION = "validation", "Validation"
+    PRODUCTION = "production", "Production"
+    RETIRED = "retired", "Retired"
+
+
+class Source(models.TextChoices):
+    MANUAL = "manual", "Manual"
+    API = "api", "API"
+    GIT = "git", "Git"
+
+
+def _text(limit: int):
+    return [MaxLengthValidator(limit)]
+
+
+class Tag(models.Model):
+    """A free label on models, for search ("credit", "nlp")."""
+
+    name = models.CharField(max_length=40, unique=True, validators=[validators.validate_tag])
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class RegisteredModelQuerySet(RestrictedQuerySet):
+    def restrict_for(self, user, action):
+        return self.filter(permissions.object_scope_q(user, action, model_class=RegisteredModel))
+
+
+class RegisteredModel(models.Model):
+    """A model in the inventory: what it is for, who owns it, how risky it is, and when it was validated."""
+
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=120, unique=True)
+    description = models.TextField(blank=True, validators=_text(5000))
+    team = models.ForeignKey("accounts.Team", on_delete=models.PROTECT, related_name="models")
+    owners = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="owned_models")
+    risk_tier = models.CharField(max_length=10, choices=RiskTier.choices)
+    eu_ai_act_category = models.CharField(
+        "EU AI Act category", max_length=15, choices=AIActCategory.choices, default=AIActCategory.MINIMAL
+    )
+    intended_use = models.TextField(blank=True, validators=_text(5000))
+    limitations = models.TextField(blank=True, validators=_text(5000))
+    lifecycle_status = models.CharField(max_length=15, choices=Lifecycle.choices, default=Lifecycle.DEVELOPMENT)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="models")
+    source_repository_url = models.CharField("source repository", max_length=500, blank=True)
+    source_path = models.CharField(max_length=300, blank=True)
+    validator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="validated_models"
+    )
+    last_validated_on = models.DateField(null=True, blank=True)
+    next_validation_due = models.DateField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    objects = RegisteredModelQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(risk_tier__in=RiskTier.values), name="model_risk_tier_valid"),
+            models.CheckConstraint(
+                condition=models.Q(lifecycle_status__in=Lifecycle.values), name="model_lifecycle_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def permission_team_id(self):
+        return self.team_id
+
+    def audit_scope(self) -> dict:
+        return {"team": self.team_id, "model": self.pk}
+
+    def validation_overdue(self, today: date | None = None) -> bool:
+        if self.next_validation_due is None or self.lifecycle_status == Lifecycle.RETIRED:
+            return False
+        return self.next_validation_due < (today or date.today())
+
+
+class RegisteredModelUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE)
+
+
+class RegisteredModelGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE)
+
+
+class ModelVersionQuerySet(RestrictedQuerySet):
+    def restrict_for(self, user, action):
+        return self.filter(
+            permissions.object_scope_q(
+                user, action, model_class=RegisteredModel, team_path="model__team", object_path="model__"
+            )
+        )
+
+
+class ModelVersion(models.Model):
+    """One trained artifact of a model: what it is (digest, commit), how good it is, and where it came from."""
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="versions")
+    version = models.CharField(max_length=64, validators=[validators.validate_version])
+    git_commit_sha = models.CharField("Git commit", max_length=64, blank=True, validators=[validators.validate_git_sha])
+    artifact_uri = models.CharField(max_length=1000, blank=True)
+    artifact_digest = models.CharField(
+        "artifact SHA-256", max_length=64, blank=True, validators=[validators.validate_digest]
+    )
+    framework = models.CharField(max_length=50, blank=True)
+    metrics = models.JSONField(default=dict, blank=True, validators=[validators.validate_metrics])
+    parameters = models.JSONField(default=dict, blank=True, validators=[validators.validate_parameters])
+    model_card = models.TextField(blank=True, validators=_text(100_000))
+    training_data = models.JSONField(
+        "training data references", default=list, blank=True, validators=[validators.validate_string_list]
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children", verbose_name="derived from"
+    )
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.MANUAL)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ModelVersionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["model__name", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "version"], name="unique_model_version"),
+            models.CheckConstraint(condition=models.Q(source__in=Source.values), name="version_source_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.model.name} {self.version}"
+
+    @property
+    def permission_team_id(self):
+        return self.model.team_id
+
+    @property
+    def permission_object(self):
+        return self.model
+
+    def audit_scope(self) -> dict:
+        return {"team": self.model.team_id, "model": self.model_id, "version": self.pk}

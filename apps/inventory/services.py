@@ -1,0 +1,261 @@
+"""Every write to the inventory: permission and domain checks, the change, and its audit event, in one transaction."""
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.text import slugify
+
+from apps.accounts import permissions
+from apps.audit.actions import Action
+from apps.audit.actors import Actor
+from apps.audit.services import diff, record
+
+from . import policies, validators
+from .models import ModelVersion, RegisteredModel, Source, Tag
+
+MODEL_FIELDS = (
+    "name", "description", "risk_tier", "eu_ai_act_category", "intended_use", "limitations",
+    "source_repository_url", "source_path", "validator", "last_validated_on", "next_validation_due",
+)  # fmt: skip
+VERSION_FIELDS = (
+    "git_commit_sha", "artifact_uri", "artifact_digest", "framework", "metrics", "parameters",
+    "model_card", "training_data", "parent",
+)  # fmt: skip
+
+
+def _require(actor: Actor, action: str, obj, message: str) -> None:
+    if not permissions.can(actor.user, action, obj):
+        raise PermissionDenied(message)
+
+
+def _model_snapshot(model: RegisteredModel, owners, tags) -> dict:
+    """The audited view of a model: labels, not ids, so the record reads on its own."""
+    return {
+        "name": model.name,
+        "team": model.team.name,
+        "description": model.description,
+        "risk_tier": model.risk_tier,
+        "eu_ai_act_category": model.eu_ai_act_category,
+        "intended_use": model.intended_use,
+        "limitations": model.limitations,
+        "lifecycle_status": model.lifecycle_status,
+        "owners": sorted(user.username for user in owners),
+        "tags": sorted(tag.name if isinstance(tag, Tag) else tag for tag in tags),
+        "source_repository_url": model.source_repository_url,
+        "source_path": model.source_path,
+        "validator": model.validator.username if model.validator else None,
+        "last_validated_on": model.last_validated_on,
+        "next_validation_due": model.next_validation_due,
+    }
+
+
+def _clean_tags(tags) -> list[str]:
+    names = sorted({str(tag).strip().lower() for tag in tags if str(tag).strip()})
+    errors = []
+    for name in names:
+        try:
+            validators.validate_tag(name)
+        except ValidationError as exc:
+            errors.extend(exc.messages)
+    if errors:
+        raise ValidationError({"tags": errors})
+    return names
+
+
+def _check_model(model: RegisteredModel, owners) -> None:
+    errors = {}
+    if policies.validator_conflict(model.validator_id, {user.pk for user in owners}):
+        errors["validator"] = ["The validator must be independent: pick someone who is not an owner."]
+    dates_error = policies.validation_dates_error(model.last_validated_on, model.next_validation_due)
+    if dates_error:
+        errors["next_validation_due"] = [dates_error]
+    try:
+        model.full_clean()
+    except ValidationError as exc:
+        for field, messages in exc.message_dict.items():
+            if field == "slug":  # the slug comes from the name: say so in the name's terms
+                field, messages = (
+                    "name",
+                    [f"A model with this name (or one too similar: /models/{model.slug}/) exists."],
+                )
+            errors.setdefault(field, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
+
+
+def _save_tags(model: RegisteredModel, names: list[str]) -> None:
+    model.tags.set([Tag.objects.get_or_create(name=name)[0] for name in names])
+
+
+@transaction.atomic
+def registered_model_register(
+    *, actor: Actor, team, name: str, risk_tier: str, owners=(), tags=(), **fields
+) -> RegisteredModel:
+    """Register a new model in `team`'s inventory (contributors and admins of the team)."""
+    _require(actor, permissions.REGISTER, team, f"You may not register models in {team}.")
+    unknown = set(fields) - set(MODEL_FIELDS) - {"lifecycle_status"}
+    if unknown:
+        raise ValidationError(f"Unknown model fields: {', '.join(sorted(unknown))}.")
+    owners = list(owners)
+    tag_names = _clean_tags(tags)
+    model = RegisteredModel(
+        team=team,
+        name=(name or "").strip(),
+        slug=slugify(name or "")[:120],
+        risk_tier=risk_tier,
+        created_by=actor.user,
+        **fields,
+    )
+    if not model.slug:
+        raise ValidationError({"name": ["Enter a name with at least one letter or digit."]})
+    _check_model(model, owners)
+    try:
+        with transaction.atomic():
+            model.save()
+    except IntegrityError:
+        raise ValidationError({"name": [f"A model named {model.name!r} already exists."]}) from None
+    model.owners.set(owners)
+    _save_tags(model, tag_names)
+    snapshot = _model_snapshot(model, owners, tag_names)
+    record(
+        action=Action.MODEL_REGISTERED,
+        actor=actor,
+        target=model,
+        changes={key: [None, value] for key, value in snapshot.items() if value not in (None, "", [])},
+    )
+    return model
+
+
+@transaction.atomic
+def registered_model_update(
+    *, actor: Actor, model: RegisteredModel, owners=None, tags=None, **fields
+) -> RegisteredModel:
+    """Edit a model's metadata; records one `model.updated` event with what changed, or nothing if nothing did."""
+    model = RegisteredModel.objects.select_for_update().select_related("team", "validator").get(pk=model.pk)
+    _require(actor, permissions.CHANGE, model, f"You may not edit {model.name}.")
+    unknown = set(fields) - set(MODEL_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown model fields: {', '.join(sorted(unknown))}.")
+    old_owners, old_tags = list(model.owners.all()), [tag.name for tag in model.tags.all()]
+    before = _model_snapshot(model, old_owners, old_tags)
+    new_owners = list(owners) if owners is not None else old_owners
+    new_tags = _clean_tags(tags) if tags is not None else old_tags
+    for field, value in fields.items():
+        setattr(model, field, value.strip() if isinstance(value, str) and field == "name" else value)
+    _check_model(model, new_owners)
+    changes = diff(before, _model_snapshot(model, new_owners, new_tags))
+    if not changes:
+        return model
+    try:
+        with transaction.atomic():
+            model.save()
+    except IntegrityError:
+        raise ValidationError({"name": [f"A model named {model.name!r} already exists."]}) from None
+    if owners is not None:
+        model.owners.set(new_owners)
+    if tags is not None:
+        _save_tags(model, new_tags)
+    record(action=Action.MODEL_UPDATED, actor=actor, target=model, changes=changes)
+    return model
+
+
+@transaction.atomic
+def registered_model_set_lifecycle(
+    *, actor: Actor, model: RegisteredModel, status: str, reason: str = ""
+) -> RegisteredModel:
+    """Move a model through development → validation → production → retired, with a reason on record."""
+    model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+    _require(actor, permissions.CHANGE_LIFECYCLE, model, f"You may not change the lifecycle of {model.name}.")
+    error = policies.lifecycle_transition_error(model.lifecycle_status, status)
+    if error:
+        raise ValidationError({"status": [error]})
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": ["Say why the lifecycle status changes; the reason goes on record."]})
+    if len(reason) > 1000:
+        raise ValidationError({"reason": ["Keep the reason under 1000 characters."]})
+    old = model.lifecycle_status
+    model.lifecycle_status = status
+    model.save(update_fields=["lifecycle_status", "updated_at"])
+    record(
+        action=Action.MODEL_LIFECYCLE_CHANGED,
+        actor=actor,
+        target=model,
+        changes={"lifecycle_status": [old, status], "reason": [None, reason]},
+    )
+    return model
+
+
+def _version_snapshot(version: ModelVersion) -> dict:
+    return {
+        "version": version.version,
+        "git_commit_sha": version.git_commit_sha,
+        "artifact_uri": version.artifact_uri,
+        "artifact_digest": version.artifact_digest,
+        "framework": version.framework,
+        "metrics": version.metrics,
+        "parameters": version.parameters,
+        "model_card": version.model_card,
+        "training_data": version.training_data,
+        "parent": str(version.parent) if version.parent_id else None,
+        "source": version.source,
+    }
+
+
+def _clean_version(version: ModelVersion) -> None:
+    version.artifact_digest = validators.normalize_digest(version.artifact_digest)
+    version.git_commit_sha = (version.git_commit_sha or "").strip().lower()
+    errors = {}
+    if version.parent_id and version.parent_id == version.pk:
+        errors["parent"] = ["A version cannot be derived from itself."]
+    try:
+        version.full_clean(validate_unique=False)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def model_version_create(
+    *, actor: Actor, model: RegisteredModel, version: str, source: str = Source.MANUAL, **fields
+) -> ModelVersion:
+    """Add a version to a model; a version string is used once per model."""
+    model = RegisteredModel.objects.select_for_update().select_related("team").get(pk=model.pk)
+    _require(actor, permissions.CHANGE, model, f"You may not add versions to {model.name}.")
+    unknown = set(fields) - set(VERSION_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown version fields: {', '.join(sorted(unknown))}.")
+    obj = ModelVersion(model=model, version=(version or "").strip(), source=source, created_by=actor.user, **fields)
+    _clean_version(obj)
+    if ModelVersion.objects.filter(model=model, version=obj.version).exists():
+        raise ValidationError({"version": [f"{model.name} already has a version {obj.version}."]})
+    obj.save()
+    snapshot = _version_snapshot(obj)
+    record(
+        action=Action.VERSION_CREATED,
+        actor=actor,
+        target=obj,
+        changes={key: [None, value] for key, value in snapshot.items() if value not in (None, "", [], {})},
+    )
+    RegisteredModel.objects.filter(pk=model.pk).update(updated_at=obj.created_at)
+    return obj
+
+
+@transaction.atomic
+def model_version_update(*, actor: Actor, version: ModelVersion, **fields) -> ModelVersion:
+    """Edit a version's metadata (not its version string); one `version.updated` event with the diff."""
+    version = ModelVersion.objects.select_for_update().select_related("model", "parent__model").get(pk=version.pk)
+    _require(actor, permissions.CHANGE, version.model, f"You may not edit versions of {version.model.name}.")
+    unknown = set(fields) - set(VERSION_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown or read-only version fields: {', '.join(sorted(unknown))}.")
+    before = _version_snapshot(version)
+    for field, value in fields.items():
+        setattr(version, field, value)
+    _clean_version(version)
+    changes = diff(before, _version_snapshot(version))
+    if not changes:
+        return version
+    version.save()
+    record(action=Action.VERSION_UPDATED, actor=actor, target=version, changes=changes)
+    return version

@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.contrib.auth.decorators import login_required
+from django.urls import include, path
+
+from apps.accounts.views import LoginView, LogoutView
+from apps.core.views import healthz
+
+# Admin sign-in goes through the portal login, so it is audited like any other.
+admin.site.login = login_required(admin.site.login)
+admin.site.site_header = "GovPortal administration"
+admin.site.site_title = "GovPortal admin"
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("accounts/login/", LoginView.as_view(), name="login"),
+    path("accounts/logout/", LogoutView.as_view(), name="logout"),
+    path("teams/", include("apps.accounts.urls")),
+    path("models/", include("apps.inventory.urls")),
+    path("audit/", include("apps.audit.urls")),
+    path("admin/", admin.site.urls),
+    path("", include("apps.dashboard.urls")),
+]

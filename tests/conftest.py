@@ -1,0 +1,91 @@
+"""The cast every test meets: two teams, people in each role, and a model per team.
+
+Team A ("Credit Risk") holds dana (contributor), rita and sam (approvers), bo
+(business-owner approver), audrey (auditor), vera (viewer) and alice (admin).
+Team B ("Fraud") holds ben (admin) and only ben. `admin` is a superuser.
+"""
+
+import pytest
+from django.conf import settings
+from django.db import connection, transaction
+
+from apps.accounts.models import Membership, Role, Team, User
+from apps.audit.actors import Actor
+from apps.inventory import services as inventory
+
+PASSWORD = "correct-horse-battery"
+DIGEST = "a" * 64
+
+
+def pytest_configure():
+    settings.AUDIT_ALLOW_FLUSH = True  # lets TransactionTestCase empty the append-only table between tests
+
+
+def needs_postgres():
+    """Skip (saying why) unless the suite runs on PostgreSQL."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://… (CI always does)")
+
+
+def make_user(username, **extra):
+    user = User(
+        username=username, first_name=username.title(), last_name="Tester", email=f"{username}@example.com", **extra
+    )
+    user.set_password(PASSWORD)
+    user.save()
+    return user
+
+
+@pytest.fixture
+def cast(db):
+    """Users, teams and roles, created directly (not audited: they are the test's furniture)."""
+    team_a = Team.objects.create(name="Credit Risk", slug="credit-risk")
+    team_b = Team.objects.create(name="Fraud", slug="fraud")
+    people = {name: make_user(name) for name in ("dana", "rita", "sam", "bo", "audrey", "vera", "alice", "ben")}
+    people["admin"] = make_user("admin", is_superuser=True, is_staff=True)
+    roles = [
+        ("dana", team_a, Role.CONTRIBUTOR), ("rita", team_a, Role.APPROVER), ("sam", team_a, Role.APPROVER),
+        ("bo", team_a, Role.APPROVER), ("audrey", team_a, Role.AUDITOR), ("vera", team_a, Role.VIEWER),
+        ("alice", team_a, Role.ADMIN), ("ben", team_b, Role.ADMIN),
+    ]  # fmt: skip
+    for name, team, role in roles:
+        Membership.objects.create(user=people[name], team=team, role=role)
+
+    class Cast:
+        pass
+
+    result = Cast()
+    result.__dict__.update(people, team_a=team_a, team_b=team_b)
+    return result
+
+
+@pytest.fixture
+def models(cast):
+    """One model with two versions in each team, registered through the services (so audited)."""
+    with transaction.atomic():
+        scorecard = inventory.registered_model_register(
+            actor=Actor.of(cast.dana), team=cast.team_a, name="Retail Scorecard", risk_tier="high",
+            owners=[cast.dana], validator=cast.rita, tags=["credit"], intended_use="Retail credit decisions.",
+        )  # fmt: skip
+        for version in ("1.0.0", "1.1.0"):
+            inventory.model_version_create(
+                actor=Actor.of(cast.dana),
+                model=scorecard,
+                version=version,
+                artifact_digest=DIGEST,
+                metrics={"auc": 0.81},
+            )
+        detector = inventory.registered_model_register(
+            actor=Actor.of(cast.ben),
+            team=cast.team_b,
+            name="Card Fraud Detector",
+            risk_tier="critical",
+        )
+        inventory.model_version_create(actor=Actor.of(cast.ben), model=detector, version="3.0.0")
+
+    class Models:
+        pass
+
+    result = Models()
+    result.scorecard, result.detector = scorecard, detector
+    return result
