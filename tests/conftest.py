@@ -5,6 +5,8 @@ Team A ("Credit Risk") holds dana (contributor), rita and sam (approvers), bo
 Team B ("Fraud") holds ben (admin) and only ben. `admin` is a superuser.
 """
 
+import os
+
 import pytest
 from django.conf import settings
 from django.db import connection, transaction
@@ -19,6 +21,14 @@ DIGEST = "a" * 64
 
 def pytest_configure():
     settings.AUDIT_ALLOW_FLUSH = True  # lets TransactionTestCase empty the append-only table between tests
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """A test database per run (suffix = pid), so parallel runs on one machine never share or drop each other's."""
+    from pytest_django.fixtures import _set_suffix_to_test_databases
+
+    _set_suffix_to_test_databases(suffix=f"run{os.getpid()}")
 
 
 def needs_postgres():

@@ -44,6 +44,16 @@ def audit_event_list(
     return qs.order_by("-sequence")
 
 
+def audit_event_list_for_models(*, model_ids):
+    """History of several models (a subquery of models the reader may already see), newest first."""
+    return AuditEvent.objects.filter(model_id__in=model_ids).order_by("-sequence")
+
+
+def audit_event_list_for_version(*, version):
+    """One version's own history, for readers who may already see its model."""
+    return AuditEvent.objects.filter(version_id=version.pk).order_by("-sequence")
+
+
 def audit_event_list_for_model(*, model):
     """A model's own history (the model and its versions), for readers who may already see the model."""
     return AuditEvent.objects.filter(model_id=model.pk).order_by("-sequence")

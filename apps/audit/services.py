@@ -49,6 +49,8 @@ def record(*, action: Action, actor: Actor, target, changes: dict | None = None)
     if not isinstance(actor, Actor):
         raise TypeError("actor must be an Actor (Actor.of(user) or Actor.system(name))")
     target_type, target_id, target_label, scope = _target_fields(target)
+    if len(target_type) > 100 or len(target_id) > 64:
+        raise ValueError("an audit target's type is at most 100 characters and its id at most 64")
     head, _ = ChainHead.objects.select_for_update().get_or_create(pk=1)
     event = AuditEvent(
         sequence=head.sequence + 1,

@@ -7,6 +7,8 @@ edited, missing, inserted or reordered.
 
 from dataclasses import dataclass
 
+from django.db.models import Max
+
 from . import hashing
 from .models import SCOPE_FIELDS, AuditEvent, ChainHead, payload_from_values
 
@@ -37,6 +39,22 @@ def _next_prev_hash(sequence: int) -> str | None:
     return AuditEvent.objects.filter(sequence=sequence + 1).values_list("prev_hash", flat=True).first()
 
 
+def _first_beyond_head(head_sequence: int) -> int | None:
+    """The first event past the chain head that no append wrote, if there is one.
+
+    Appends that commit while the chain is verified are not tampering: an append moves the
+    head in the same transaction as its row, so the head re-read after the rows covers them.
+    """
+    newest = AuditEvent.objects.filter(sequence__gt=head_sequence).aggregate(newest=Max("sequence"))["newest"]
+    if newest is None:
+        return None
+    current = ChainHead.objects.filter(pk=1).values_list("sequence", flat=True).first() or 0
+    if newest <= current:
+        return None
+    beyond = AuditEvent.objects.filter(sequence__gt=current).order_by("sequence")
+    return beyond.values_list("sequence", flat=True).first() or newest
+
+
 def _diagnose(row: dict, expected: int, prev_hash: str, before_prev_hash: str | None) -> tuple[int, str, str]:
     """Explain the first row that breaks the chain; returns (sequence, problem, detail)."""
     sequence = row["sequence"]
@@ -61,9 +79,11 @@ def _diagnose(row: dict, expected: int, prev_hash: str, before_prev_hash: str | 
 
 
 def verify_chain(chunk_size: int = 2000) -> Verification:
+    # Verify up to the head as read now; events appended meanwhile are left to the next run.
     head = ChainHead.objects.filter(pk=1).first() or ChainHead()
     expected, prev_hash, before_prev_hash, count = 1, hashing.GENESIS_HASH, None, 0
-    rows = AuditEvent.objects.order_by("sequence").values(*_COLUMNS).iterator(chunk_size=chunk_size)
+    rows = AuditEvent.objects.filter(sequence__lte=head.sequence).order_by("sequence").values(*_COLUMNS)
+    rows = rows.iterator(chunk_size=chunk_size)
     for row in rows:
         intact = (
             row["sequence"] == expected
@@ -81,9 +101,10 @@ def verify_chain(chunk_size: int = 2000) -> Verification:
         span = f"{last + 1}" if head.sequence == last + 1 else f"{last + 1}..{head.sequence}"
         detail = f"events {span} are missing: the chain head records {head.sequence}"
         return Verification(False, count, head.sequence, head.hash, last + 1, "missing", detail)
-    if head.sequence < last:
-        detail = f"the chain head records {head.sequence}; events after it were inserted"
-        return Verification(False, count, head.sequence, head.hash, head.sequence + 1, "inserted", detail)
     if head.hash != prev_hash:
         return Verification(False, count, head.sequence, head.hash, last, "edited", "the chain head hash differs")
+    inserted = _first_beyond_head(head.sequence)
+    if inserted is not None:
+        detail = f"the chain head records {head.sequence}; events from {inserted} on were inserted after it"
+        return Verification(False, count, head.sequence, head.hash, inserted, "inserted", detail)
     return Verification(True, count, head.sequence, head.hash)

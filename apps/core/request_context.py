@@ -40,12 +40,12 @@ def valid_request_id(value: str | None) -> bool:
 
 
 def get() -> RequestContext:
-    """The current context; outside any request or task, a fresh 'command' context."""
-    context = _current.get()
-    if context is None:
-        context = RequestContext(request_id=new_request_id(), source="command")
-        _current.set(context)
-    return context
+    """The current context; outside any request, task or bind(), a fresh 'command' context.
+
+    The fresh context is not stored: in a long-lived process without bind(), events
+    must not all share one request id.
+    """
+    return _current.get() or RequestContext(request_id=new_request_id(), source="command")
 
 
 def activate(context: RequestContext) -> contextvars.Token:

@@ -3,6 +3,7 @@ from datetime import date
 from django.conf import settings
 from django.core.validators import MaxLengthValidator
 from django.db import models
+from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from apps.accounts import permissions
@@ -115,7 +116,7 @@ class RegisteredModel(models.Model):
     def validation_overdue(self, today: date | None = None) -> bool:
         if self.next_validation_due is None or self.lifecycle_status == Lifecycle.RETIRED:
             return False
-        return self.next_validation_due < (today or date.today())
+        return self.next_validation_due < (today or timezone.localdate())
 
 
 class RegisteredModelUserObjectPermission(UserObjectPermissionBase):

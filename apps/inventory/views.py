@@ -7,8 +7,9 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts import permissions
 from apps.accounts import services as account_services
+from apps.audit import links
 from apps.audit.actors import Actor
-from apps.audit.selectors import audit_event_list_for_model
+from apps.audit.selectors import audit_event_list_for_model, audit_event_list_for_version
 from apps.core.forms import apply_errors
 
 from . import selectors, services
@@ -39,7 +40,7 @@ def model_list(request):
 @login_required
 def model_detail(request, slug):
     model = selectors.registered_model_get(user=request.user, slug=slug)
-    history = audit_event_list_for_model(model=model)[:50]
+    history = links.attach_target_urls(audit_event_list_for_model(model=model)[:50])
     return render(request, "inventory/model_detail.html", {
         "model": model,
         "versions": selectors.model_version_list(model=model),
@@ -139,6 +140,8 @@ def version_detail(request, slug, version):
         "version": obj,
         "model": obj.model,
         "children": obj.children.select_related("model").order_by("model__name", "version"),
+        "history": links.attach_target_urls(audit_event_list_for_version(version=obj)[:50]),
+        "can_view_audit": permissions.can_view_audit(request.user),
         "can_change": permissions.can(request.user, permissions.CHANGE, obj.model),
     })  # fmt: skip
 

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -41,3 +43,12 @@ def test_malformed_boolean_setting_fails_loudly():
     result = _manage("check", DEBUG="maybe")
     assert result.returncode != 0
     assert "DEBUG must be one of" in result.stderr
+
+
+def test_celery_runs_tasks_in_process_without_a_broker():
+    from govportal.celery import app
+
+    if os.environ.get("CELERY_BROKER_URL"):
+        pytest.skip("a broker is configured for this run: tasks go to workers, as they should")
+    assert app.conf.task_always_eager is True
+    assert app.conf.task_acks_late is True

@@ -59,5 +59,11 @@ def lifecycle_badge(status: str):
 
 
 @register.filter
+def first_items(mapping, count: int):
+    """The first `count` (key, value) pairs of a dict, for compact summaries."""
+    return list((mapping or {}).items())[: int(count)]
+
+
+@register.filter
 def as_json(value):
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)

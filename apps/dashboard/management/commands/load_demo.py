@@ -1,0 +1,241 @@
+"""`manage.py load_demo`: the demo portal's people, teams, models and versions, made through the services.
+
+Every row is created by the service that owns it, with a realistic actor, so the audit trail
+reads like a team's history. Each object is looked up by its natural key first and skipped if it
+exists: a second run writes nothing, not even an audit event. Lifecycle moves are made only for
+models registered in this run, so a status changed by hand is never reset. The whole load is one
+transaction: if any step is refused, nothing is written.
+"""
+
+from collections import Counter, defaultdict
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.text import slugify
+
+from apps.accounts import services as accounts
+from apps.accounts.models import Membership, Team, User
+from apps.audit.actions import Action
+from apps.audit.actors import Actor
+from apps.audit.models import AuditEvent, ChainHead
+from apps.core import request_context
+from apps.dashboard import demo_data as demo
+from apps.inventory import services as inventory
+from apps.inventory.models import ModelVersion, RegisteredModel, RegisteredModelUserObjectPermission
+
+SYSTEM = Actor.system("load_demo")
+
+
+def _chain_length() -> int:
+    return ChainHead.objects.filter(pk=1).values_list("sequence", flat=True).first() or 0
+
+
+class Loader:
+    """Creates whatever part of the demo is missing; `created` counts what it made."""
+
+    def __init__(self, password: str):
+        self.password = password
+        self.created = Counter()
+        self.users: dict[str, User] = {}
+        self.teams: dict[str, Team] = {}
+        self.today = timezone.now().date()
+
+    def actor(self, username: str) -> Actor:
+        return Actor.of(self.users[username])
+
+    def load(self) -> None:
+        self.load_users()
+        self.load_teams()
+        self.load_roles()
+        for spec in demo.MODELS:
+            self.load_model(spec)
+        self.load_grants()
+
+    def load_users(self) -> None:
+        existing = User.objects.in_bulk([user.username for user in demo.USERS], field_name="username")
+        for spec in demo.USERS:
+            user = existing.get(spec.username)
+            if user is None:
+                user = accounts.user_create(
+                    actor=SYSTEM,
+                    username=spec.username,
+                    password=self.password,
+                    email=spec.email,
+                    first_name=spec.first_name,
+                    last_name=spec.last_name,
+                    is_superuser=spec.superuser,
+                )
+                self.created["users"] += 1
+            self.users[spec.username] = user
+        if not self.users[demo.ADMIN].is_superuser:
+            raise CommandError(f"The user {demo.ADMIN!r} exists but is not a superuser; the demo needs it to be one.")
+
+    def load_teams(self) -> None:
+        admin = self.actor(demo.ADMIN)
+        for name, description in demo.TEAMS.items():
+            team = Team.objects.filter(Q(name=name) | Q(slug=slugify(name))).first()
+            if team is None:
+                team = accounts.team_create(actor=admin, name=name, description=description)
+                self.created["teams"] += 1
+            self.teams[name] = team
+
+    def load_roles(self) -> None:
+        admin = self.actor(demo.ADMIN)
+        held = set(
+            Membership.objects.filter(team__in=self.teams.values(), user__in=self.users.values()).values_list(
+                "team_id", "user_id", "role"
+            )
+        )
+        for username, team_names, role in demo.ROLES:
+            user = self.users[username]
+            for team in (self.teams[name] for name in team_names):
+                if (team.pk, user.pk, role) not in held:
+                    accounts.membership_grant(actor=admin, team=team, user=user, role=role)
+                    self.created["roles"] += 1
+
+    def load_model(self, spec: demo.DemoModel) -> None:
+        model = RegisteredModel.objects.filter(Q(name=spec.name) | Q(slug=spec.slug)).first()
+        registered = model is None
+        if registered:
+            model = self.register(spec)
+        existing = {version.version: version for version in model.versions.all()}
+        parent = None
+        for index, version in enumerate(spec.versions):
+            parent = existing.get(version) or self.add_version(spec, model, index, parent)
+        if registered:
+            for step in spec.lifecycle:
+                actor = self.actor(step.actor)
+                model = inventory.registered_model_set_lifecycle(
+                    actor=actor, model=model, status=step.status, reason=step.reason
+                )
+                self.created["lifecycle changes"] += 1
+
+    def register(self, spec: demo.DemoModel) -> RegisteredModel:
+        dates = {}
+        if spec.validated_days_ago is not None:
+            dates["last_validated_on"] = self.today - timedelta(days=spec.validated_days_ago)
+        if spec.validation_due_in_days is not None:
+            dates["next_validation_due"] = self.today + timedelta(days=spec.validation_due_in_days)
+        model = inventory.registered_model_register(
+            actor=self.actor(spec.owners[0]),
+            team=self.teams[spec.team],
+            name=spec.name,
+            risk_tier=spec.risk_tier,
+            owners=[self.users[owner] for owner in spec.owners],
+            tags=spec.tags,
+            description=spec.description,
+            eu_ai_act_category=spec.ai_act,
+            intended_use=spec.intended_use,
+            limitations=spec.limitations,
+            source_repository_url=demo.REPOSITORIES[spec.team],
+            source_path=f"models/{spec.slug.replace('-', '_')}",
+            validator=self.users[spec.validator],
+            **dates,
+        )
+        self.created["models"] += 1
+        return model
+
+    def add_version(self, spec: demo.DemoModel, model, index: int, parent) -> ModelVersion:
+        version = spec.versions[index]
+        created = inventory.model_version_create(
+            actor=self.actor(demo.version_author(spec, index)),
+            model=model,
+            version=version,
+            source=spec.source,
+            git_commit_sha=demo.git_commit_sha(spec, version),
+            artifact_uri=demo.artifact_uri(spec, version),
+            artifact_digest=demo.artifact_digest(spec, version),
+            framework=spec.framework,
+            metrics=demo.version_metrics(spec, index),
+            parameters=demo.version_parameters(spec, index),
+            model_card=demo.model_card(spec, index),
+            training_data=demo.training_data(spec, index),
+            parent=parent,
+        )
+        self.created["versions"] += 1
+        return created
+
+    def load_grants(self) -> None:
+        for grantor, grantee, action, model_name in demo.OBJECT_GRANTS:
+            model = RegisteredModel.objects.get(name=model_name)
+            user = User.objects.get(pk=self.users[grantee].pk)  # fresh: no cached permissions
+            if not user.has_perm(f"inventory.{action}_registeredmodel", model):
+                accounts.object_permission_grant(actor=self.actor(grantor), user=user, action=action, obj=model)
+                self.created["object permissions"] += 1
+
+
+class Command(BaseCommand):
+    help = "Load the demo teams, people, models and versions through the services (audited). Safe to re-run."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--force", action="store_true", help="Load even with DEBUG off (the demo accounts share a known password)."
+        )
+
+    def handle(self, *args, **options):
+        if not settings.DEBUG and not options["force"]:
+            raise CommandError(
+                "load_demo creates accounts with a published password, so it runs only with DEBUG on. "
+                "Use --force to load the demo into this database anyway."
+            )
+        password = settings.GOVPORTAL_DEMO_PASSWORD
+        if not password:
+            raise CommandError("GOVPORTAL_DEMO_PASSWORD is empty: set the demo accounts' password.")
+        loader = Loader(password)
+        chain_before = _chain_length()
+        request_id = request_context.new_request_id()
+        try:
+            with request_context.bind(source="command", request_id=request_id), transaction.atomic():
+                loader.load()
+        except (ValidationError, PermissionDenied) as exc:
+            raise CommandError(f"Demo data not loaded (nothing was written): {exc}") from exc
+        self.print_logins(password)
+        created = loader.created
+        self.stdout.write(
+            f"Created {created['teams']} teams, {created['users']} users, {created['models']} models, "
+            f"{created['versions']} versions and {_chain_length() - chain_before} audit events"
+            + ("." if created.total() else " (the demo data was already loaded).")
+        )
+
+    def print_logins(self, password: str) -> None:
+        usernames = [spec.username for spec in demo.USERS]
+        users = User.objects.filter(username__in=usernames).order_by()
+        by_user = defaultdict(lambda: defaultdict(list))
+        for membership in Membership.objects.filter(user__in=users).select_related("team", "user"):
+            by_user[membership.user.username][membership.get_role_display().lower()].append(membership.team.name)
+        for grant in RegisteredModelUserObjectPermission.objects.filter(user__in=users).select_related(
+            "user", "permission", "content_object"
+        ):
+            verb = grant.permission.codename.split("_")[0]
+            by_user[grant.user.username][f"{verb} on"].append(grant.content_object.name)
+        # Accounts that existed before the demo keep their own password; say so rather than mislead.
+        made_here = AuditEvent.objects.filter(
+            action=Action.USER_CREATED, actor_kind=SYSTEM.kind, actor_label=SYSTEM.label, target_type="accounts.user"
+        )
+        demo_made = set(made_here.values_list("target_label", flat=True))
+        rows = [("username", "name", "roles", "password")]
+        for user in sorted(users, key=lambda user: usernames.index(user.username)):
+            roles = "superuser" if user.is_superuser else self.role_summary(by_user[user.username])
+            rows.append((user.username, user.display_name, roles, password if user.username in demo_made else "(own)"))
+        widths = [max(len(cell) for cell in column) for column in zip(*rows, strict=True)]
+        self.stdout.write("Demo logins:")
+        for row in rows:
+            line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+            self.stdout.write(f"  {line}".rstrip())
+
+    @staticmethod
+    def role_summary(roles: dict[str, list[str]]) -> str:
+        """E.g. "approver (all teams)" or "viewer (Credit Risk); view on Card Transaction Fraud Detector"."""
+        parts = []
+        for role, places in sorted(roles.items(), key=lambda item: (item[0].endswith(" on"), item[0])):
+            if role.endswith(" on"):  # an object permission: "view on <model>"
+                parts.append(f"{role} {', '.join(sorted(places))}")
+                continue
+            where = "all teams" if set(demo.TEAMS) <= set(places) else ", ".join(sorted(places))
+            parts.append(f"{role} ({where})")
+        return "; ".join(parts) or "no team roles"

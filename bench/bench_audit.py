@@ -1,0 +1,63 @@
+"""Audit chain figures: append throughput (serialised on the chain head) and verification speed.
+
+Runs in a throw-away test database on whatever DATABASE_URL points at (SQLite by default):
+    DEBUG=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/govportal .venv/bin/python bench/bench_audit.py
+"""
+
+import os
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "govportal.settings")
+os.environ.setdefault("DEBUG", "1")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection, transaction  # noqa: E402
+from django.test.utils import setup_test_environment  # noqa: E402
+
+EVENTS = int(os.environ.get("BENCH_EVENTS", "5000"))
+
+
+def main() -> None:
+    from apps.audit.actions import Action
+    from apps.audit.actors import Actor
+    from apps.audit.services import Target, record
+    from apps.audit.verification import verify_chain
+
+    actor = Actor.system("bench")
+    started = time.perf_counter()
+    for index in range(EVENTS):
+        with transaction.atomic():
+            record(action=Action.MODEL_UPDATED, actor=actor, target=Target("bench.item", index, f"item {index}"),
+                   changes={"description": ["old", f"new {index}"], "score": [0.5, index / 7]})
+    append_seconds = time.perf_counter() - started
+
+    tracemalloc.start()
+    started = time.perf_counter()
+    result = verify_chain()
+    verify_seconds = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert result.ok, result
+
+    print(f"database: {connection.vendor}")
+    print(f"append: {EVENTS} events, one transaction each: {EVENTS / append_seconds:,.0f} events/s")
+    print(f"verify: {result.count} events in {verify_seconds:.2f} s ({result.count / verify_seconds:,.0f} events/s), "
+          f"peak Python allocation {peak / 1024:,.0f} KiB")
+
+
+if __name__ == "__main__":
+    setup_test_environment()
+    test_settings = connection.settings_dict.setdefault("TEST", {})
+    test_settings["NAME"] = f"{test_settings.get('NAME') or 'test_' + connection.settings_dict['NAME']}_bench{os.getpid()}"
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        main()
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
