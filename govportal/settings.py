@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.audit",
     "apps.inventory",
+    "apps.approvals",
     "apps.dashboard",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -69,6 +70,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.accounts.context_processors.roles",
+                "apps.approvals.context_processors.waiting",
             ],
         },
     },
@@ -166,6 +168,12 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600)
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "expire-deployment-requests": {
+        "task": "apps.approvals.tasks.deployment_request_expire_due_task",
+        "schedule": env_int("REQUEST_EXPIRY_SWEEP_SECONDS", 900),
+    },
+}
 
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
@@ -178,6 +186,8 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 
+# The portal's public address, for links in e-mails.
+PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")
 GOVPORTAL_DEMO_PASSWORD = env_str("GOVPORTAL_DEMO_PASSWORD", "govportal-demo")
 # Only the test suite sets this: lets `flush` empty the append-only audit table.
 AUDIT_ALLOW_FLUSH = False

@@ -17,6 +17,7 @@ urlpatterns = [
     path("teams/", include("apps.accounts.urls")),
     path("models/", include("apps.inventory.urls")),
     path("audit/", include("apps.audit.urls")),
+    path("approvals/", include("apps.approvals.urls")),
     path("admin/", admin.site.urls),
     path("", include("apps.dashboard.urls")),
 ]

@@ -14,16 +14,19 @@ REGISTER = "register"  # register models and versions in a team
 CHANGE = "change"  # edit a model's metadata and versions
 CHANGE_LIFECYCLE = "change_lifecycle"
 APPROVE = "approve"
+REQUEST_DEPLOY = "request_deploy"  # ask for a model version to be deployed
 VIEW_AUDIT = "view_audit"  # read the team's audit trail at /audit/
 EXPORT_AUDIT = "export_audit"
 MANAGE_TEAM = "manage_team"  # grant and revoke roles and object permissions
 
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     Role.VIEWER: frozenset({VIEW}),
-    Role.CONTRIBUTOR: frozenset({VIEW, REGISTER, CHANGE, CHANGE_LIFECYCLE}),
+    Role.CONTRIBUTOR: frozenset({VIEW, REGISTER, CHANGE, CHANGE_LIFECYCLE, REQUEST_DEPLOY}),
     Role.APPROVER: frozenset({VIEW, APPROVE}),
     Role.AUDITOR: frozenset({VIEW, VIEW_AUDIT, EXPORT_AUDIT}),
-    Role.ADMIN: frozenset({VIEW, REGISTER, CHANGE, CHANGE_LIFECYCLE, APPROVE, VIEW_AUDIT, EXPORT_AUDIT, MANAGE_TEAM}),
+    Role.ADMIN: frozenset(
+        {VIEW, REGISTER, CHANGE, CHANGE_LIFECYCLE, REQUEST_DEPLOY, APPROVE, VIEW_AUDIT, EXPORT_AUDIT, MANAGE_TEAM}
+    ),
 }
 
 # Object permissions that guardian may grant on a single object, by action.

@@ -97,8 +97,9 @@ def object_permission_revoke(*, actor: Actor, user: User, action: str, obj) -> N
     if codename is None:
         raise ValidationError({"action": f"{action!r} is not an object permission."})
     _require(actor, permissions.MANAGE_TEAM, permissions.team_of(obj), "Only the owning team's admins can revoke.")
-    if not remove_perm(codename, user, obj):
-        return
+    deleted = remove_perm(codename, user, obj)  # guardian returns QuerySet.delete()'s (count, by_model)
+    if not deleted or not deleted[0]:
+        return  # nothing was held: nothing changed, nothing to record
     record(
         action=Action.PERMISSION_REVOKED,
         actor=actor,

@@ -6,7 +6,7 @@ from apps.core.querysets import RestrictedQuerySet
 from . import hashing
 from .actors import ActorKind
 
-SCOPE_FIELDS = ("team_id", "model_id", "version_id")
+SCOPE_FIELDS = ("team_id", "model_id", "version_id", "environment_id", "request_id")
 
 
 class AuditEventQuerySet(RestrictedQuerySet):
@@ -14,9 +14,13 @@ class AuditEventQuerySet(RestrictedQuerySet):
         # Imported here: accounts sits above audit and records audit events itself.
         from apps.accounts import permissions
 
-        if action == "view":
-            return self.filter(team_id__in=permissions.team_ids_with(user, "view_audit"))
-        return self.none()
+        if action != "view":
+            return self.none()
+        teams = permissions.team_ids_with(user, "view_audit")
+        if not teams.exists():
+            return self.none()
+        # Portal-wide events (policies, environments, accounts) have no team: every auditor reads them.
+        return self.filter(models.Q(team_id__in=teams) | models.Q(team_id__isnull=True))
 
     def for_model(self, model):
         return self.filter(model_id=model.pk)
@@ -52,6 +56,8 @@ class AuditEvent(models.Model):
     team_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     model_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     version_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    environment_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    request_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     changes = models.JSONField(default=dict, blank=True)
     context = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)

@@ -54,6 +54,11 @@ def audit_event_list_for_version(*, version):
     return AuditEvent.objects.filter(version_id=version.pk).order_by("-sequence")
 
 
+def audit_event_list_for_request(*, request):
+    """A deployment request's own history, for readers who may already see the request."""
+    return AuditEvent.objects.filter(request_id=request.pk).order_by("sequence")
+
+
 def audit_event_list_for_model(*, model):
     """A model's own history (the model and its versions), for readers who may already see the model."""
     return AuditEvent.objects.filter(model_id=model.pk).order_by("-sequence")

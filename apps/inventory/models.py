@@ -185,3 +185,24 @@ class ModelVersion(models.Model):
 
     def audit_scope(self) -> dict:
         return {"team": self.model.team_id, "model": self.model_id, "version": self.pk}
+
+
+class Environment(models.Model):
+    """Where a model version can be deployed. `order` gives promotion order: development < staging < production."""
+
+    name = models.CharField(max_length=50, unique=True)
+    slug = models.SlugField(max_length=50, unique=True)
+    order = models.PositiveSmallIntegerField(unique=True, help_text="Promotion order: lower comes first.")
+    protected = models.BooleanField(
+        default=False, help_text="A protected environment refuses requests that no approval policy governs."
+    )
+    description = models.TextField(blank=True, validators=_text(2000))
+
+    class Meta:
+        ordering = ["order"]
+
+    def __str__(self):
+        return self.name
+
+    def previous(self) -> "Environment | None":
+        return Environment.objects.filter(order__lt=self.order).order_by("-order").first()

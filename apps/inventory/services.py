@@ -9,7 +9,7 @@ from apps.audit.actions import Action
 from apps.audit.actors import Actor
 from apps.audit.services import diff, record
 
-from . import policies, validators
+from . import policies, signals, validators
 from .models import ModelVersion, RegisteredModel, Source, Tag
 
 MODEL_FIELDS = (
@@ -130,7 +130,9 @@ def registered_model_update(
     *, actor: Actor, model: RegisteredModel, owners=None, tags=None, **fields
 ) -> RegisteredModel:
     """Edit a model's metadata; records one `model.updated` event with what changed, or nothing if nothing did."""
-    model = RegisteredModel.objects.select_for_update().select_related("team", "validator").get(pk=model.pk)
+    # of=self: PostgreSQL refuses FOR UPDATE on the nullable side of the outer join to the validator.
+    locked = RegisteredModel.objects.select_for_update(of=("self",))
+    model = locked.select_related("team", "validator").get(pk=model.pk)
     _require(actor, permissions.CHANGE, model, f"You may not edit {model.name}.")
     unknown = set(fields) - set(MODEL_FIELDS)
     if unknown:
@@ -226,9 +228,10 @@ def model_version_create(
     if unknown:
         raise ValidationError(f"Unknown version fields: {', '.join(sorted(unknown))}.")
     obj = ModelVersion(model=model, version=(version or "").strip(), source=source, created_by=actor.user, **fields)
-    _clean_version(obj)
+    # Before full_clean(): its generic unique-constraint message would not name the version field.
     if ModelVersion.objects.filter(model=model, version=obj.version).exists():
         raise ValidationError({"version": [f"{model.name} already has a version {obj.version}."]})
+    _clean_version(obj)
     obj.save()
     snapshot = _version_snapshot(obj)
     record(
@@ -244,7 +247,9 @@ def model_version_create(
 @transaction.atomic
 def model_version_update(*, actor: Actor, version: ModelVersion, **fields) -> ModelVersion:
     """Edit a version's metadata (not its version string); one `version.updated` event with the diff."""
-    version = ModelVersion.objects.select_for_update().select_related("model", "parent__model").get(pk=version.pk)
+    # of=self: PostgreSQL refuses FOR UPDATE on the nullable side of the outer join to the parent.
+    locked = ModelVersion.objects.select_for_update(of=("self",))
+    version = locked.select_related("model", "parent__model").get(pk=version.pk)
     _require(actor, permissions.CHANGE, version.model, f"You may not edit versions of {version.model.name}.")
     unknown = set(fields) - set(VERSION_FIELDS)
     if unknown:
@@ -258,4 +263,42 @@ def model_version_update(*, actor: Actor, version: ModelVersion, **fields) -> Mo
         return version
     version.save()
     record(action=Action.VERSION_UPDATED, actor=actor, target=version, changes=changes)
+    if "artifact_digest" in changes:
+        signals.version_artifact_changed.send(
+            sender=ModelVersion, actor=actor, version=version, old_digest=changes["artifact_digest"][0]
+        )
     return version
+
+
+ENVIRONMENT_FIELDS = ("name", "slug", "order", "protected", "description")
+
+
+@transaction.atomic
+def environment_save(*, actor: Actor, environment=None, **fields):
+    """Create or change a deployment environment (administrators only); audited as a diff."""
+    from .models import Environment
+
+    if actor.user is None or not actor.user.is_superuser:
+        raise PermissionDenied("Only administrators can manage environments.")
+    unknown = set(fields) - set(ENVIRONMENT_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown environment fields: {', '.join(sorted(unknown))}.")
+    creating = environment is None or environment.pk is None
+    if creating:
+        environment = environment or Environment()
+        before = {}
+    else:
+        environment = Environment.objects.select_for_update().get(pk=environment.pk)
+        before = {field: getattr(environment, field) for field in ENVIRONMENT_FIELDS}
+    for field, value in fields.items():
+        setattr(environment, field, value)
+    if not environment.slug:
+        environment.slug = slugify(environment.name)
+    environment.full_clean()
+    changes = diff(before, {field: getattr(environment, field) for field in ENVIRONMENT_FIELDS})
+    if not changes:
+        return environment
+    environment.save()
+    action = Action.ENVIRONMENT_CREATED if creating else Action.ENVIRONMENT_UPDATED
+    record(action=action, actor=actor, target=environment, changes=changes)
+    return environment

@@ -142,6 +142,9 @@ def version_detail(request, slug, version):
         "children": obj.children.select_related("model").order_by("model__name", "version"),
         "history": links.attach_target_urls(audit_event_list_for_version(version=obj)[:50]),
         "can_view_audit": permissions.can_view_audit(request.user),
+        "can_request": permissions.can(request.user, permissions.REQUEST_DEPLOY, obj.model),
+        # Reverse relation from approvals (the app below): read here without importing it.
+        "deployment_requests": obj.deployment_requests.select_related("environment").order_by("-created_at")[:10],
         "can_change": permissions.can(request.user, permissions.CHANGE, obj.model),
     })  # fmt: skip
 

@@ -1,0 +1,87 @@
+"""Approval reads for pages and the API: scoped by permission, fixed query counts."""
+
+from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.shortcuts import get_object_or_404
+
+from apps.accounts.models import Membership
+
+from . import policies
+from .models import ApprovalPolicy, ApproverKind, Decision, DeploymentRequest, RequestState, RequestStep, StepState
+
+
+def _eligible_step_q(user) -> Q:
+    """Open steps `user` may decide now, by the step's approver rule."""
+    holds_role = Membership.objects.filter(
+        user=user, team_id=OuterRef("request__version__model__team_id"), role=OuterRef("role")
+    )
+    approves_for_team = Membership.objects.filter(
+        user=user, team_id=OuterRef("team_id"), role__in=policies.APPROVING_ROLES
+    )
+    named = RequestStep.users.through.objects.filter(requeststep_id=OuterRef("pk"), user_id=user.pk)
+    return (Q(approver_kind=ApproverKind.ROLE) & Q(Exists(holds_role))) | (
+        Q(approver_kind=ApproverKind.TEAM) & Q(Exists(approves_for_team))) | (
+        Q(approver_kind=ApproverKind.USERS) & Q(Exists(named)))  # fmt: skip
+
+
+def waiting_for(*, user):
+    """Open steps of pending requests that `user` may decide and has not: oldest first."""
+    if not user.is_authenticated or not user.is_active:
+        return RequestStep.objects.none()
+    already = Decision.objects.filter(request_id=OuterRef("request_id"), approver=user, voided_at__isnull=True)
+    return (
+        RequestStep.objects.filter(state=StepState.OPEN, request__state=RequestState.PENDING)
+        .filter(_eligible_step_q(user))
+        .exclude(request__requester=user)
+        .exclude(Exists(already))
+        .select_related("request__version__model__team", "request__environment", "request__requester")
+        .order_by("opened_at", "pk")
+    )
+
+
+def waiting_count(*, user) -> int:
+    return waiting_for(user=user).count() if user.is_authenticated else 0
+
+
+def deployment_request_list(*, user, state: str = "", requester=None, environment: str = "", model: str = ""):
+    qs = DeploymentRequest.objects.restrict(user).select_related("version__model__team", "environment", "requester")
+    if state:
+        qs = qs.filter(state=state)
+    if requester is not None:
+        qs = qs.filter(requester=requester)
+    if environment:
+        qs = qs.filter(environment__slug=environment)
+    if model:
+        qs = qs.filter(version__model__slug=model)
+    return qs.distinct().order_by("-created_at", "-pk")
+
+
+def deployment_request_get(*, user, pk: int) -> DeploymentRequest:
+    steps = (
+        RequestStep.objects.select_related("team")
+        .prefetch_related(
+            "users", Prefetch("decisions", queryset=Decision.objects.select_related("approver").order_by("decided_at"))
+        )
+        .order_by("round", "order")
+    )
+    qs = (
+        DeploymentRequest.objects.restrict(user)
+        .select_related("version__model__team", "environment", "requester", "policy")
+        .prefetch_related(Prefetch("steps", queryset=steps))
+    )
+    return get_object_or_404(qs.distinct(), pk=pk)
+
+
+def currently_approved(*, version, environment) -> DeploymentRequest | None:
+    """The latest approved request for another version of the same model in the environment (for the diff)."""
+    return (
+        DeploymentRequest.objects.filter(version__model_id=version.model_id, environment=environment,
+                                         state=RequestState.APPROVED)
+        .exclude(version=version)
+        .select_related("version")
+        .order_by("-closed_at")
+        .first()
+    )  # fmt: skip
+
+
+def policy_list():
+    return ApprovalPolicy.objects.select_related("environment").prefetch_related("steps__team", "steps__users")
