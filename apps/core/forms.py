@@ -17,10 +17,11 @@ class BootstrapMixin:
         super().__init__(*args, **kwargs)
         for field in self.fields.values():
             widget = field.widget
-            base = "form-select" if getattr(widget, "input_type", "") == "select" else "form-control"
-            if getattr(widget, "input_type", "") == "checkbox":
-                base = "form-check-input"
-            widget.attrs["class"] = f"{widget.attrs.get('class', '')} {base}".strip()
+            input_type = getattr(widget, "input_type", "")
+            classes = {"select": "form-select", "checkbox": "form-check-input", "hidden": ""}
+            base = classes.get(input_type, "form-control")
+            if base:
+                widget.attrs["class"] = f"{widget.attrs.get('class', '')} {base}".strip()
 
     def full_clean(self):
         super().full_clean()

@@ -92,7 +92,7 @@ def registered_model_register(
 ) -> RegisteredModel:
     """Register a new model in `team`'s inventory (contributors and admins of the team)."""
     _require(actor, permissions.REGISTER, team, f"You may not register models in {team}.")
-    unknown = set(fields) - set(MODEL_FIELDS) - {"lifecycle_status"}
+    unknown = set(fields) - set(MODEL_FIELDS)  # a new model starts in development: lifecycle has its own service
     if unknown:
         raise ValidationError(f"Unknown model fields: {', '.join(sorted(unknown))}.")
     owners = list(owners)
@@ -203,12 +203,28 @@ def _version_snapshot(version: ModelVersion) -> dict:
     }
 
 
-def _clean_version(version: ModelVersion) -> None:
+def _lineage_error(version: ModelVersion, actor: Actor) -> str | None:
+    """A parent must be visible to the actor and must not descend from the version itself."""
+    if not version.parent_id:
+        return None
+    if not ModelVersion.objects.restrict(actor.user).filter(pk=version.parent_id).exists():
+        return "Choose a parent version you can see."
+    seen, current = set(), version.parent_id
+    while current is not None and current not in seen:
+        if current == version.pk:
+            return "A version cannot be derived from itself or from one of its own descendants."
+        seen.add(current)
+        current = ModelVersion.objects.filter(pk=current).values_list("parent_id", flat=True).first()
+    return None
+
+
+def _clean_version(version: ModelVersion, actor: Actor) -> None:
     version.artifact_digest = validators.normalize_digest(version.artifact_digest)
     version.git_commit_sha = (version.git_commit_sha or "").strip().lower()
     errors = {}
-    if version.parent_id and version.parent_id == version.pk:
-        errors["parent"] = ["A version cannot be derived from itself."]
+    lineage = _lineage_error(version, actor)
+    if lineage:
+        errors["parent"] = [lineage]
     try:
         version.full_clean(validate_unique=False)
     except ValidationError as exc:
@@ -231,7 +247,7 @@ def model_version_create(
     # Before full_clean(): its generic unique-constraint message would not name the version field.
     if ModelVersion.objects.filter(model=model, version=obj.version).exists():
         raise ValidationError({"version": [f"{model.name} already has a version {obj.version}."]})
-    _clean_version(obj)
+    _clean_version(obj, actor)
     obj.save()
     snapshot = _version_snapshot(obj)
     record(
@@ -257,7 +273,7 @@ def model_version_update(*, actor: Actor, version: ModelVersion, **fields) -> Mo
     before = _version_snapshot(version)
     for field, value in fields.items():
         setattr(version, field, value)
-    _clean_version(version)
+    _clean_version(version, actor)
     changes = diff(before, _version_snapshot(version))
     if not changes:
         return version

@@ -21,7 +21,7 @@ def _manage(*args, **env):
 def test_production_settings_pass_check_deploy_without_warnings():
     result = _manage(
         "check", "--deploy", "--fail-level", "WARNING",
-        DEBUG="0", SECRET_KEY="x" * 20 + "-a-long-random-production-secret-value", ALLOWED_HOSTS="govportal.example.com",
+        DEBUG="0", SECRET_KEY="x" * 20 + "-a-long-random-production-secret", ALLOWED_HOSTS="govportal.example.com",
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout

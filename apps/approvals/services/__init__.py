@@ -9,6 +9,7 @@ from .requests import (
     deployment_request_expire_due,
     deployment_request_reset_for_version_change,
     deployment_request_submit,
+    preview_checks,
     request_deployment,
 )
 
@@ -21,5 +22,6 @@ __all__ = [
     "deployment_request_reset_for_version_change",
     "deployment_request_submit",
     "policy_save",
+    "preview_checks",
     "request_deployment",
 ]

@@ -1,0 +1,102 @@
+"""Query budgets: a page runs the same number of SQL queries whether it shows five rows or fifty.
+
+Each budget is what the page needs with a handful of rows; the same budget must hold with many
+more rows, so an N+1 (a query per row) fails here long before it slows a real inventory down.
+Budgets include the layout's own queries (session, user, navigation badges): when a page or the layout
+legitimately gains a query, raise the budget in the same change, saying why.
+"""
+
+import pytest
+
+from apps.audit.actors import Actor
+from apps.inventory import services
+
+SIZES = [5, 30]
+
+
+@pytest.fixture
+def populate(cast, models):
+    """`size` more team A models (owned, tagged, validated) and `size` more versions and updates of Retail Scorecard."""
+
+    def populate(size):
+        dana = Actor.of(cast.dana)
+        parent = models.scorecard.versions.get(version="1.0.0")
+        for number in range(size):
+            services.registered_model_register(
+                actor=dana, team=cast.team_a, name=f"Model {number:02d}", risk_tier="medium",
+                owners=[cast.dana, cast.alice], validator=cast.rita, tags=[f"tag-{number}", "shared"],
+            )  # fmt: skip
+            services.model_version_create(
+                actor=dana, model=models.scorecard, version=f"2.{number}.0", parent=parent, metrics={"auc": 0.8}
+            )
+            services.registered_model_update(actor=dana, model=models.scorecard, description=f"Revision {number}.")
+
+    return populate
+
+
+def measure(client, url, budget, django_assert_max_num_queries):
+    client.get(url)  # warm process-wide caches (content types, permissions) so only the page itself is counted
+    with django_assert_max_num_queries(budget):
+        response = client.get(url)
+    assert response.status_code == 200
+    return response
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("name", ["vera", "admin"])
+def test_the_model_list_runs_a_fixed_number_of_queries(
+    cast, populate, client, django_assert_max_num_queries, size, name
+):
+    populate(size)
+    client.force_login(getattr(cast, name))
+
+    response = measure(client, "/models/?sort=risk", 10, django_assert_max_num_queries)
+
+    assert len(response.context["page"]) == min(size + 1 + (name == "admin"), 25)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("name", ["vera", "audrey", "admin"])
+def test_the_model_page_runs_a_fixed_number_of_queries(
+    cast, populate, client, django_assert_max_num_queries, size, name
+):
+    populate(size)
+    client.force_login(getattr(cast, name))
+
+    response = measure(client, "/models/retail-scorecard/", 17, django_assert_max_num_queries)
+
+    assert len(response.context["versions"]) == size + 2
+    assert len(response.context["history"]) == min(2 * size + 3, 50)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("name", ["audrey", "admin"])
+def test_the_audit_list_runs_a_fixed_number_of_queries(
+    cast, populate, client, django_assert_max_num_queries, size, name
+):
+    populate(size)
+    client.force_login(getattr(cast, name))
+
+    response = measure(client, "/audit/", 12, django_assert_max_num_queries)
+
+    assert len(response.context["page"]) == min(response.context["page"].paginator.count, 50)
+    assert all(event.target_url for event in response.context["page"] if event.target_type.startswith("inventory."))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_version_page_runs_a_fixed_number_of_queries(cast, populate, client, django_assert_max_num_queries, size):
+    populate(size)
+    client.force_login(cast.vera)
+
+    response = measure(client, "/models/retail-scorecard/versions/1.0.0/", 14, django_assert_max_num_queries)
+
+    assert len(response.context["children"]) == size
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_team_pages_run_a_fixed_number_of_queries(cast, populate, client, django_assert_max_num_queries, size):
+    populate(size)
+    client.force_login(cast.vera)
+
+    measure(client, "/teams/", 8, django_assert_max_num_queries)
+    measure(client, "/teams/credit-risk/", 8, django_assert_max_num_queries)
