@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "govportal.settings")
 os.environ.setdefault("DEBUG", "1")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -34,8 +34,12 @@ def main() -> None:
     started = time.perf_counter()
     for index in range(EVENTS):
         with transaction.atomic():
-            record(action=Action.MODEL_UPDATED, actor=actor, target=Target("bench.item", index, f"item {index}"),
-                   changes={"description": ["old", f"new {index}"], "score": [0.5, index / 7]})
+            record(
+                action=Action.MODEL_UPDATED,
+                actor=actor,
+                target=Target("bench.item", index, f"item {index}"),
+                changes={"description": ["old", f"new {index}"], "score": [0.5, index / 7]},
+            )
     append_seconds = time.perf_counter() - started
 
     tracemalloc.start()
@@ -48,14 +52,18 @@ def main() -> None:
 
     print(f"database: {connection.vendor}")
     print(f"append: {EVENTS} events, one transaction each: {EVENTS / append_seconds:,.0f} events/s")
-    print(f"verify: {result.count} events in {verify_seconds:.2f} s ({result.count / verify_seconds:,.0f} events/s), "
-          f"peak Python allocation {peak / 1024:,.0f} KiB")
+    print(
+        f"verify: {result.count} events in {verify_seconds:.2f} s ({result.count / verify_seconds:,.0f} events/s), "
+        f"peak Python allocation {peak / 1024:,.0f} KiB"
+    )
 
 
 if __name__ == "__main__":
     setup_test_environment()
     test_settings = connection.settings_dict.setdefault("TEST", {})
-    test_settings["NAME"] = f"{test_settings.get('NAME') or 'test_' + connection.settings_dict['NAME']}_bench{os.getpid()}"
+    test_settings["NAME"] = (
+        f"{test_settings.get('NAME') or 'test_' + connection.settings_dict['NAME']}_bench{os.getpid()}"
+    )
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
         main()

@@ -75,7 +75,9 @@ class PolicyForm(BootstrapMixin, forms.Form):
 
 class StepForm(BootstrapMixin, forms.Form):
     name = forms.CharField(max_length=100)
-    approver_kind = forms.ChoiceField(choices=ApproverKind.choices, label="Who approves")
+    # An initial value equal to the select's first option: the blank extra step a browser posts back unchanged
+    # must count as unchanged, or the formset demands a name for it and no policy can be saved.
+    approver_kind = forms.ChoiceField(choices=ApproverKind.choices, label="Who approves", initial=ApproverKind.ROLE)
     role = forms.ChoiceField(choices=[("", "—"), *Role.choices], required=False)
     team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False)
     users = forms.ModelMultipleChoiceField(

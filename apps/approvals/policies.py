@@ -146,6 +146,8 @@ def decision_refusal(
     previous = decided_step_orders.get(user_id)
     if previous is not None and previous != step_order:
         return f"You already decided step {previous} of this request; one person decides at most one step."
+    if previous is not None:
+        return "You already decided this step; a decision cannot be changed."
     if eligible_reason is None:
         return "You are not an eligible approver for the open step."
     return None

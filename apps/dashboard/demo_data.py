@@ -1,4 +1,4 @@
-"""The demo portal's cast, teams and model inventory, and the pure functions that derive each version's data.
+"""The demo portal's cast, teams, model inventory and approvals, and the pure functions that derive each version's data.
 
 No I/O here: `load_demo` reads these specs and calls the services. Everything a version carries
 (digest, commit, metrics, model card) is derived deterministically from the model and version
@@ -30,6 +30,7 @@ USERS = [
     DemoUser(ADMIN, "Portal", "Administrator", "Portal administrator", superuser=True),
     DemoUser("dana", "Dana", "Whitfield", "Senior data scientist"),
     DemoUser("rita", "Rita", "Okafor", "Model risk officer"),
+    DemoUser("nadia", "Nadia", "Brooks", "Model risk analyst"),
     DemoUser("sam", "Sam", "Lindqvist", "Security reviewer"),
     DemoUser("bo", "Bo", "Andersen", "Business owner"),
     DemoUser("audrey", "Audrey", "Chen", "Internal auditor"),
@@ -57,9 +58,12 @@ TEAMS = {
 ALL_TEAMS = tuple(TEAMS)
 
 # (username, teams, role): dana builds models everywhere; the approvers and the auditor see every team.
+# Four approvers, because high-risk production needs four distinct people: two model-risk reviewers
+# (rita and nadia), security (sam) and the business owner (bo).
 ROLES = [
     ("dana", ALL_TEAMS, "contributor"),
     ("rita", ALL_TEAMS, "approver"),
+    ("nadia", ALL_TEAMS, "approver"),
     ("sam", ALL_TEAMS, "approver"),
     ("bo", ALL_TEAMS, "approver"),
     ("audrey", ALL_TEAMS, "auditor"),
@@ -531,6 +535,341 @@ MODELS = [
         parameters={"base_model": "example-bank/brand-lm-1b", "lora_rank": 16, "max_seq_length": 512},
     ),
 ]
+
+
+# --- approvals: environments, policies and deployment requests ------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoEnvironment:
+    name: str
+    slug: str
+    order: int
+    protected: bool
+    description: str
+
+
+ENVIRONMENTS = [
+    DemoEnvironment(
+        name="Development", slug="development", order=1, protected=False,
+        description="Shared sandbox cluster on masked data: integration tests, no customer impact.",
+    ),
+    DemoEnvironment(
+        name="Staging", slug="staging", order=2, protected=True,
+        description="Production-like shadow environment: scores live traffic, decides nothing.",
+    ),
+    DemoEnvironment(
+        name="Production", slug="production", order=3, protected=True,
+        description="Serves live decisions to customers and colleagues.",
+    ),
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DemoStep:
+    """One approval step: the model team's approvers by default, or the named people."""
+
+    name: str
+    quorum: int = 1
+    users: tuple[str, ...] = ()
+    signed: bool = True
+    due_hours: int = 72
+
+
+@dataclass(frozen=True)
+class DemoPolicy:
+    name: str
+    environment: str  # slug
+    tiers: tuple[str, ...]  # empty: every tier
+    description: str
+    steps: tuple[DemoStep, ...]
+    require_previous_environment: bool = True
+    require_current_validation: bool = False
+    metric_thresholds: tuple[dict, ...] = ()
+    expiry_days: int = 14
+
+
+HIGH_RISK_PRODUCTION = (
+    DemoStep("Model risk review", quorum=2, due_hours=120),
+    DemoStep("Security review", users=("sam",)),
+    DemoStep("Business owner sign-off", users=("bo",)),
+)
+
+# Every pair of environment and risk tier has exactly one most specific policy. The AUC threshold is on the
+# critical tier only: every critical model reports an AUC, while high-risk Mortgage LGD is a regression.
+POLICIES = [
+    DemoPolicy(
+        "Development — all tiers",
+        "development",
+        (),
+        "Any model may go to the development sandbox once one approver of its team has looked at it.",
+        (DemoStep("Peer review", signed=False, due_hours=48),),
+        require_previous_environment=False,
+    ),
+    DemoPolicy(
+        "Staging — low/medium",
+        "staging",
+        ("low", "medium"),
+        "Shadow deployment of lower-risk models after development: one model-risk review.",
+        (DemoStep("Model risk review", signed=False),),
+    ),
+    DemoPolicy(
+        "Staging — high/critical",
+        "staging",
+        ("high", "critical"),
+        "Shadow deployment of high-risk models: model risk, then security.",
+        (DemoStep("Model risk review", signed=False), DemoStep("Security review", users=("sam",), signed=False)),
+    ),
+    DemoPolicy(
+        "Production — low/medium",
+        "production",
+        ("low", "medium"),
+        "Live decisions from lower-risk models: model risk and the business owner, both signed.",
+        (DemoStep("Model risk review"), DemoStep("Business owner sign-off", users=("bo",))),
+    ),
+    DemoPolicy(
+        "Production — high",
+        "production",
+        ("high",),
+        "Live decisions from high-risk models: two model-risk reviewers, security and the business owner, "
+        "all signed; the model's periodic validation must be current.",
+        HIGH_RISK_PRODUCTION,
+        require_current_validation=True,
+    ),
+    DemoPolicy(
+        "Production — critical",
+        "production",
+        ("critical",),
+        "As for high-risk models, and the version must keep an AUC of at least 0.80.",
+        HIGH_RISK_PRODUCTION,
+        require_current_validation=True,
+        metric_thresholds=({"metric": "auc", "op": ">=", "value": 0.8},),
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Decide:
+    approver: str
+    comment: str = ""
+    outcome: str = "approve"
+
+
+@dataclass(frozen=True)
+class DemoRequest:
+    """A deployment request, submitted by `requester`, decided in order, then optionally cancelled, expired or reset."""
+
+    model: str
+    version: str
+    environment: str  # slug
+    requester: str
+    justification: str
+    decisions: tuple[Decide, ...] = ()
+    then: str = ""  # "cancel" (withdrawn: `reason`), "expire", or "reset" (the requester re-exports the artifact)
+    reason: str = ""
+
+    @property
+    def state(self) -> str:
+        """The state the request ends in, given its policy's step count (used by the tests)."""
+        final = {"cancel": "cancelled", "expire": "expired", "reset": "draft"}
+        if self.then:
+            return final[self.then]
+        if any(decision.outcome == "reject" for decision in self.decisions):
+            return "rejected"
+        needed = sum(step.quorum for step in policy_for(self.environment, risk_tier(self.model)).steps)
+        return "approved" if len(self.decisions) == needed else "pending"
+
+
+SME, CHAT, CHURN = "SME Probability of Default", "Support Chat Intent Classifier", "Customer Churn Predictor"
+AML, SCORECARD, ATO = "AML Transaction Monitoring", "Retail Credit Scorecard", "Account Takeover Detector"
+
+# In promotion order: a version is approved for an environment before it is requested for the next.
+REQUESTS = [
+    # SME PD 2.0.0: development → staging → production, four signatures for the critical tier.
+    DemoRequest(
+        SME,
+        "2.0.0",
+        "development",
+        "omar",
+        "2.0.0 adds the 2024 obligor-years and the account-conduct features. Sandbox first, for the "
+        "integration tests with the IFRS 9 engine.",
+        (Decide("rita", "Sandbox only; run the IFRS 9 integration suite before asking for staging."),),
+    ),
+    DemoRequest(
+        SME,
+        "2.0.0",
+        "staging",
+        "omar",
+        "Integration tests pass in development. Shadow-score the SME book through a month-end before the capital run.",
+        (
+            Decide("rita", "Calibration table checked against MRM-2024-047."),
+            Decide("sam", "Feature-store access is read-only; no new data egress."),
+        ),
+    ),
+    DemoRequest(
+        SME,
+        "2.0.0",
+        "production",
+        "omar",
+        "The shadow month-end matched the champion within tolerance (PD ratio 0.98 to 1.03 in every grade). "
+        "Needed for the Q4 IRB capital run.",
+        (
+            Decide("rita", "Back-testing and calibration are within the validated ranges."),
+            Decide("nadia", "The challenger build reproduces the discrimination within 0.005 AUC."),
+            Decide("sam", "Container image signed; dependency scan has no high findings."),
+            Decide("bo", "Capital impact accepted by SME Credit."),
+        ),
+    ),
+    # The chat intent classifier: a low-risk model all the way to production.
+    DemoRequest(
+        CHAT,
+        "2.1.0",
+        "development",
+        "tom",
+        "2.1.0 adds the three card-dispute intents; wire it into the sandbox chat flows.",
+        (Decide("sam"),),
+    ),
+    DemoRequest(
+        CHAT,
+        "2.1.0",
+        "staging",
+        "tom",
+        "Sandbox flows pass; shadow the live chat for a week to compare routing.",
+        (Decide("rita", "Routing agreement with 2.0.0 is 97%; the new intents explain most differences."),),
+    ),
+    DemoRequest(
+        CHAT,
+        "2.1.0",
+        "production",
+        "tom",
+        "A week of shadow routing: macro-F1 up two points, no intent worse. "
+        "The service desk wants the dispute intents live.",
+        (Decide("rita", "Validated MRM-2024-090 still applies: same architecture, more labels."), Decide("bo")),
+    ),
+    # Churn: 1.3.0 is live; 1.4.0 waits for model risk in production (the README walk-through).
+    DemoRequest(
+        CHURN, "1.3.0", "development", "dana", "Quarterly refresh 1.3.0 for the retention campaigns.", (Decide("bo"),)
+    ),
+    DemoRequest(CHURN, "1.3.0", "staging", "dana", "Shadow the January scoring run.", (Decide("nadia"),)),
+    DemoRequest(
+        CHURN,
+        "1.3.0",
+        "production",
+        "dana",
+        "Shadow run matched expectations; retention team signed up.",
+        (Decide("rita", "Lift at 10% holds on the out-of-time sample."), Decide("bo", "Retention budget approved.")),
+    ),
+    DemoRequest(CHURN, "1.4.0", "development", "dana", "1.4.0 adds service-contact features.", (Decide("rita"),)),
+    DemoRequest(
+        CHURN,
+        "1.4.0",
+        "staging",
+        "dana",
+        "Shadow the month-end scoring run next to 1.3.0.",
+        (Decide("nadia", "Shadow scores look sane."),),
+    ),
+    DemoRequest(
+        CHURN,
+        "1.4.0",
+        "production",
+        "dana",
+        "1.4.0 beat 1.3.0 on the shadow run (AUC and lift at 10% both up). Replace 1.3.0 before the spring campaign.",
+    ),
+    # AML 3.0.0: model risk has signed twice; the security review (sam) is next.
+    DemoRequest(
+        AML, "3.0.0", "development", "kenji", "3.0.0 retrained with the 2024 mule typologies.", (Decide("bo"),)
+    ),
+    DemoRequest(
+        AML,
+        "3.0.0",
+        "staging",
+        "kenji",
+        "Sandbox replay of Q3 alerts done; shadow the alert queue for two weeks.",
+        (Decide("rita"), Decide("sam", "No new data sources; same service account.")),
+    ),
+    DemoRequest(
+        AML,
+        "3.0.0",
+        "production",
+        "kenji",
+        "Two weeks of shadow ranking: 12% fewer alerts to reach the same SAR recall. The FIU wants it before year end.",
+        (
+            Decide("rita", "Validation FVR-2024-015 covers the retrain; thresholds unchanged."),
+            Decide("nadia", "Alert volumes by customer segment are stable."),
+        ),
+    ),
+    # The retail scorecard: its validation is overdue, so model risk will not promote it.
+    DemoRequest(
+        SCORECARD, "2.2.0", "development", "dana", "2.2.0 recalibrated on the Q2 bureau snapshot.", (Decide("sam"),)
+    ),
+    DemoRequest(
+        SCORECARD,
+        "2.2.0",
+        "staging",
+        "dana",
+        "Recalibration only, no new features: shadow it next to 2.1.0.",
+        (
+            Decide(
+                "rita",
+                "Rejected: the annual validation of this scorecard is overdue. Revalidate (MRM-2024-031 follow-up) "
+                "before promoting a high-risk credit model past development.",
+                outcome="reject",
+            ),
+        ),
+    ),
+    # Account takeover 1.0.0: approved by model risk for staging, then the artifact was re-exported.
+    DemoRequest(
+        ATO, "1.0.0", "development", "kenji", "First release candidate after the leakage fix.", (Decide("bo"),)
+    ),
+    DemoRequest(
+        ATO,
+        "1.0.0",
+        "staging",
+        "kenji",
+        "Sandbox latency within budget; shadow the mobile login flow.",
+        (Decide("rita", "Leakage fix confirmed: no post-login features remain."),),
+        then="reset",  # kenji re-exports 1.0.0 (same weights, new artifact): rita's approval is void
+    ),
+    # One of each remaining state.
+    DemoRequest(
+        "Merchant Risk Classifier",
+        "0.3.0",
+        "development",
+        "kenji",
+        "Prototype for the acquiring risk team to try on sandbox onboarding data.",
+    ),
+    DemoRequest(
+        "Marketing Copy Generator",
+        "0.3.0",
+        "development",
+        "tom",
+        "Pilot build for the copywriters' sandbox.",
+        then="expire",
+    ),
+    DemoRequest(
+        "Campaign Uplift Model",
+        "0.3.0",
+        "development",
+        "dana",
+        "Try the T-learner on the spring savings campaign.",
+        then="cancel",
+        reason="Wrong audience definition; rebuilding on the Q3 campaign data first.",
+    ),
+]
+
+
+def risk_tier(model_name: str) -> str:
+    return next(model.risk_tier for model in MODELS if model.name == model_name)
+
+
+def policy_for(environment: str, tier: str) -> DemoPolicy:
+    """The demo policy governing `environment` and `tier` (the demo's policies do not overlap)."""
+    return next(p for p in POLICIES if p.environment == environment and (not p.tiers or tier in p.tiers))
+
+
+def reexported_digest(request: DemoRequest) -> str:
+    """The new artifact digest of a version whose artifact was re-exported (a "reset" request)."""
+    return _digest("re-export", request.model, request.version)
 
 
 def _digest(*parts: str) -> str:

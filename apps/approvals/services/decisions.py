@@ -14,7 +14,7 @@ from apps.audit.hashing import format_timestamp
 from apps.audit.services import record
 
 from .. import policies, tasks
-from ..eligibility import roles_of, step_rule
+from ..eligibility import eligible_user_ids, roles_of, step_rule
 from ..exceptions import ApprovalError, ApprovalForbidden
 from ..models import Decision, DeploymentRequest, Outcome, RequestState, RequestStep, StepState
 from .requests import _announce_approved, _close, _open_step
@@ -83,15 +83,75 @@ def deployment_request_decide(
                 f"Step {step.order} ({step.name}) needs an electronic signature: a person must decide it in the "
                 "browser with their password. API tokens cannot sign.", code="reauth_required",
             )  # fmt: skip
+        if step.state == StepState.OPEN:
+            # Refuse who may never decide before asking for a password: no signature.failed, no lockout for them.
+            current = DeploymentRequest.objects.select_related("version__model").get(pk=request.pk)
+            _ensure_may_decide(current, step, actor.user, outcome)
         verify_signature(actor=actor, password=password or "", meaning=meaning_of(outcome, step.name), target=request)
     return _decide(
         actor=actor,
         request_id=request.pk,
         outcome=outcome,
         comment=comment,
-        step_id=step_id,
+        # Pinned to the step that was signed for: if it closes meanwhile, the decision is refused rather than
+        # recorded on the next step under a meaning the person did not sign.
+        step_id=step.pk if step is not None else step_id,
         signed=bool(step and step.requires_signature),
     )
+
+
+def _blocks_later_step(request: DeploymentRequest, step: RequestStep, user, decided: dict) -> RequestStep | None:
+    """The step that could no longer be staffed if `user` approved `step` now, or None.
+
+    One person decides at most one step: approving an early step must not use up the
+    only person who can decide a later one, or the request would stall until it expires.
+    """
+    team_id = request.version.model.team_id
+    taken = set(decided) | {user.pk, request.requester_id}
+    remaining = list(request.steps.filter(round=request.round, order__gte=step.order).order_by("order")
+                     .select_related("team").prefetch_related("users"))  # fmt: skip
+    approvals = step.decisions.filter(outcome=Outcome.APPROVE, voided_at__isnull=True).count()
+    slots = []
+    for candidate in remaining:
+        seats = candidate.quorum - approvals - 1 if candidate.pk == step.pk else candidate.quorum
+        slots.append((max(seats, 0), eligible_user_ids(step_rule(candidate), team_id) - taken))
+    bad = policies.can_staff(slots)
+    return remaining[bad] if bad is not None else None
+
+
+def _ensure_may_decide(request: DeploymentRequest, step: RequestStep, user, outcome: str = Outcome.APPROVE) -> str:
+    """Separation of duties and eligibility, now: the eligibility sentence, or ApprovalForbidden."""
+    live = request.decisions.filter(voided_at__isnull=True).select_related("step")
+    decided = {decision.approver_id: decision.step.order for decision in live}
+    reason = policies.eligibility(
+        step_rule(step) | {"team_name": step.team.name if step.team_id else None},
+        user.pk,
+        roles_of(user),
+        request.version.model.team_id,
+    )
+    refusal = policies.decision_refusal(
+        user_id=user.pk,
+        requester_id=request.requester_id,
+        eligible_reason=reason,
+        decided_step_orders=decided,
+        step_order=step.order,
+    )
+    if refusal:
+        code = (
+            "self_approval_forbidden"
+            if user.pk == request.requester_id
+            else ("already_decided" if user.pk in decided else "not_eligible")
+        )
+        raise ApprovalForbidden(refusal, code=code)
+    if outcome == Outcome.APPROVE:
+        blocked = _blocks_later_step(request, step, user, decided)
+        if blocked is not None and blocked.pk != step.pk:
+            raise ApprovalForbidden(
+                f"You are needed for step {blocked.order} ({blocked.name}), which no one else can decide; "
+                "since one person decides at most one step, leave this step to the other approvers.",
+                code="needed_for_later_step",
+            )
+    return reason
 
 
 def _existing_decision(request_id: int, user_id: int, outcome: str, step_id: int | None) -> Decision | None:
@@ -133,28 +193,7 @@ def _decide(
         raise ApprovalError(
             "The request moved to a step that needs your signature; reload and sign.", code="step_closed"
         )
-    live = request.decisions.filter(voided_at__isnull=True).select_related("step")
-    decided = {decision.approver_id: decision.step.order for decision in live}
-    reason = policies.eligibility(
-        step_rule(step) | {"team_name": step.team.name if step.team_id else None},
-        user.pk,
-        roles_of(user),
-        request.version.model.team_id,
-    )
-    refusal = policies.decision_refusal(
-        user_id=user.pk,
-        requester_id=request.requester_id,
-        eligible_reason=reason,
-        decided_step_orders=decided,
-        step_order=step.order,
-    )
-    if refusal:
-        code = (
-            "self_approval_forbidden"
-            if user.pk == request.requester_id
-            else ("already_decided" if user.pk in decided else "not_eligible")
-        )
-        raise ApprovalForbidden(refusal, code=code)
+    reason = _ensure_may_decide(request, step, user, outcome)
     now = timezone.now()
     meaning = meaning_of(outcome, step.name)
     decision = Decision.objects.create(

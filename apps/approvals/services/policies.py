@@ -1,5 +1,7 @@
 """Approval policies: created and changed by administrators, every change audited, unsatisfiable ones refused."""
 
+import copy
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
@@ -54,7 +56,8 @@ def _validate(fields: dict, steps: list[dict]) -> None:
         problems = [problem for rule in thresholds if (problem := policies.threshold_error(rule))]
         if problems:
             errors["metric_thresholds"] = problems
-    if not 1 <= int(fields.get("expiry_days") or 0) <= 365:
+    # Absent fields keep the model's default (or the policy's current value), as absent due_hours keep 72 below.
+    if "expiry_days" in fields and not 1 <= int(fields["expiry_days"] or 0) <= 365:
         errors["expiry_days"] = ["Requests expire after 1 to 365 days."]
     if not steps:
         errors["steps"] = ["A policy needs at least one approval step."]
@@ -72,7 +75,7 @@ def _validate(fields: dict, steps: list[dict]) -> None:
             problem = "names no team"
         elif step["approver_kind"] == ApproverKind.USERS and not step.get("users"):
             problem = "names no approvers"
-        elif int(step.get("due_hours") or 0) < 1:
+        elif step.get("due_hours") is not None and int(step["due_hours"]) < 1:
             problem = "needs a due time of at least one hour"
         if problem:
             errors.setdefault("steps", []).append(f"Step {number} {problem}.")
@@ -130,6 +133,7 @@ def policy_save(*, actor: Actor, policy: ApprovalPolicy | None = None, steps: li
     else:
         policy = ApprovalPolicy.objects.select_for_update().get(pk=policy.pk)
         before = policy_snapshot(policy)
+        unchanged = copy.copy(policy)  # returned as it was if the save turns out to change nothing
     for field, value in fields.items():
         setattr(policy, field, sorted(value) if field == "risk_tiers" else value)
     try:
@@ -148,20 +152,23 @@ def policy_save(*, actor: Actor, policy: ApprovalPolicy | None = None, steps: li
         )  # fmt: skip
         if data["approver_kind"] == ApproverKind.USERS:
             step.users.set(data.get("users") or [])
-    _check_satisfiable(policy)
     after = policy_snapshot(policy)
     if before is not None:
         changes = diff(
             {k: v for k, v in before.items() if k != "revision"}, {k: v for k, v in after.items() if k != "revision"}
         )
         if not changes:
-            transaction.set_rollback(True)  # nothing changed: keep the revision as it was
-            return ApprovalPolicy.objects.get(pk=policy.pk)
+            # Nothing changed: keep the revision and the step rows as they were. No query may follow
+            # set_rollback() inside this block, so the policy is returned as read before the save.
+            transaction.set_rollback(True)
+            return unchanged
+        _check_satisfiable(policy)  # a no-op save is never refused, even if the teams changed since
         policy.revision += 1
         policy.save(update_fields=["revision", "updated_at"])
         changes["revision"] = [before["revision"], policy.revision]
         record(action=Action.POLICY_CHANGED, actor=actor, target=policy, changes=changes)
     else:
+        _check_satisfiable(policy)
         record(
             action=Action.POLICY_CREATED,
             actor=actor,

@@ -47,8 +47,10 @@ def check_facts(version: ModelVersion, environment: Environment) -> policies.Che
         digest=version.artifact_digest,
         metrics=version.metrics or {},
         previous_environment=previous.name if previous else None,
+        # Approved for the previous environment with this very artifact: a changed digest needs a new approval.
         approved_for_previous=bool(previous) and DeploymentRequest.objects.filter(
-            version=version, environment=previous, state=RequestState.APPROVED).exists(),
+            version=version, environment=previous, state=RequestState.APPROVED,
+            subject__artifact_digest=version.artifact_digest).exists(),
         validation_due=model.next_validation_due.isoformat() if model.next_validation_due else None,
         validation_overdue=model.validation_overdue(),
     )  # fmt: skip
@@ -245,7 +247,7 @@ def deployment_request_expire(*, request: DeploymentRequest, now=None) -> bool:
     request = DeploymentRequest.objects.select_for_update().get(pk=request.pk)
     if request.state != RequestState.PENDING or request.expires_at is None or request.expires_at > now:
         return False
-    _close(request, RequestState.EXPIRED, now)
+    _close(request, RequestState.EXPIRED, timezone.now())  # closed when it actually happened
     record(
         action=Action.REQUEST_EXPIRED,
         actor=SCHEDULER,

@@ -1,34 +1,60 @@
-"""`manage.py load_demo`: the demo portal's people, teams, models and versions, made through the services.
+"""`manage.py load_demo`: the demo portal's people, teams, models, versions and approvals, made through the services.
 
 Every row is created by the service that owns it, with a realistic actor, so the audit trail
 reads like a team's history. Each object is looked up by its natural key first and skipped if it
 exists: a second run writes nothing, not even an audit event. Lifecycle moves are made only for
-models registered in this run, so a status changed by hand is never reset. The whole load is one
-transaction: if any step is refused, nothing is written.
+models registered in this run, so a status changed by hand is never reset.
+
+Two parts. The inventory (people, teams, roles, models, versions, grants, environments and
+approval policies) is one transaction: if any step is refused, none of it is written. The
+deployment requests come afterwards, outside any transaction, because a signed decision
+re-authenticates its signer in a transaction of its own; they are loaded only into a portal that
+has no deployment request yet, and each service call commits on its own.
 """
 
+import logging
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.hashers import check_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Q
+from django.test.utils import override_settings
 from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.accounts import services as accounts
 from apps.accounts.models import Membership, Team, User
+from apps.approvals import services as approvals
+from apps.approvals.models import ApprovalPolicy, ApproverKind, DeploymentRequest
 from apps.audit.actions import Action
 from apps.audit.actors import Actor
 from apps.audit.models import AuditEvent, ChainHead
 from apps.core import request_context
+from apps.core.exceptions import DomainError
 from apps.dashboard import demo_data as demo
 from apps.inventory import services as inventory
-from apps.inventory.models import ModelVersion, RegisteredModel, RegisteredModelUserObjectPermission
+from apps.inventory.models import Environment, ModelVersion, RegisteredModel, RegisteredModelUserObjectPermission
 
 SYSTEM = Actor.system("load_demo")
+
+
+@contextmanager
+def _quiet_tasks():
+    """Mute the task runner's per-task INFO lines (and kombu's broker-less warning) for a while."""
+    loggers = [logging.getLogger(name) for name in ("celery.app.trace", "kombu.connection")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _chain_length() -> int:
@@ -43,18 +69,24 @@ class Loader:
         self.created = Counter()
         self.users: dict[str, User] = {}
         self.teams: dict[str, Team] = {}
+        self.environments: dict[str, Environment] = {}
+        self.made_users: set[str] = set()  # created in this run, so their password is the demo's
         self.today = timezone.now().date()
+        self.notes: list[str] = []  # why a part was skipped, for the command's output
 
     def actor(self, username: str) -> Actor:
         return Actor.of(self.users[username])
 
-    def load(self) -> None:
+    def load_inventory(self) -> None:
+        """Everything but the deployment requests; run it in one transaction."""
         self.load_users()
         self.load_teams()
         self.load_roles()
         for spec in demo.MODELS:
             self.load_model(spec)
         self.load_grants()
+        self.load_environments()
+        self.load_policies()
 
     def load_users(self) -> None:
         existing = User.objects.in_bulk([user.username for user in demo.USERS], field_name="username")
@@ -71,6 +103,7 @@ class Loader:
                     is_superuser=spec.superuser,
                 )
                 self.created["users"] += 1
+                self.made_users.add(spec.username)
             self.users[spec.username] = user
         if not self.users[demo.ADMIN].is_superuser:
             raise CommandError(f"The user {demo.ADMIN!r} exists but is not a superuser; the demo needs it to be one.")
@@ -168,9 +201,95 @@ class Loader:
                 accounts.object_permission_grant(actor=self.actor(grantor), user=user, action=action, obj=model)
                 self.created["object permissions"] += 1
 
+    def load_environments(self) -> None:
+        admin = self.actor(demo.ADMIN)
+        for spec in demo.ENVIRONMENTS:
+            environment = Environment.objects.filter(Q(slug=spec.slug) | Q(name=spec.name)).first()
+            if environment is None:
+                environment = inventory.environment_save(
+                    actor=admin, name=spec.name, slug=spec.slug, order=spec.order, protected=spec.protected,
+                    description=spec.description,
+                )  # fmt: skip
+                self.created["environments"] += 1
+            self.environments[spec.slug] = environment
+
+    def load_policies(self) -> None:
+        """Policies are looked up by name: one edited by an administrator is kept as it is."""
+        admin = self.actor(demo.ADMIN)
+        existing = set(ApprovalPolicy.objects.values_list("name", flat=True))
+        for spec in demo.POLICIES:
+            if spec.name in existing:
+                continue
+            steps = [
+                {
+                    "name": step.name,
+                    "approver_kind": ApproverKind.USERS if step.users else ApproverKind.ROLE,
+                    "role": "" if step.users else "approver",
+                    "users": [self.users[username] for username in step.users],
+                    "quorum": step.quorum,
+                    "requires_signature": step.signed,
+                    "due_hours": step.due_hours,
+                }
+                for step in spec.steps
+            ]
+            approvals.policy_save(
+                actor=admin, steps=steps, name=spec.name, description=spec.description,
+                environment=self.environments[spec.environment], risk_tiers=list(spec.tiers),
+                require_previous_environment=spec.require_previous_environment,
+                require_current_validation=spec.require_current_validation,
+                metric_thresholds=[dict(rule) for rule in spec.metric_thresholds], expiry_days=spec.expiry_days,
+            )  # fmt: skip
+            self.created["approval policies"] += 1
+
+    def load_requests(self) -> None:
+        """The deployment requests, in every state; outside any transaction (signing needs its own).
+
+        Only into a portal without requests: the requests tell one story, and half of it would not make sense.
+        """
+        if DeploymentRequest.objects.exists():
+            return
+        signers = {decision.approver for spec in demo.REQUESTS for decision in spec.decisions} - self.made_users
+        own = sorted(name for name in signers if not check_password(self.password, self.users[name].password))
+        if own:
+            self.notes.append(
+                f"Deployment requests not loaded: {', '.join(own)} sign decisions but have their own password."
+            )
+            return
+        # The demo's history is not news: its notifications (and the in-process task runner's log
+        # lines) would bury the logins under console e-mails.
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"), _quiet_tasks():
+            for spec in demo.REQUESTS:
+                self.load_request(spec)
+
+    def load_request(self, spec: demo.DemoRequest) -> None:
+        version = ModelVersion.objects.select_related("model").get(model__name=spec.model, version=spec.version)
+        requester = self.actor(spec.requester)
+        request = approvals.request_deployment(
+            actor=requester, version=version, environment=self.environments[spec.environment],
+            justification=spec.justification,
+        )  # fmt: skip
+        self.created["deployment requests"] += 1
+        for decision in spec.decisions:
+            approvals.deployment_request_decide(
+                actor=self.actor(decision.approver), request=request, outcome=decision.outcome,
+                comment=decision.comment, password=self.password,
+            )  # fmt: skip
+        if spec.then == "cancel":
+            approvals.deployment_request_cancel(actor=requester, request=request, reason=spec.reason)
+        elif spec.then == "expire":  # what the scheduler does once the expiry has passed
+            request.refresh_from_db()
+            approvals.deployment_request_expire(request=request, now=request.expires_at)
+        elif spec.then == "reset":  # a new artifact under the same version: the request goes back to draft
+            inventory.model_version_update(
+                actor=requester, version=version, artifact_digest=demo.reexported_digest(spec)
+            )
+
 
 class Command(BaseCommand):
-    help = "Load the demo teams, people, models and versions through the services (audited). Safe to re-run."
+    help = (
+        "Load the demo teams, people, models, versions, environments, approval policies and deployment requests "
+        "through the services (audited). Safe to re-run."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -186,19 +305,36 @@ class Command(BaseCommand):
         password = settings.GOVPORTAL_DEMO_PASSWORD
         if not password:
             raise CommandError("GOVPORTAL_DEMO_PASSWORD is empty: set the demo accounts' password.")
+        if transaction.get_connection().in_atomic_block and not DeploymentRequest.objects.exists():
+            raise CommandError(
+                "load_demo signs approval decisions, which re-authenticates outside any transaction: "
+                "call it outside transaction.atomic() (in tests: use the transactional_db fixture)."
+            )
         loader = Loader(password)
         chain_before = _chain_length()
         request_id = request_context.new_request_id()
-        try:
-            with request_context.bind(source="command", request_id=request_id), transaction.atomic():
-                loader.load()
-        except (ValidationError, PermissionDenied) as exc:
-            raise CommandError(f"Demo data not loaded (nothing was written): {exc}") from exc
+        with request_context.bind(source="command", request_id=request_id):
+            try:
+                with transaction.atomic():
+                    loader.load_inventory()
+            except (ValidationError, PermissionDenied) as exc:
+                raise CommandError(f"Demo data not loaded (nothing was written): {exc}") from exc
+            try:
+                loader.load_requests()
+            except (ValidationError, PermissionDenied, DomainError) as exc:
+                raise CommandError(
+                    f"Demo deployment requests only partly loaded ({loader.created['deployment requests']} made): "
+                    f"{exc}. The inventory is complete; reload into an empty database for the full demo."
+                ) from exc
         self.print_logins(password)
+        for note in loader.notes:
+            self.stdout.write(note)
         created = loader.created
         self.stdout.write(
             f"Created {created['teams']} teams, {created['users']} users, {created['models']} models, "
-            f"{created['versions']} versions and {_chain_length() - chain_before} audit events"
+            f"{created['versions']} versions, {created['environments']} environments, "
+            f"{created['approval policies']} approval policies, {created['deployment requests']} deployment requests "
+            f"and {_chain_length() - chain_before} audit events"
             + ("." if created.total() else " (the demo data was already loaded).")
         )
 

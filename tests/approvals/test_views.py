@@ -1,0 +1,570 @@
+"""Approval pages: the inbox, the request page and its decision form, requesting a deployment, policies."""
+
+import html
+import re
+from datetime import timedelta
+from html.parser import HTMLParser
+
+import pytest
+from django.utils import timezone
+
+from apps.approvals import services
+from apps.approvals.models import ApprovalPolicy, Decision, DeploymentRequest, RequestState, RequestStep
+from apps.audit.actors import Actor
+from apps.audit.models import AuditEvent
+from apps.inventory import services as inventory
+from tests.conftest import DIGEST, PASSWORD
+
+from .conftest import BUSINESS_SIGN_OFF, MODEL_RISK_REVIEW, Trail, decide, reload, request_production
+
+SELF_APPROVAL = "You requested this deployment, so you cannot approve it. You may withdraw it instead."
+
+
+def text(response) -> str:
+    return html.unescape(response.content.decode())
+
+
+def messages_of(response):
+    return [str(message) for message in response.context["messages"]]
+
+
+def login(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def pending(cast, envs, v1, trail):
+    return request_production(cast, v1, envs)
+
+
+def detail(request):
+    return f"/approvals/requests/{request.pk}/"
+
+
+# --- the inbox and the badge ------------------------------------------------------------------------------------------
+
+
+def test_waiting_for_me_lists_what_i_may_decide_oldest_first_with_overdue_marked(client, cast, envs, v1, v2, trail):
+    older = request_production(cast, v1, envs)
+    newer = request_production(cast, v2, envs)
+    RequestStep.objects.filter(request=older).update(
+        opened_at=timezone.now() - timedelta(days=5), due_at=timezone.now() - timedelta(days=2)
+    )
+
+    response = login(client, cast.rita).get("/approvals/")
+
+    assert response.status_code == 200
+    assert [step.request_id for step in response.context["waiting"]] == [older.pk, newer.pk]
+    table = text(response).split('id="waiting-table"')[1].split("</table>")[0]
+    rows = table.split("<tr>")[2:]
+    assert f"#{older.pk}" in rows[0] and "overdue" in rows[0]
+    assert f"#{newer.pk}" in rows[1] and "overdue" not in rows[1]
+    assert "Model risk review" in table and "(2 needed)" in table
+    assert "You have not requested any deployment." in text(response)
+
+
+def test_my_requests_lists_the_requesters_own(client, cast, envs, pending):
+    response = login(client, cast.dana).get("/approvals/")
+
+    assert list(response.context["waiting"]) == []
+    assert [req.pk for req in response.context["mine"]] == [pending.pk]
+    assert "Nothing is waiting for your decision." in text(response)
+    mine = text(response).split('id="mine-table"')[1]
+    assert f"#{pending.pk}" in mine and "Pending" in mine
+
+
+@pytest.mark.parametrize("name", ["vera", "audrey", "alice", "ben", "dana"])
+def test_nothing_waits_for_people_who_may_not_decide(client, cast, pending, name):
+    response = login(client, getattr(cast, name)).get("/approvals/")
+
+    assert list(response.context["waiting"]) == []
+    assert 'id="approvals-badge"' not in text(response)
+
+
+@pytest.mark.parametrize("url", ["/", "/models/", "/approvals/", "/approvals/policies/", "/teams/"])
+def test_the_badge_counts_my_waiting_requests_on_every_page(client, cast, envs, v1, v2, trail, url):
+    request_production(cast, v1, envs)
+    request_production(cast, v2, envs)
+
+    response = login(client, cast.rita).get(url)
+
+    assert response.status_code == 200
+    assert re.search(r'id="approvals-badge"[^>]*>2</span>', text(response))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_badge_moves_to_the_business_owner_once_the_review_is_done(client, cast, pending):
+    assert re.search(r'id="approvals-badge"[^>]*>1</span>', text(login(client, cast.bo).get("/models/")))
+
+    decide(cast.rita, pending)
+    decide(cast.sam, pending)
+
+    assert 'id="approvals-badge"' not in text(login(client, cast.rita).get("/models/"))
+    assert re.search(r'id="approvals-badge"[^>]*>1</span>', text(login(client, cast.bo).get("/models/")))
+    assert [s.request_id for s in login(client, cast.bo).get("/approvals/").context["waiting"]] == [pending.pk]
+
+    decide(cast.bo, pending)
+
+    assert 'id="approvals-badge"' not in text(login(client, cast.bo).get("/models/"))
+
+
+# --- the request page -------------------------------------------------------------------------------------------------
+
+
+def test_the_request_page_shows_subject_checks_evidence_and_the_decision_form(client, cast, pending):
+    response = login(client, cast.rita).get(detail(pending))
+
+    assert response.status_code == 200
+    page = text(response)
+    request = reload(pending)
+    assert "Deploy Retail Scorecard" in page and "to production" in page
+    assert DIGEST in page and request.subject_hash in page
+    assert "Quarterly refresh." in page
+    assert "Production high risk" in page and "(revision 1, frozen at submission)" in page
+    checks = page.split('id="checks"')[1].split("</table>")[0]
+    assert "Model card present" in checks and "Artifact digest present" in checks and "auc >= 0.8" in checks
+    assert "auc is 0.81" in checks
+    assert "0.81" in page.split("<h2>Evidence</h2>")[1]
+    timeline = page.split('id="timeline"')[1].split("</ol>")[0]
+    assert "1. Model risk review" in timeline and "2. Business owner sign-off" in timeline
+    assert 'id="decide"' in page and "Your decision on step 1: Model risk review" in page
+    assert "Password (electronic signature)" in page
+    assert "request.submitted" in page  # the history
+
+
+def test_the_requester_sees_a_note_and_the_withdraw_form_instead_of_the_decision_form(client, cast, pending):
+    page = text(login(client, cast.dana).get(detail(pending)))
+
+    assert 'id="decide"' not in page
+    assert "You requested this deployment, so you cannot approve it. You may withdraw it." in page
+    assert f"/approvals/requests/{pending.pk}/cancel/" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_timeline_shows_each_signature_manifestation(client, cast, pending):
+    rita = decide(cast.rita, pending, comment="Backtest fine.")
+    sam = decide(cast.sam, pending)
+
+    page = text(login(client, cast.vera).get(detail(pending)))
+
+    timeline = page.split('id="timeline"')[1].split("</ol>")[0]
+    for decision, printed in ((rita, "Rita Tester (rita)"), (sam, "Sam Tester (sam)")):
+        assert printed in timeline
+        assert decision.decided_at.strftime("%Y-%m-%dT%H:%M:%SZ") + "</span> UTC" in timeline
+        assert decision.signature_hash[:16] in timeline
+    assert timeline.count("Approved as Model risk review") == 2
+    assert "“Backtest fine.”" in timeline
+    assert "Signed electronically" in timeline
+    assert "Eligible: holds the approver role in the model's team" in timeline
+    assert 'id="decide"' not in page  # vera may read, not decide
+
+
+def test_a_user_of_another_team_gets_404(client, cast, pending):
+    login(client, cast.ben)
+
+    assert client.get(detail(pending)).status_code == 404
+    assert client.post(f"{detail(pending)}decide/", {"outcome": "approve"}).status_code == 404
+    assert client.post(f"{detail(pending)}cancel/").status_code == 404
+    assert reload(pending).state == RequestState.PENDING
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client, pending):
+    response = client.get(detail(pending))
+
+    assert response.status_code == 302
+    assert "/login" in response["Location"]
+
+
+@pytest.mark.parametrize("action", ["decide", "cancel", "submit"])
+def test_post_only_endpoints_refuse_get(client, cast, pending, action):
+    response = login(client, cast.rita).get(f"{detail(pending)}{action}/")
+
+    assert response.status_code == 405
+
+
+# --- deciding through the page ----------------------------------------------------------------------------------------
+
+
+def test_the_requester_posting_a_decision_gets_403_with_the_message(client, cast, pending):
+    events = AuditEvent.objects.count()
+
+    response = login(client, cast.dana).post(f"{detail(pending)}decide/", {"outcome": "approve", "password": PASSWORD})
+
+    assert response.status_code == 403
+    assert messages_of(response) == [SELF_APPROVAL]
+    assert SELF_APPROVAL in text(response).split('id="request-body"')[1]
+    assert Decision.objects.count() == 0
+    assert AuditEvent.objects.count() == events
+
+
+def test_an_htmx_refusal_answers_200_with_the_message_in_the_fragment(client, cast, pending):
+    response = login(client, cast.dana).post(
+        f"{detail(pending)}decide/", {"outcome": "approve", "password": PASSWORD}, HTTP_HX_REQUEST="true"
+    )
+
+    assert response.status_code == 200
+    fragment = text(response).split('<div id="request-body">')[1]
+    assert SELF_APPROVAL in fragment
+    assert Decision.objects.count() == 0
+
+
+def test_a_rejection_without_comment_is_a_form_error(client, cast, pending):
+    response = login(client, cast.rita).post(f"{detail(pending)}decide/", {"outcome": "reject", "password": PASSWORD})
+
+    assert response.status_code == 400
+    assert "Say why you reject: a comment is required." in text(response)
+    assert Decision.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_approver_approves_with_the_password(client, cast, pending):
+    login(client, cast.rita)
+    step = pending.steps.get(order=1)
+
+    response = client.post(
+        f"{detail(pending)}decide/", {"outcome": "approve", "password": PASSWORD, "step": step.pk}, follow=True
+    )
+
+    assert response.redirect_chain == [(detail(pending), 302)]
+    assert messages_of(response) == ["Recorded: Approved as Model risk review."]
+    assert Decision.objects.get().username == "rita"
+    assert 'id="decide"' not in text(response)  # decided: the form is gone
+    assert 'id="approvals-badge"' not in text(response)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wrong_password_on_the_page_refuses_and_keeps_the_failure(client, cast, pending):
+    trail = Trail()
+
+    response = login(client, cast.rita).post(
+        f"{detail(pending)}decide/", {"outcome": "approve", "password": "nope", "step": pending.steps.get(order=1).pk}
+    )
+
+    assert response.status_code == 403
+    assert "The password is not correct: the decision was not recorded." in text(response)
+    assert Decision.objects.count() == 0
+    assert trail.actions() == ["signature.failed"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_full_path_through_the_pages(client, cast, pending):
+    for user in (cast.rita, cast.sam, cast.bo):
+        login(client, user)
+        step = reload(pending).steps.get(state="open")
+        response = client.post(f"{detail(pending)}decide/", {"outcome": "approve", "password": PASSWORD,
+                                                              "step": step.pk})  # fmt: skip
+        assert response.status_code == 302
+
+    assert reload(pending).state == RequestState.APPROVED
+    timeline = text(login(client, cast.dana).get(detail(pending))).split('id="timeline"')[1].split("</ol>")[0]
+    assert re.findall(r'data-username="(\w+)"', timeline) == ["rita", "sam", "bo"]
+    assert "Approved as Business owner sign-off" in timeline
+    assert timeline.count("Approved as Model risk review") == 2
+
+
+def test_the_requester_withdraws_through_the_page(client, cast, pending):
+    response = login(client, cast.dana).post(f"{detail(pending)}cancel/", {"reason": "Wrong version."}, follow=True)
+
+    assert messages_of(response) == ["Request withdrawn."]
+    assert reload(pending).state == RequestState.CANCELLED
+
+
+def test_an_approver_cannot_withdraw_through_the_page(client, cast, pending):
+    response = login(client, cast.rita).post(f"{detail(pending)}cancel/", follow=True)
+
+    assert messages_of(response) == ["Only the requester can withdraw this request."]
+    assert reload(pending).state == RequestState.PENDING
+
+
+def test_a_draft_is_submitted_through_the_page(client, cast, envs, v1, trail):
+    draft = services.deployment_request_create(actor=Actor.of(cast.dana), version=v1, environment=envs.production,
+                                               justification="Draft.")  # fmt: skip
+    login(client, cast.dana)
+    assert "Submit for approval" in text(client.get(detail(draft)))
+
+    response = client.post(f"{detail(draft)}submit/", follow=True)
+
+    assert messages_of(response) == ["Submitted for approval."]
+    assert reload(draft).state == RequestState.PENDING
+
+
+# --- requesting a deployment ------------------------------------------------------------------------------------------
+
+
+def new(version, environment=None):
+    return f"/approvals/new/{version.pk}/" + (f"?environment={environment.pk}" if environment else "")
+
+
+def test_the_request_form_shows_the_checks_for_the_chosen_environment(client, cast, envs, v1, trail):
+    response = login(client, cast.dana).get(new(v1, envs.production))
+
+    assert response.status_code == 200
+    assert response.context["environment"] == envs.production
+    preview = text(response).split('id="checks-preview"')[1]
+    assert "Governed by" in preview and "Production high risk" in preview
+    assert "1. Model risk review (2) → 2. Business owner sign-off (1)" in preview
+    assert "Model card present" in preview and "auc >= 0.8" in preview
+
+
+def test_requesting_through_the_form_creates_and_submits(client, cast, envs, v1, trail):
+    response = login(client, cast.dana).post(
+        new(v1), {"environment": envs.production.pk, "justification": "Ready for production."}, follow=True
+    )
+
+    request = DeploymentRequest.objects.get()
+    assert response.redirect_chain == [(detail(request), 302)]
+    assert messages_of(response) == [f"Request #{request.pk} submitted for approval."]
+    assert request.state == RequestState.PENDING
+    assert trail.actions() == ["request.created", "request.submitted", "request.step_opened"]
+
+
+def test_a_failing_check_re_renders_the_form_with_the_reason_and_writes_nothing(client, cast, envs, scorecard, trail):
+    bare = inventory.model_version_create(actor=Actor.of(cast.dana), model=scorecard, version="2.0.0",
+                                          artifact_digest=DIGEST, metrics={"auc": 0.9})  # fmt: skip
+    trail = Trail()
+
+    response = login(client, cast.dana).post(new(bare), {"environment": envs.production.pk, "justification": "Go."})
+
+    assert response.status_code == 200
+    assert "Checks failed: Model card present: The version has no model card." in text(response)
+    assert DeploymentRequest.objects.count() == 0
+    assert trail.events() == []
+
+
+def test_a_protected_environment_without_policy_re_renders_with_the_reason(client, cast, envs, v1, trail):
+    response = login(client, cast.dana).post(new(v1), {"environment": envs.staging.pk, "justification": "Go."})
+
+    assert response.status_code == 200
+    assert "staging is protected and no approval policy governs high-risk models there" in text(response)
+    assert DeploymentRequest.objects.count() == 0
+    assert trail.events() == []
+
+
+def test_a_missing_justification_is_a_field_error(client, cast, envs, v1, trail):
+    response = login(client, cast.dana).post(new(v1), {"environment": envs.production.pk, "justification": ""})
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["justification"] == ["This field is required."]
+    assert DeploymentRequest.objects.count() == 0
+
+
+@pytest.mark.parametrize(("name", "status"), [("vera", 403), ("rita", 403), ("ben", 404)])
+def test_only_contributors_and_admins_reach_the_request_form(client, cast, envs, v1, trail, name, status):
+    login(client, getattr(cast, name))
+
+    assert client.get(new(v1)).status_code == status
+    assert client.post(new(v1), {"environment": envs.production.pk, "justification": "x"}).status_code == status
+    assert client.get(f"/approvals/new/{v1.pk}/checks/?environment={envs.production.pk}").status_code == status
+    assert DeploymentRequest.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        ("production", "Governed by"),
+        ("staging", "staging is protected and no approval policy governs high-risk models there"),
+        ("development", "it is not protected, so the request is approved on submission"),
+        (None, "Choose an environment."),
+    ],
+)
+def test_the_checks_preview_fragment_follows_the_environment(client, cast, envs, v1, trail, environment, expected):
+    query = f"?environment={getattr(envs, environment).pk}" if environment else ""
+
+    response = login(client, cast.dana).get(f"/approvals/new/{v1.pk}/checks/{query}")
+
+    assert response.status_code == 200
+    assert response.content.decode().startswith('<div id="checks-preview">')
+    assert expected in text(response)
+    assert "<html" not in text(response)
+
+
+# --- policies ---------------------------------------------------------------------------------------------------------
+
+
+class FormDefaults(HTMLParser):
+    """What a browser would post back from the page's POST form untouched: field name → list of values."""
+
+    def __init__(self):
+        super().__init__()
+        self.values: dict[str, list[str]] = {}
+        self.inside = False
+        self.select = self.textarea = None
+        self.options: list[dict] = []
+
+    def add(self, name, value):
+        self.values.setdefault(name, []).append(value)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form" and attrs.get("method") == "post":
+            self.inside = True
+        if not self.inside:
+            return
+        if tag == "input" and attrs.get("name") and attrs.get("type") != "submit":
+            if attrs.get("type") not in ("checkbox", "radio") or "checked" in attrs:
+                self.add(attrs["name"], attrs.get("value", "on" if attrs.get("type") == "checkbox" else ""))
+        elif tag == "select":
+            self.select, self.options = attrs, []
+        elif tag == "option" and self.select is not None:
+            self.options.append(attrs)
+        elif tag == "textarea":
+            self.textarea = attrs["name"]
+            self.add(self.textarea, "")
+
+    def handle_data(self, data):
+        if self.textarea:
+            self.values[self.textarea][-1] += data
+
+    def handle_endtag(self, tag):
+        if tag == "textarea":
+            self.textarea = None
+        elif tag == "select" and self.select is not None:
+            chosen = [o for o in self.options if "selected" in o]
+            if not chosen and "multiple" not in self.select and self.options:
+                chosen = self.options[:1]  # a single select with nothing selected posts its first option
+            for option in chosen:
+                self.add(self.select["name"], option.get("value", ""))
+            self.select = None
+        elif tag == "form":
+            self.inside = False
+
+
+def form_defaults(response) -> dict[str, list[str]]:
+    parser = FormDefaults()
+    parser.feed(response.content.decode())
+    return parser.values
+
+
+def fill(defaults, **fields):
+    """The page's defaults with some fields typed in (keys use __ for -, e.g. steps__0__name)."""
+    data = dict(defaults)
+    for key, value in fields.items():
+        data[key.replace("__", "-")] = value if isinstance(value, list) else [str(value)]
+    return data
+
+
+def new_policy_data(client, envs, **fields):
+    defaults = form_defaults(client.get("/approvals/policies/new/"))
+    assert defaults["steps-TOTAL_FORMS"] == ["2"]  # one step and a blank extra one, as the browser shows them
+    typed = {
+        "name": "Staging medium risk", "environment": envs.staging.pk, "risk_tiers": ["medium"], "expiry_days": 10,
+        "metric_thresholds": '[{"metric": "auc", "op": ">=", "value": 0.75}]', "steps__0__name": "Peer review",
+        "steps__0__role": "approver", "steps__0__due_hours": 24,
+    }  # fmt: skip
+    return fill(defaults, **(typed | fields))
+
+
+def test_everyone_reads_the_policies_page_only_superusers_see_edit_links(client, cast, policy):
+    page = text(login(client, cast.vera).get("/approvals/policies/"))
+    assert "Production high risk" in page and "revision 1" in page
+    assert "New policy" not in page and f"/approvals/policies/{policy.pk}/" not in page
+
+    page = text(login(client, cast.admin).get("/approvals/policies/"))
+    assert "New policy" in page and f"/approvals/policies/{policy.pk}/" in page
+
+
+def test_a_superuser_creates_a_policy_through_the_formset(client, cast, envs, scorecard):
+    login(client, cast.admin)
+    data = new_policy_data(client, envs)
+    trail = Trail()
+
+    response = client.post("/approvals/policies/new/", data, follow=True)
+
+    assert messages_of(response) == ["Saved Staging medium risk (revision 1)."]
+    created = ApprovalPolicy.objects.get(name="Staging medium risk")
+    assert (created.environment, created.risk_tiers, created.expiry_days) == (envs.staging, ["medium"], 10)
+    assert created.metric_thresholds == [{"metric": "auc", "op": ">=", "value": 0.75}]
+    assert (created.require_model_card, created.require_digest, created.active) == (True, True, True)
+    assert [(s.order, s.name, s.role, s.quorum, s.requires_signature, s.due_hours) for s in created.steps.all()] == [
+        (1, "Peer review", "approver", 1, True, 24),
+    ]  # fmt: skip
+    assert trail.actions() == ["policy.created"]
+
+
+def test_a_superuser_edits_a_policy_and_the_revision_goes_up(client, cast, envs, scorecard):
+    login(client, cast.admin)
+    client.post("/approvals/policies/new/", new_policy_data(client, envs))
+    created = ApprovalPolicy.objects.get(name="Staging medium risk")
+    edit = f"/approvals/policies/{created.pk}/"
+    defaults = form_defaults(client.get(edit))
+    assert defaults["steps-0-name"] == ["Peer review"] and defaults["expiry_days"] == ["10"]
+    trail = Trail()
+
+    response = client.post(edit, fill(defaults, expiry_days=20, steps__0__quorum=2), follow=True)
+
+    assert messages_of(response) == ["Saved Staging medium risk (revision 2)."]
+    assert trail.actions() == ["policy.changed"]
+    assert trail.events()[0].changes["expiry_days"] == [10, 20]
+    assert list(ApprovalPolicy.objects.get(pk=created.pk).steps.values_list("quorum", flat=True)) == [2]
+
+    response = client.post(edit, form_defaults(client.get(edit)), follow=True)  # saved again, nothing changed
+
+    assert messages_of(response) == ["Saved Staging medium risk (revision 2)."]
+    assert trail.actions() == ["policy.changed"]
+
+
+def test_a_superuser_adds_a_step_in_the_blank_extra_form(client, cast, envs, scorecard):
+    login(client, cast.admin)
+    data = new_policy_data(client, envs, steps__1__name="Owner sign-off", steps__1__approver_kind="users",
+                           steps__1__users=[str(cast.bo.pk)])  # fmt: skip
+
+    client.post("/approvals/policies/new/", data)
+
+    created = ApprovalPolicy.objects.get(name="Staging medium risk")
+    assert [(s.order, s.name, s.approver_kind) for s in created.steps.all()] == [
+        (1, "Peer review", "role"), (2, "Owner sign-off", "users"),
+    ]  # fmt: skip
+    assert list(created.steps.get(order=2).users.all()) == [cast.bo]
+
+
+def test_an_unsatisfiable_policy_is_shown_back_with_the_reason(client, cast, envs, scorecard):
+    login(client, cast.admin)
+
+    response = client.post("/approvals/policies/new/",
+                           new_policy_data(client, envs, risk_tiers=["high"], steps__0__quorum=5))  # fmt: skip
+
+    assert response.status_code == 200
+    assert "Step 1 (Peer review) needs 5 distinct eligible approvers in Credit Risk" in text(response)
+    assert not ApprovalPolicy.objects.filter(name="Staging medium risk").exists()
+
+
+@pytest.mark.parametrize("name", ["alice", "rita", "dana", "vera"])
+def test_only_superusers_open_or_post_the_policy_form(client, cast, envs, policy, name):
+    login(client, getattr(cast, name))
+    events = AuditEvent.objects.count()
+
+    data = {"name": "Mine", "steps-TOTAL_FORMS": "1", "steps-INITIAL_FORMS": "0", "steps-0-name": "Me",
+            "steps-0-approver_kind": "users", "steps-0-users": [str(cast.alice.pk)], "steps-0-quorum": "1",
+            "steps-0-due_hours": "1", "expiry_days": "1"}  # fmt: skip
+
+    assert client.get("/approvals/policies/new/").status_code == 403
+    assert client.get(f"/approvals/policies/{policy.pk}/").status_code == 403
+    assert client.post("/approvals/policies/new/", data).status_code == 403
+    assert client.post(f"/approvals/policies/{policy.pk}/", data).status_code == 403
+    assert ApprovalPolicy.objects.count() == 1
+    assert AuditEvent.objects.count() == events
+
+
+def test_the_request_list_filters_by_state(client, cast, envs, v1, v2, trail):
+    kept = request_production(cast, v1, envs)
+    withdrawn = request_production(cast, v2, envs)
+    services.deployment_request_cancel(actor=Actor.of(cast.dana), request=withdrawn)
+    login(client, cast.vera)
+
+    assert [r.pk for r in client.get("/approvals/requests/").context["page"]] == [withdrawn.pk, kept.pk]
+    assert [r.pk for r in client.get("/approvals/requests/?state=pending").context["page"]] == [kept.pk]
+    assert list(login(client, cast.ben).get("/approvals/requests/").context["page"]) == []
+
+
+def test_step_names_on_the_request_page_come_from_the_frozen_copy(client, cast, envs, policy, pending):
+    # Renaming the policy's steps after submission changes nothing on the request page.
+    steps = [{"name": "Renamed review", "approver_kind": "role", "role": "approver", "quorum": 2},
+             {"name": "Renamed sign-off", "approver_kind": "users", "users": [cast.bo], "quorum": 1}]  # fmt: skip
+    services.policy_save(actor=Actor.of(cast.admin), policy=policy, name=policy.name, environment=envs.production,
+                         risk_tiers=["high"], steps=steps)  # fmt: skip
+
+    page = text(login(client, cast.rita).get(detail(pending)))
+
+    assert MODEL_RISK_REVIEW in page and BUSINESS_SIGN_OFF in page
+    assert "Renamed" not in page
