@@ -189,6 +189,16 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 # The portal's public address, for links in e-mails.
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")
 GOVPORTAL_DEMO_PASSWORD = env_str("GOVPORTAL_DEMO_PASSWORD", "govportal-demo")
+# Audit signing key (Ed25519, PEM): inline, or a file made by `manage.py audit_keygen`.
+AUDIT_SIGNING_KEY = env_str("AUDIT_SIGNING_KEY", "")
+AUDIT_SIGNING_KEY_FILE = env_str("AUDIT_SIGNING_KEY_FILE", "")
+# Exports: where files are written, how long they are kept, and up to how many events stream directly.
+AUDIT_EXPORT_DIR = Path(env_str("AUDIT_EXPORT_DIR", str(VAR_DIR / "exports")))
+AUDIT_EXPORT_TTL_HOURS = env_int("AUDIT_EXPORT_TTL_HOURS", 24)
+AUDIT_EXPORT_STREAM_LIMIT = env_int("AUDIT_EXPORT_STREAM_LIMIT", 50_000)
+AUDIT_CHECKPOINT_SECONDS = env_int("AUDIT_CHECKPOINT_SECONDS", 3600)
+# Optional: a Git working tree outside the database where each checkpoint is also committed.
+AUDIT_CHECKPOINT_GIT_DIR = env_str("AUDIT_CHECKPOINT_GIT_DIR", "")
 # Only the test suite sets this: lets `flush` empty the append-only audit table.
 AUDIT_ALLOW_FLUSH = False
 

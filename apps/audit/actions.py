@@ -4,6 +4,9 @@ from enum import StrEnum
 
 
 class Action(StrEnum):
+    # audit
+    AUDIT_EXPORTED = "audit.exported"
+    AUDIT_CHECKPOINT_SIGNED = "audit.checkpoint_signed"
     # accounts
     USER_CREATED = "user.created"
     USER_UPDATED = "user.updated"

@@ -116,3 +116,80 @@ class ChainHead(models.Model):
 
     def __str__(self):
         return f"chain head #{self.sequence} {self.hash[:12]}"
+
+
+class ExportFormat(models.TextChoices):
+    CSV = "csv", "CSV"
+    JSONL = "jsonl", "JSON Lines"
+    PDF = "pdf", "PDF compliance report"
+    DOSSIER_PDF = "dossier-pdf", "Model dossier (PDF)"
+    DOSSIER_JSON = "dossier-json", "Model dossier (JSON)"
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Ready"
+    FAILED = "failed", "Failed"
+    ABORTED = "aborted", "Aborted"
+    EXPIRED = "expired", "Expired"
+
+
+class AuditExport(models.Model):
+    """One export of the audit trail: who asked, for what, and the signed manifest of what they got."""
+
+    id = models.UUIDField(primary_key=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    format = models.CharField(max_length=15, choices=ExportFormat.choices)
+    filters = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
+    streamed = models.BooleanField(default=False)
+    total = models.BigIntegerField(default=0, help_text="Events expected (for progress).")
+    row_count = models.BigIntegerField(default=0)
+    file_name = models.CharField(max_length=200, blank=True)
+    file_sha256 = models.CharField(max_length=64, blank=True)
+    manifest = models.JSONField(default=dict, blank=True)
+    signature = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.get_format_display()} export {self.pk}"
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status == ExportStatus.DONE:
+            return 100
+        return min(99, int(100 * self.row_count / self.total)) if self.total else 0
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement of the chain's size and head hash at a moment: rewriting history before it shows."""
+
+    sequence = models.BigIntegerField(help_text="Chain size (the head's sequence) when signed.")
+    head_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    prev_signature = models.TextField(blank=True)
+    signature = models.TextField()
+    key_id = models.CharField(max_length=40)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"checkpoint #{self.sequence} {self.head_hash[:12]}"
+
+    def signed_payload(self) -> dict:
+        from .hashing import format_timestamp
+
+        return {
+            "sequence": self.sequence,
+            "head_hash": self.head_hash,
+            "created_at": format_timestamp(self.created_at),
+            "prev_signature": self.prev_signature,
+        }

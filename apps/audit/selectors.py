@@ -21,12 +21,15 @@ def audit_event_list(
     date_to: date | None = None,
     team_id: int | None = None,
     model_id: int | None = None,
+    version_id: int | None = None,
+    environment_id: int | None = None,
+    request_id: int | None = None,
 ):
-    """Events `user` may read (their teams' trail; all for superusers), filtered.
+    """Events `user` may read (their teams' trail and portal-wide events; all for superusers), filtered.
 
     action is a prefix ("model." matches every model action); dates are UTC days, both inclusive.
     """
-    qs = AuditEvent.objects.restrict(user).select_related("actor")
+    qs = AuditEvent.objects.restrict(user)
     if actor:
         qs = qs.filter(actor_label__iexact=actor)
     if action:
@@ -37,10 +40,9 @@ def audit_event_list(
         qs = qs.filter(timestamp__gte=_day_start(date_from))
     if date_to:
         qs = qs.filter(timestamp__lt=_day_start(date_to + timedelta(days=1)))
-    if team_id:
-        qs = qs.filter(team_id=team_id)
-    if model_id:
-        qs = qs.filter(model_id=model_id)
+    scope = {"team_id": team_id, "model_id": model_id, "version_id": version_id, "environment_id": environment_id,
+             "request_id": request_id}  # fmt: skip
+    qs = qs.filter(**{key: value for key, value in scope.items() if value is not None})
     return qs.order_by("-sequence")
 
 

@@ -1,5 +1,6 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 
@@ -7,6 +8,8 @@ from apps.accounts import permissions
 from apps.accounts.models import Team
 
 from . import links, selectors
+from .exports import filters as audit_filters
+from .exports.services import may_export
 from .forms import AuditFilterForm
 
 PAGE_SIZE = 50
@@ -18,20 +21,28 @@ def _require_audit_reader(user) -> None:
 
 
 @login_required
-def event_list(request):
+def event_list(request, params=None):
     _require_audit_reader(request.user)
+    params = request.GET if params is None else params
     teams = Team.objects.restrict(request.user, permissions.VIEW_AUDIT)
-    form = AuditFilterForm(request.GET or None, teams=teams)
-    filters = {}
-    if form.is_bound and form.is_valid():
-        data = form.cleaned_data
-        filters = {key: data[key] for key in ("actor", "action", "target", "date_from", "date_to") if data[key]}
-        if data["team"]:
-            filters["team_id"] = data["team"].pk
-    events = selectors.audit_event_list(user=request.user, **filters) if not form.errors else []
-    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    form = AuditFilterForm(params or None, teams=teams, user=request.user)
+    form.is_valid()
+    status = 200
+    try:
+        filters = audit_filters.parse(params, user=request.user)
+    except ValidationError as exc:
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+        filters, status = None, 400
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
+        filters, status = None, 403
+    events = selectors.audit_event_list(user=request.user, **filters.selector_kwargs()) if filters else []
+    page = Paginator(events, PAGE_SIZE).get_page(params.get("page"))
     page.object_list = links.attach_target_urls(page.object_list)
-    return render(request, "audit/event_list.html", {"form": form, "page": page})
+    context = {"form": form, "page": page, "can_export": may_export(request.user),
+               "export_params": filters.as_dict() if filters else {}}  # fmt: skip
+    return render(request, "audit/event_list.html", context, status=status)
 
 
 @login_required

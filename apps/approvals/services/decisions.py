@@ -209,6 +209,7 @@ def _decide(
     record(action=Action.DECISION_RECORDED, actor=actor, target=request, changes={
         "step": [None, f"{step.order}. {step.name}"], "outcome": [None, outcome], "meaning": [None, meaning],
         "comment": [None, comment or None], "eligibility": [None, reason], "signed": [None, signed],
+        "printed_name": [None, decision.printed_name], "decided_at": [None, decision.decided_at],
         "signature_hash": [None, decision.signature_hash or None],
     })  # fmt: skip
     if outcome == Outcome.REJECT:

@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Verify a GovPortal audit export offline: no portal, no Django, no database.
+
+    python clients/verify_audit.py export.jsonl --public-key govportal-audit.pub
+
+Checks, in order, and stops at the first failure (exit 1, naming it):
+  1. the manifest (last line) is signed by the portal's Ed25519 key;
+  2. every event's hash recomputes from its fields (canonical JSON, SHA-256);
+  3. sequences increase; where they are contiguous, each event's prev_hash is the previous event's hash;
+  4. the sequence ranges in the file are exactly the manifest's: a gap the manifest also has is
+     reported as "events N..M not included (filtered)"; a gap it does not have is a missing event;
+  5. the event count and the SHA-256 of every line before the manifest match the manifest;
+  6. every signed checkpoint in the manifest is validly signed, links to the previous
+     checkpoint's signature, and names the hash of its event when that event is in the file.
+
+Needs Python 3.9+ and the `cryptography` package. Exit status: 0 verified, 1 failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import itertools
+import json
+import math
+import sys
+
+HASHED_FIELDS = (
+    "sequence", "timestamp", "actor_id", "actor_label", "actor_kind", "action", "target_type", "target_id",
+    "target_label", "scope", "changes", "context", "prev_hash",
+)  # fmt: skip
+
+
+class Failure(Exception):
+    def __init__(self, message, sequence=None):
+        super().__init__(message)
+        self.sequence = sequence
+
+
+def normalize(value):
+    """Integral floats become ints (as the portal hashes them); NaN/Infinity are invalid."""
+    if isinstance(value, bool) or value is None or isinstance(value, (str, int)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("NaN or infinite number")
+        return int(value) if value.is_integer() else value
+    if isinstance(value, dict):
+        return {str(k): normalize(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalize(v) for v in value]
+    raise ValueError(f"not a JSON value: {type(value).__name__}")
+
+
+def canonical(value) -> bytes:
+    return json.dumps(normalize(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")  # fmt: skip
+
+
+def event_hash(event: dict) -> str:
+    missing = [field for field in HASHED_FIELDS if field not in event]
+    if missing:
+        raise Failure(f"event lacks {', '.join(missing)}", event.get("sequence"))
+    return hashlib.sha256(canonical({field: event[field] for field in HASHED_FIELDS})).hexdigest()
+
+
+def load_public_key(path: str):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    with open(path, "rb") as handle:
+        data = handle.read()
+    key = load_pem_public_key(data) if data.lstrip().startswith(b"-----") else \
+        Ed25519PublicKey.from_public_bytes(base64.b64decode(data.strip()))  # fmt: skip
+    if not isinstance(key, Ed25519PublicKey):
+        raise SystemExit("verify_audit: the public key is not an Ed25519 key")
+    return key
+
+
+def check_signature(key, payload: dict, signature_b64: str, what: str) -> None:
+    from cryptography.exceptions import InvalidSignature
+
+    try:
+        key.verify(base64.b64decode(signature_b64, validate=True), canonical(payload))
+    except (InvalidSignature, ValueError, TypeError):
+        raise Failure(f"{what}: the signature does not verify with this public key") from None
+
+
+def verify(path: str, key) -> tuple[int, list[str]]:
+    """Return (events verified, notes) or raise Failure."""
+    with open(path, "rb") as handle:
+        raw_lines = handle.read().split(b"\n")
+    if raw_lines and raw_lines[-1] == b"":
+        raw_lines.pop()
+    if not raw_lines:
+        raise Failure("the file is empty")
+    try:
+        trailer = json.loads(raw_lines[-1])
+        manifest, signature = trailer["manifest"], trailer["signature"]
+    except (ValueError, KeyError, TypeError):
+        raise Failure("the last line is not a signed manifest") from None
+    check_signature(key, manifest, signature, "manifest")
+
+    notes, previous, count, ranges = [], None, 0, []
+    hashes = {}
+    for number, line in enumerate(raw_lines[:-1], start=1):
+        try:
+            event = json.loads(line)
+        except ValueError:
+            raise Failure(f"line {number} is not JSON") from None
+        sequence = event.get("sequence")
+        if not isinstance(sequence, int) or isinstance(sequence, bool):
+            raise Failure(f"line {number} has no sequence")
+        if event_hash(event) != event.get("hash"):
+            raise Failure(f"event {sequence}: its content does not match its hash (edited)", sequence)
+        if previous is None or sequence != previous["sequence"] + 1:
+            if previous is not None and sequence <= previous["sequence"]:
+                raise Failure(f"event {sequence} comes after event {previous['sequence']}: reordered", sequence)
+            ranges.append([sequence, sequence])
+        else:
+            if event["prev_hash"] != previous["hash"]:
+                raise Failure(f"event {sequence}: prev_hash does not link to event {previous['sequence']} "
+                              "(broken chain)", sequence)  # fmt: skip
+            ranges[-1][1] = sequence
+        previous = event
+        hashes[sequence] = event["hash"]
+        count += 1
+
+    expected_ranges = manifest.get("ranges", [])
+    if ranges != expected_ranges:
+        missing = _first_missing(expected_ranges, hashes)
+        if missing is not None:
+            raise Failure(f"event {missing} is missing: the manifest says the export includes it", missing)
+        raise Failure("the events in the file are not the ones the manifest lists")
+    for (_, last), (first, _) in itertools.pairwise(ranges):
+        span = str(last + 1) if first - 1 == last + 1 else f"{last + 1}..{first - 1}"
+        notes.append(f"events {span} not included (filtered)")
+    if count != manifest.get("event_count"):
+        raise Failure(f"the manifest says {manifest.get('event_count')} events; the file has {count}")
+    body = b"".join(line + b"\n" for line in raw_lines[:-1])
+    if hashlib.sha256(body).hexdigest() != manifest.get("file_sha256"):
+        raise Failure("the file's SHA-256 does not match the manifest: the file was changed")
+
+    prior_signature = None
+    for checkpoint in manifest.get("checkpoints", []):
+        body = {key: checkpoint[key] for key in ("sequence", "head_hash", "created_at", "prev_signature")}
+        check_signature(key, body, checkpoint["signature"], f"checkpoint at {checkpoint['sequence']}")
+        if prior_signature is not None and checkpoint["prev_signature"] != prior_signature:
+            raise Failure(f"checkpoint at {checkpoint['sequence']} does not link to the previous checkpoint")
+        prior_signature = checkpoint["signature"]
+        expected = hashes.get(checkpoint["sequence"])
+        if expected is not None and expected != checkpoint["head_hash"]:
+            raise Failure(f"event {checkpoint['sequence']} differs from the signed checkpoint: the chain was rewritten",
+                          checkpoint["sequence"])  # fmt: skip
+    return count, notes
+
+
+def _first_missing(expected_ranges, present) -> int | None:
+    for first, last in expected_ranges:
+        for sequence in range(first, last + 1):
+            if sequence not in present:
+                return sequence
+    return None
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Verify a GovPortal audit export (JSON Lines) offline.")
+    parser.add_argument("export", help="the .jsonl file downloaded from the portal")
+    parser.add_argument("--public-key", required=True, help="the portal's public key (from /audit/public-key)")
+    args = parser.parse_args(argv)
+    key = load_public_key(args.public_key)
+    try:
+        count, notes = verify(args.export, key)
+    except Failure as failure:
+        where = f" (first bad sequence: {failure.sequence})" if failure.sequence is not None else ""
+        print(f"FAILED: {failure}{where}")
+        return 1
+    except OSError as error:
+        print(f"verify_audit: {error}", file=sys.stderr)
+        return 2
+    for note in notes:
+        print(f"note: {note}")
+    print(f"OK: {count} events verified; manifest signature and file hash valid")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
