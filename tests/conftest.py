@@ -19,6 +19,33 @@ PASSWORD = "correct-horse-battery"
 DIGEST = "a" * 64
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    """The cast signs in many times per test; Argon2 (the portal's hasher) would make the suite crawl.
+
+    tests/core/test_settings.py checks that the portal itself hashes with Argon2.
+    """
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+class Trail:
+    """The audit events written after the trail was opened, oldest first."""
+
+    def __init__(self):
+        from django.db.models import Max
+
+        from apps.audit.models import AuditEvent
+
+        self.model = AuditEvent
+        self.start = AuditEvent.objects.aggregate(last=Max("sequence"))["last"] or 0
+
+    def events(self, **filters):
+        return list(self.model.objects.filter(sequence__gt=self.start, **filters).order_by("sequence"))
+
+    def actions(self, **filters):
+        return [event.action for event in self.events(**filters)]
+
+
 def pytest_configure():
     settings.AUDIT_ALLOW_FLUSH = True  # lets TransactionTestCase empty the append-only table between tests
 

@@ -9,37 +9,16 @@ before they ask for `models`, never the other way round.
 from types import SimpleNamespace
 
 import pytest
-from django.db.models import Max
 
 from apps.approvals import services
 from apps.approvals.models import DeploymentRequest
 from apps.audit.actors import Actor
-from apps.audit.models import AuditEvent
 from apps.inventory import services as inventory
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, Trail
 
 MODEL_CARD = "# Retail Scorecard\n\nIntended use: retail credit decisions.\n"
 MODEL_RISK_REVIEW = "Model risk review"
 BUSINESS_SIGN_OFF = "Business owner sign-off"
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hasher(settings):
-    # Every decision re-checks a password; Argon2 would make the suite (and the thread tests) crawl.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-class Trail:
-    """The audit events written after the trail was opened, oldest first."""
-
-    def __init__(self):
-        self.start = AuditEvent.objects.aggregate(last=Max("sequence"))["last"] or 0
-
-    def events(self, **filters):
-        return list(AuditEvent.objects.filter(sequence__gt=self.start, **filters).order_by("sequence"))
-
-    def actions(self, **filters):
-        return [event.action for event in self.events(**filters)]
 
 
 @pytest.fixture

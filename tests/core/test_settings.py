@@ -52,3 +52,12 @@ def test_celery_runs_tasks_in_process_without_a_broker():
         pytest.skip("a broker is configured for this run: tasks go to workers, as they should")
     assert app.conf.task_always_eager is True
     assert app.conf.task_acks_late is True
+
+
+def test_the_portal_hashes_passwords_with_argon2():
+    result = _manage(
+        "shell", "-c", "from django.contrib.auth.hashers import make_password; print(make_password('s3cret-pass'))",
+        DEBUG="1",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith("argon2$argon2id$")
