@@ -196,9 +196,17 @@ AUDIT_SIGNING_KEY_FILE = env_str("AUDIT_SIGNING_KEY_FILE", "")
 AUDIT_EXPORT_DIR = Path(env_str("AUDIT_EXPORT_DIR", str(VAR_DIR / "exports")))
 AUDIT_EXPORT_TTL_HOURS = env_int("AUDIT_EXPORT_TTL_HOURS", 24)
 AUDIT_EXPORT_STREAM_LIMIT = env_int("AUDIT_EXPORT_STREAM_LIMIT", 50_000)
+# How often (seconds) the beat scheduler signs a checkpoint of the audit chain head (skipped when unchanged).
 AUDIT_CHECKPOINT_SECONDS = env_int("AUDIT_CHECKPOINT_SECONDS", 3600)
 # Optional: a Git working tree outside the database where each checkpoint is also committed.
 AUDIT_CHECKPOINT_GIT_DIR = env_str("AUDIT_CHECKPOINT_GIT_DIR", "")
+CELERY_BEAT_SCHEDULE |= {
+    "sign-audit-checkpoint": {
+        "task": "apps.audit.tasks.checkpoint_sign_task",
+        "schedule": AUDIT_CHECKPOINT_SECONDS,
+    },
+    "expire-audit-exports": {"task": "apps.audit.tasks.exports_expire_task", "schedule": 3600},
+}
 # Only the test suite sets this: lets `flush` empty the append-only audit table.
 AUDIT_ALLOW_FLUSH = False
 

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from apps.core.admin_mixins import GovernedReadOnlyAdmin
 
-from .models import AuditEvent, ChainHead
+from .models import AuditCheckpoint, AuditEvent, ChainHead
 
 
 @admin.register(AuditEvent)
@@ -16,3 +16,9 @@ class AuditEventAdmin(GovernedReadOnlyAdmin):
 @admin.register(ChainHead)
 class ChainHeadAdmin(GovernedReadOnlyAdmin):
     list_display = ("sequence", "hash", "updated_at")
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(GovernedReadOnlyAdmin):
+    list_display = ("sequence", "head_hash", "created_at", "key_id")
+    date_hierarchy = "created_at"

@@ -184,6 +184,14 @@ class AuditCheckpoint(models.Model):
     def __str__(self):
         return f"checkpoint #{self.sequence} {self.head_hash[:12]}"
 
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise RuntimeError("Audit checkpoints are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise RuntimeError("Audit checkpoints are append-only.")
+
     def signed_payload(self) -> dict:
         from .hashing import format_timestamp
 

@@ -59,13 +59,21 @@ def private_key() -> Ed25519PrivateKey:
     return key
 
 
+def _public_pem(key: Ed25519PrivateKey) -> str:
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return pem.decode()
+
+
 def public_key_pem() -> str:
-    return (
-        private_key()
-        .public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
+    return _public_pem(private_key())
+
+
+def public_key_pem_of_file(path: Path) -> str:
+    """The public half of the Ed25519 private key in the PEM file at `path` (e.g. one write_key_file made)."""
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ImproperlyConfigured(f"{path} does not hold an Ed25519 private key.")
+    return _public_pem(key)
 
 
 def key_id() -> str:

@@ -33,3 +33,12 @@ def exports_expire_task() -> int:
     from .exports.services import exports_expire
 
     return exports_expire()
+
+
+@shared_task(acks_late=True, time_limit=300)
+def checkpoint_sign_task() -> int | None:
+    """Sign the chain head (beat: every AUDIT_CHECKPOINT_SECONDS); a no-op when it has not moved."""
+    from .checkpoints import checkpoint_sign
+
+    checkpoint = checkpoint_sign()
+    return checkpoint.sequence if checkpoint else None

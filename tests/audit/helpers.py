@@ -30,10 +30,11 @@ def append(count: int, **changes) -> list[AuditEvent]:
 
 @contextmanager
 def triggers_bypassed():
-    """What a database superuser can do: switch the append-only triggers off, then back on."""
+    """What a database superuser can do: switch the append-only triggers (events, checkpoints) off, then on."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(f"ALTER TABLE {triggers.TABLE} DISABLE TRIGGER USER")
+            for table in triggers.TABLES:
+                cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
     else:
         triggers.drop(connection)
     try:
@@ -41,7 +42,8 @@ def triggers_bypassed():
     finally:
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute(f"ALTER TABLE {triggers.TABLE} ENABLE TRIGGER USER")
+                for table in triggers.TABLES:
+                    cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
         triggers.install(connection)
 
 

@@ -61,3 +61,14 @@ def test_the_portal_hashes_passwords_with_argon2():
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1].startswith("argon2$argon2id$")
+
+
+def test_every_scheduled_task_is_a_registered_task():
+    from django.conf import settings
+
+    from govportal.celery import app
+
+    app.loader.import_default_modules()
+    missing = [entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values() if entry["task"] not in app.tasks]
+    assert missing == []
+    assert len(settings.CELERY_BEAT_SCHEDULE) >= 3  # request expiry, checkpoints, export expiry

@@ -4,13 +4,13 @@ from django.db import migrations
 def install_triggers(apps, schema_editor):
     from apps.audit import triggers
 
-    triggers.install(schema_editor.connection)
+    triggers.install(schema_editor.connection, tables=(triggers.TABLE,))  # the checkpoint table comes in 0004
 
 
 def drop_triggers(apps, schema_editor):
     from apps.audit import triggers
 
-    triggers.drop(schema_editor.connection)
+    triggers.drop(schema_editor.connection, tables=(triggers.TABLE,))
 
 
 def create_chain_head(apps, schema_editor):
