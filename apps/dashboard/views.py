@@ -1,12 +1,20 @@
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
+from django.http import FileResponse, HttpResponseBadRequest
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from apps.accounts import permissions
 from apps.audit import links
+from apps.audit.actors import Actor
+from apps.audit.exports import services as exports
 from apps.audit.selectors import audit_event_list, audit_event_list_for_models
 from apps.inventory.models import Lifecycle, RegisteredModel
+from apps.inventory.selectors import registered_model_get
+
+from . import dossier
 
 
 @login_required
@@ -32,3 +40,28 @@ def home(request):
         recent = audit_event_list_for_models(model_ids=visible.values("pk"))[:10]
     recent = links.attach_target_urls(recent)
     return render(request, "dashboard/home.html", {"counts": counts, "overdue": overdue, "recent": recent})
+
+
+@login_required
+@require_POST
+def model_dossier(request, slug):
+    """The model's compliance dossier as a download (PDF or JSON), recorded as an audit export.
+
+    A model the user cannot see is a 404; one they see but may not export (not an auditor or
+    admin of its team) is a 403, raised by the service.
+    """
+    model = registered_model_get(user=request.user, slug=slug)
+    fmt = dossier.FORMATS.get(request.POST.get("format", ""))
+    if fmt is None:
+        return HttpResponseBadRequest("Choose format=pdf or format=json.")
+    export = dossier.model_dossier_export(actor=Actor.of(request.user), model=model, format=fmt)
+    extension = exports.EXTENSIONS[export.format]
+    response = FileResponse(
+        open(exports.file_path(export), "rb"),  # noqa: SIM115 — the response closes it once sent
+        as_attachment=True,
+        filename=export.file_name,
+        content_type=exports.CONTENT_TYPES[extension],
+    )
+    response["X-Export-Id"] = str(export.pk)
+    response["Link"] = f'<{reverse("audit:export-manifest", args=[export.pk])}>; rel="describedby"'
+    return response

@@ -48,6 +48,7 @@ def model_detail(request, slug):
         "can_change": permissions.can(request.user, permissions.CHANGE, model),
         "can_lifecycle": permissions.can(request.user, permissions.CHANGE_LIFECYCLE, model),
         "can_share": permissions.can(request.user, permissions.MANAGE_TEAM, model.team),
+        "can_export_dossier": permissions.can(request.user, permissions.EXPORT_AUDIT, model),
         "lifecycle_form": LifecycleForm(),
         "share_form": ShareForm(),
     })  # fmt: skip

@@ -21,6 +21,8 @@ from . import writer
 from .filters import AuditFilters
 
 STREAMABLE = (ExportFormat.CSV, ExportFormat.JSONL)
+# Dossiers describe one model and are written at once by the app that owns them: no event count, no progress.
+DOSSIERS = (ExportFormat.DOSSIER_PDF, ExportFormat.DOSSIER_JSON)
 EXTENSIONS = {ExportFormat.CSV: "csv", ExportFormat.JSONL: "jsonl", ExportFormat.PDF: "pdf",
               ExportFormat.DOSSIER_PDF: "pdf", ExportFormat.DOSSIER_JSON: "json"}  # fmt: skip
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/jsonl; charset=utf-8",
@@ -28,7 +30,10 @@ CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/jsonl; 
 
 
 def may_export(user) -> bool:
-    return permissions.team_ids_with(user, permissions.EXPORT_AUDIT).exists() if user.is_authenticated else False
+    # A superuser may export even before any team exists (portal-wide events), as can_view_audit() allows reading.
+    if not (user.is_authenticated and user.is_active):
+        return False
+    return user.is_superuser or permissions.team_ids_with(user, permissions.EXPORT_AUDIT).exists()
 
 
 def export_events(*, user, filters: AuditFilters):
@@ -37,12 +42,15 @@ def export_events(*, user, filters: AuditFilters):
 
 
 def export_start(*, actor: Actor, format: str, filters: AuditFilters, extra: dict | None = None) -> AuditExport:
-    """Open an export: auditors and admins only. Nothing is audited until the export finishes."""
+    """Open an export: auditors and admins only. Nothing is audited until the export finishes.
+
+    Trail exports (CSV, JSON Lines, PDF) count their events for progress; dossiers do not.
+    """
     if actor.user is None or not may_export(actor.user):
         raise PermissionDenied("Only auditors and team admins can export the audit trail.")
     if format not in ExportFormat.values:
         raise ValueError(f"unknown export format {format!r}")
-    total = export_events(user=actor.user, filters=filters).count() if format in (*STREAMABLE, "pdf") else 0
+    total = 0 if format in DOSSIERS else export_events(user=actor.user, filters=filters).count()
     return AuditExport.objects.create(
         id=uuid.uuid4(), requested_by=actor.user, format=format, filters=filters.as_dict() | (extra or {}),
         total=total, status=ExportStatus.RUNNING, streamed=format in STREAMABLE
@@ -52,7 +60,8 @@ def export_start(*, actor: Actor, format: str, filters: AuditFilters, extra: dic
 
 def file_name(export: AuditExport) -> str:
     stamp = export.created_at.strftime("%Y%m%dT%H%M%SZ")
-    return f"govportal-audit-{stamp}-{str(export.pk)[:8]}.{EXTENSIONS[export.format]}"
+    kind = "dossier" if export.format in DOSSIERS else "audit"
+    return f"govportal-{kind}-{stamp}-{str(export.pk)[:8]}.{EXTENSIONS[export.format]}"
 
 
 def file_path(export: AuditExport) -> Path:
@@ -88,13 +97,14 @@ def export_fail(*, export: AuditExport, error: str) -> None:
 
 
 def _chunks(export: AuditExport, tally: writer.Tally):
-    events = export_events(user=export.requested_by, filters=_filters_of(export))
+    events = export_events(user=export.requested_by, filters=filters_of(export))
     if export.format == ExportFormat.CSV:
         return writer.csv_chunks(events, tally)
     return writer.jsonl_chunks(events, tally)
 
 
-def _filters_of(export: AuditExport) -> AuditFilters:
+def filters_of(export: AuditExport) -> AuditFilters:
+    """The filters an export was started with, as AuditFilters (extras stored beside them are dropped)."""
     data = {key: value for key, value in export.filters.items() if key in AuditFilters.__dataclass_fields__}
     for key in ("date_from", "date_to"):
         if key in data:
