@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import bisect
 import hashlib
-import itertools
 import json
 import math
 import sys
@@ -58,11 +58,15 @@ def canonical(value) -> bytes:
                       allow_nan=False).encode("utf-8")  # fmt: skip
 
 
+# Events are parsed with _strict_float and _refuse_constant, so they are already normalized: no walk needed.
+_canonical_event = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
 def event_hash(event: dict) -> str:
     missing = [field for field in HASHED_FIELDS if field not in event]
     if missing:
         raise Failure(f"event lacks {', '.join(missing)}", event.get("sequence"))
-    return hashlib.sha256(canonical({field: event[field] for field in HASHED_FIELDS})).hexdigest()
+    return hashlib.sha256(_canonical_event({field: event[field] for field in HASHED_FIELDS}).encode()).hexdigest()
 
 
 def load_public_key(path: str):
@@ -87,29 +91,96 @@ def check_signature(key, payload: dict, signature_b64: str, what: str) -> None:
         raise Failure(f"{what}: the signature does not verify with this public key") from None
 
 
-def verify(path: str, key) -> tuple[int, list[str]]:
-    """Return (events verified, notes) or raise Failure."""
-    with open(path, "rb") as handle:
-        raw_lines = handle.read().split(b"\n")
-    if raw_lines and raw_lines[-1] == b"":
-        raw_lines.pop()
-    if not raw_lines:
-        raise Failure("the file is empty")
-    try:
-        trailer = json.loads(raw_lines[-1])
-        manifest, signature = trailer["manifest"], trailer["signature"]
-    except (ValueError, KeyError, TypeError):
-        raise Failure("the last line is not a signed manifest") from None
-    check_signature(key, manifest, signature, "manifest")
+def _strict_float(text: str):
+    """JSON numbers with a fraction or exponent, as the portal hashes them: integral ones as integers."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("NaN or infinite number")
+    return int(value) if value.is_integer() else value
 
-    notes, previous, count, ranges = [], None, 0, []
-    hashes = {}
-    for number, line in enumerate(raw_lines[:-1], start=1):
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not valid in an audit export")
+
+
+def _read_trailer(handle) -> tuple[bytes, int]:
+    """(the last line, the byte offset where it starts), reading backwards from the end of the file."""
+    size = handle.seek(0, 2)
+    if size == 0:
+        raise Failure("the file is empty")
+    handle.seek(size - 1)
+    end = size - 1 if handle.read(1) == b"\n" else size
+    tail, position = b"", end
+    while position > 0:
+        step = min(1 << 16, position)
+        position -= step
+        handle.seek(position)
+        tail = handle.read(step) + tail
+        newline = tail.rfind(b"\n")
+        if newline >= 0:
+            return tail[newline + 1 :], position + newline + 1
+    return tail, 0
+
+
+def verify(path: str, key) -> tuple[int, list[str]]:
+    """Return (events verified, notes) or raise Failure. Reads the file line by line: memory stays flat."""
+    with open(path, "rb") as handle:
+        trailer_line, body_end = _read_trailer(handle)
         try:
-            event = json.loads(line)
+            trailer = json.loads(trailer_line)
+            manifest, signature = trailer["manifest"], trailer["signature"]
+        except (ValueError, KeyError, TypeError):
+            raise Failure("the last line is not a signed manifest") from None
+        check_signature(key, manifest, signature, "manifest")
+        checkpoints = manifest.get("checkpoints", [])
+        wanted = {checkpoint.get("sequence") for checkpoint in checkpoints if isinstance(checkpoint, dict)}
+        handle.seek(0)
+        count, ranges, hashes, body_sha256 = _check_events(handle, body_end, wanted)
+
+    notes = []
+    expected_ranges = manifest.get("ranges", [])
+    if ranges != expected_ranges:
+        missing = _first_missing(expected_ranges, ranges)
+        if missing is not None:
+            raise Failure(f"event {missing} is missing: the manifest says the export includes it", missing)
+        raise Failure("the events in the file are not the ones the manifest lists")
+    for index in range(1, len(ranges)):  # not itertools.pairwise: the verifier runs on Python 3.9
+        last, first = ranges[index - 1][1], ranges[index][0]
+        span = str(last + 1) if first - 1 == last + 1 else f"{last + 1}..{first - 1}"
+        notes.append(f"events {span} not included (filtered)")
+    if count != manifest.get("event_count"):
+        raise Failure(f"the manifest says {manifest.get('event_count')} events; the file has {count}")
+    if body_sha256 != manifest.get("file_sha256"):
+        raise Failure("the file's SHA-256 does not match the manifest: the file was changed")
+
+    prior_signature = None
+    for checkpoint in checkpoints:
+        body = {key: checkpoint[key] for key in ("sequence", "head_hash", "created_at", "prev_signature")}
+        check_signature(key, body, checkpoint["signature"], f"checkpoint at {checkpoint['sequence']}")
+        if prior_signature is not None and checkpoint["prev_signature"] != prior_signature:
+            raise Failure(f"checkpoint at {checkpoint['sequence']} does not link to the previous checkpoint")
+        prior_signature = checkpoint["signature"]
+        expected = hashes.get(checkpoint["sequence"])
+        if expected is not None and expected != checkpoint["head_hash"]:
+            raise Failure(f"event {checkpoint['sequence']} differs from the signed checkpoint: the chain was rewritten",
+                          checkpoint["sequence"])  # fmt: skip
+    return count, notes
+
+
+def _check_events(handle, body_end: int, wanted: set) -> tuple[int, list[list[int]], dict, str]:
+    """Steps 2 and 3 over the lines before the manifest: (count, sequence ranges, hashes of `wanted`, SHA-256)."""
+    digest = hashlib.sha256()
+    previous, count, ranges, hashes, consumed = None, 0, [], {}, 0
+    for number, line in enumerate(handle, start=1):
+        if consumed >= body_end:
+            break
+        consumed += len(line)
+        digest.update(line)
+        try:
+            event = json.loads(line, parse_float=_strict_float, parse_constant=_refuse_constant)
         except ValueError:
             raise Failure(f"line {number} is not JSON") from None
-        sequence = event.get("sequence")
+        sequence = event.get("sequence") if isinstance(event, dict) else None
         if not isinstance(sequence, int) or isinstance(sequence, bool):
             raise Failure(f"line {number} has no sequence")
         if event_hash(event) != event.get("hash"):
@@ -124,43 +195,22 @@ def verify(path: str, key) -> tuple[int, list[str]]:
                               "(broken chain)", sequence)  # fmt: skip
             ranges[-1][1] = sequence
         previous = event
-        hashes[sequence] = event["hash"]
+        if sequence in wanted:
+            hashes[sequence] = event["hash"]
         count += 1
-
-    expected_ranges = manifest.get("ranges", [])
-    if ranges != expected_ranges:
-        missing = _first_missing(expected_ranges, hashes)
-        if missing is not None:
-            raise Failure(f"event {missing} is missing: the manifest says the export includes it", missing)
-        raise Failure("the events in the file are not the ones the manifest lists")
-    for (_, last), (first, _) in itertools.pairwise(ranges):
-        span = str(last + 1) if first - 1 == last + 1 else f"{last + 1}..{first - 1}"
-        notes.append(f"events {span} not included (filtered)")
-    if count != manifest.get("event_count"):
-        raise Failure(f"the manifest says {manifest.get('event_count')} events; the file has {count}")
-    body = b"".join(line + b"\n" for line in raw_lines[:-1])
-    if hashlib.sha256(body).hexdigest() != manifest.get("file_sha256"):
-        raise Failure("the file's SHA-256 does not match the manifest: the file was changed")
-
-    prior_signature = None
-    for checkpoint in manifest.get("checkpoints", []):
-        body = {key: checkpoint[key] for key in ("sequence", "head_hash", "created_at", "prev_signature")}
-        check_signature(key, body, checkpoint["signature"], f"checkpoint at {checkpoint['sequence']}")
-        if prior_signature is not None and checkpoint["prev_signature"] != prior_signature:
-            raise Failure(f"checkpoint at {checkpoint['sequence']} does not link to the previous checkpoint")
-        prior_signature = checkpoint["signature"]
-        expected = hashes.get(checkpoint["sequence"])
-        if expected is not None and expected != checkpoint["head_hash"]:
-            raise Failure(f"event {checkpoint['sequence']} differs from the signed checkpoint: the chain was rewritten",
-                          checkpoint["sequence"])  # fmt: skip
-    return count, notes
+    return count, ranges, hashes, digest.hexdigest()
 
 
-def _first_missing(expected_ranges, present) -> int | None:
+def _first_missing(expected_ranges, ranges) -> int | None:
+    """The first sequence the manifest's ranges include and the file's (increasing, disjoint) ranges do not."""
+    starts = [first for first, _ in ranges]
     for first, last in expected_ranges:
-        for sequence in range(first, last + 1):
-            if sequence not in present:
+        sequence = first
+        while sequence <= last:
+            index = bisect.bisect_right(starts, sequence) - 1
+            if index < 0 or ranges[index][1] < sequence:
                 return sequence
+            sequence = ranges[index][1] + 1
     return None
 
 

@@ -10,8 +10,11 @@ import hashlib
 import io
 import json
 from collections.abc import Iterator
+from datetime import UTC
 
 from django.conf import settings
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from .. import hashing, signing
@@ -56,41 +59,98 @@ def jsonl_event(row: dict) -> dict:
     return payload_from_values(row) | {"hash": row["hash"]}
 
 
-def _csv_row(row: dict) -> list:
-    context = row["context"] or {}
-    return [
-        row["sequence"], hashing.format_timestamp(row["timestamp"]), row["actor_label"], row["actor_kind"],
-        row["actor_id"] if row["actor_id"] is not None else "", row["action"], row["target_type"], row["target_id"],
-        row["target_label"], json.dumps(row["changes"], sort_keys=True, ensure_ascii=False),
-        context.get("request_id", ""), context.get("client_ip", ""), context.get("source", ""),
-        *("" if row[name] is None else row[name] for name in SCOPE_FIELDS), row["hash"], row["prev_hash"],
-    ]  # fmt: skip
+# The exports themselves read plain tuples and build each line directly: the same bytes as jsonl_event() and the
+# CSV columns above, at a fraction of the cost per event. The JSON columns come as text (a cast, so the ORM runs
+# no per-value converters on PostgreSQL) and are decoded here.
+_TEXT_COLUMNS = tuple(f"{name}_text" if name in ("changes", "context") else name for name in VALUE_COLUMNS)
+_AT = {name: index for index, name in enumerate(VALUE_COLUMNS)}
+_SCOPE_AT = tuple((name.removesuffix("_id"), _AT[name]) for name in SCOPE_FIELDS)
+_PLAIN_AT = tuple((name, _AT[name]) for name in hashing.HASHED_FIELDS
+                  if name not in ("scope", "timestamp", "changes", "context"))  # fmt: skip
+_CHANGES_AT, _CONTEXT_AT = _AT["changes"], _AT["context"]
+_decode = json.JSONDecoder().raw_decode  # the database holds valid JSON with no leading whitespace
+
+
+def _tuples(queryset) -> Iterator[tuple]:
+    """Rows as tuples in VALUE_COLUMNS order (changes and context as JSON text), oldest first, through a
+    server-side cursor in CHUNK-sized fetches."""
+    queryset = queryset.order_by("sequence").annotate(
+        changes_text=Cast("changes", TextField()), context_text=Cast("context", TextField())
+    )
+    return queryset.values_list(*_TEXT_COLUMNS).iterator(chunk_size=CHUNK)
+
+
+def _json(text: str | None):
+    return None if text is None else _decode(text)[0]
+
+
+def _timestamp(value) -> str:
+    """hashing.format_timestamp(value), through isoformat() when the value is already UTC (the usual case)."""
+    if value.tzinfo is UTC and value.year >= 1000:
+        return value.isoformat(timespec="microseconds")[:-6] + "Z"
+    return hashing.format_timestamp(value)
+
+
+def _jsonl_line(row: tuple) -> str:
+    event = {name: row[index] for name, index in _PLAIN_AT}
+    event["changes"], event["context"] = _json(row[_CHANGES_AT]), _json(row[_CONTEXT_AT])
+    event["timestamp"] = _timestamp(row[_AT["timestamp"]])
+    event["scope"] = {name: row[index] for name, index in _SCOPE_AT if row[index]}
+    event["hash"] = row[_AT["hash"]]
+    return _dumps_line(event)
+
+
+_dumps_line = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_dumps_changes = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+
+
+_CSV_SOURCE = ("sequence", "timestamp", "actor_id", "actor_label", "actor_kind", "action", "target_type", "target_id",
+               "target_label", "changes", "context", "prev_hash", *SCOPE_FIELDS, "hash")  # fmt: skip
+if VALUE_COLUMNS != _CSV_SOURCE:  # _csv_row unpacks rows in this order
+    raise ImportError(f"writer: VALUE_COLUMNS changed to {VALUE_COLUMNS}; update _csv_row")
+
+
+def _csv_row(row: tuple) -> tuple:
+    (sequence, timestamp, actor_id, actor_label, actor_kind, action, target_type, target_id, target_label, changes,
+     context, prev_hash, team_id, model_id, version_id, environment_id, request_id, hash_) = row  # fmt: skip
+    context = _json(context) or {}
+    return (
+        sequence, _timestamp(timestamp), actor_label, actor_kind, "" if actor_id is None else actor_id, action,
+        target_type, target_id, target_label, _dumps_changes(_json(changes)), context.get("request_id", ""),
+        context.get("client_ip", ""), context.get("source", ""), "" if team_id is None else team_id,
+        "" if model_id is None else model_id, "" if version_id is None else version_id,
+        "" if environment_id is None else environment_id, "" if request_id is None else request_id, hash_, prev_hash,
+    )  # fmt: skip
 
 
 def csv_chunks(queryset, tally: Tally) -> Iterator[bytes]:
     """RFC 4180 CSV (CRLF line ends, quoted as needed), UTF-8, a header row, ISO 8601 UTC times."""
+    pending: list[tuple] = [CSV_HEADER]  # the first chunk starts with the header
+    count = 0
+    for row in _tuples(queryset):
+        pending.append(_csv_row(row))
+        tally.add_event(row[0])
+        count += 1
+        if count == CHUNK:
+            yield tally.add_bytes(_csv_bytes(pending))
+            pending.clear()
+            count = 0
+    yield tally.add_bytes(_csv_bytes(pending))
+
+
+def _csv_bytes(rows: list[tuple]) -> bytes:
+    # A fresh StringIO per chunk: one that is emptied and reused writes markedly slower.
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_HEADER)
-    pending = 0
-    for row in rows(queryset):
-        writer.writerow(_csv_row(row))
-        tally.add_event(row["sequence"])
-        pending += 1
-        if pending >= CHUNK:
-            yield tally.add_bytes(buffer.getvalue().encode("utf-8"))
-            buffer.seek(0)
-            buffer.truncate()
-            pending = 0
-    yield tally.add_bytes(buffer.getvalue().encode("utf-8"))
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+    return buffer.getvalue().encode("utf-8")
 
 
 def jsonl_chunks(queryset, tally: Tally) -> Iterator[bytes]:
     """One event per line (sorted keys, compact, UTF-8); the signed manifest line is added by finish()."""
     lines: list[str] = []
-    for row in rows(queryset):
-        lines.append(json.dumps(jsonl_event(row), sort_keys=True, separators=(",", ":"), ensure_ascii=False))
-        tally.add_event(row["sequence"])
+    for row in _tuples(queryset):
+        lines.append(_jsonl_line(row))
+        tally.add_event(row[0])
         if len(lines) >= CHUNK:
             yield tally.add_bytes(("\n".join(lines) + "\n").encode("utf-8"))
             lines.clear()
