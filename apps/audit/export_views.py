@@ -38,6 +38,13 @@ def export_start(request):
         return _refuse(request, "The export was not started: " + " ".join(exc.messages), 400)
     except PermissionDenied as exc:
         return _refuse(request, str(exc), 403)
+    if fmt == ExportFormat.PDF:
+        from .reports.compliance import MAX_EVENTS
+
+        count = services.export_events(user=request.user, filters=filters).count()
+        if count > MAX_EVENTS:
+            return _refuse(request, f"{count:,} events are too many for a PDF report (at most {MAX_EVENTS:,}): "
+                                    "narrow the filters, or export CSV or JSON Lines.", 400)  # fmt: skip
     export = services.export_start(actor=Actor.of(request.user), format=fmt, filters=filters)
     if export.streamed:
         response = StreamingHttpResponse(

@@ -198,8 +198,7 @@ def test_a_failed_report_is_marked_failed_and_leaves_no_file(cast, models, expor
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(compliance, "listing_row", broken)  # fails mid-build, with the .part file open
-    with pytest.raises(RuntimeError):
-        tasks.export_run_task(str(export.pk))
+    assert tasks.export_run_task(str(export.pk)) == "failed"  # recorded, not raised: an eager run must not 500
 
     export.refresh_from_db()
     assert export.status == ExportStatus.FAILED and "disk on fire" in export.error
@@ -211,9 +210,21 @@ def test_a_trail_too_large_for_a_pdf_is_refused_with_a_pointer_to_csv(cast, mode
     monkeypatch.setattr(compliance, "MAX_EVENTS", 2)  # audrey reads three events
     export = services.export_start(actor=Actor.of(cast.audrey), format="pdf", filters=AuditFilters())
 
-    with pytest.raises(ValueError, match="too many for a PDF report"):
-        tasks.export_run_task(str(export.pk))
+    assert tasks.export_run_task(str(export.pk)) == "failed"
 
     export.refresh_from_db()
     assert export.status == ExportStatus.FAILED and "export CSV or JSON Lines" in export.error
+    assert "too many for a PDF report" in export.error
     assert not export_dir.exists() or not any(export_dir.iterdir())
+
+
+def test_the_page_refuses_a_pdf_of_too_many_events_before_starting_anything(client, cast, models, monkeypatch):
+    monkeypatch.setattr(compliance, "MAX_EVENTS", 2)
+    client.force_login(cast.audrey)
+
+    response = client.post("/audit/exports/start/", {"format": "pdf"})
+
+    assert response.status_code == 400
+    assert "too many for a PDF report" in response.content.decode()
+    assert not AuditExport.objects.exists()
+    assert not AuditEvent.objects.filter(action=Action.AUDIT_EXPORTED).exists()
