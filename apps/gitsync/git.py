@@ -1,0 +1,485 @@
+"""The one small wrapper over Git that the sync uses.
+
+Choice: the ``git`` command-line program through :mod:`subprocess`, not a Python Git library. The CLI is
+already on every host that serves Git, it is fast on big histories (one ``git log`` or ``git for-each-ref``
+call reads 10,000 commits or 1,000 tags in milliseconds, with packfiles, commit-graphs and delta caches a
+pure-Python reader lacks), it speaks every transport (https, ssh, file) with the same credential and proxy
+handling the operators already know, and it adds no pip dependency. Every call goes through :func:`_run`,
+which sets a timeout, kills the whole process group on expiry, and turns failures into :class:`GitError`.
+
+Mirror layout: a bare repository (``Mirror.path``) with ``remote.origin`` fetching ``+refs/heads/*`` and
+``+refs/tags/*`` onto the same names, so ``refs/heads/<branch>`` and ``refs/tags/<tag>`` in the mirror are
+exactly the remote's after :meth:`Mirror.fetch` (``--prune --prune-tags --force``: deleted branches and tags
+disappear, rewritten branches and moved tags are overwritten; the caller compares with what it stored).
+
+Credentials: never on the command line and never in the repository config. A ``credential`` (a token or
+password the caller resolved from an environment variable or file) is handed to Git through the
+environment: a throw-away ``GIT_ASKPASS`` script (mode 0700, in a private temp directory) that prints
+``$GOVPORTAL_GIT_PASSWORD``; the script itself contains no secret. Configured credential helpers are
+disabled for the fetch (``-c credential.helper=``), prompts are disabled (``GIT_TERMINAL_PROMPT=0``, ssh
+``BatchMode=yes``), and every message is scrubbed of the credential and of URL user-info.
+SSH authentication uses the host's ssh keys/agent (or ``GIT_SSH_COMMAND``); ``credential`` is for http(s).
+
+Transient vs permanent (``GitError.transient``), decided from Git's stderr (run with ``LC_ALL=C``):
+  * transient (retry later): timeouts, connection refused/reset/timed out, DNS failures, network
+    unreachable, TLS handshake errors, remote hung up / early EOF, HTTP 429 and 5xx.
+  * permanent (needs a person): authentication failures (HTTP 401/403, "Authentication failed",
+    "could not read Username", ssh "Permission denied", host key verification), a missing repository
+    ("does not appear to be a git repository", "Repository not found", HTTP 404), a missing ref or
+    object, a mirror that is not a repository, a rejected URL scheme, and anything unrecognised (so an
+    unknown failure is reported instead of retried forever). Auth/not-found patterns win over network ones,
+    because Git follows them with "Could not read from remote repository".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+GIT = shutil.which("git") or "git"
+DEFAULT_TIMEOUT = 30.0  # local plumbing
+FETCH_TIMEOUT = 300.0  # network
+DEFAULT_USERNAME = "x-access-token"  # what token-based https hosts accept when the URL names no user
+ALLOWED_PROTOCOLS = "https:http:ssh:file"
+
+_SHA_RE = re.compile(r"^[0-9a-f]{4,64}$")
+_SCHEME_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
+_SCP_RE = re.compile(r"^(?:[^@/\s]+@)?[^/:\s]{2,}:(?!//)")  # git@host:org/repo.git (2+ chars: not C:\)
+_USERINFO_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
+_CLEARED_ENV = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_NAMESPACE",
+    "GIT_COMMON_DIR",
+    "GIT_CEILING_DIRECTORIES",
+)
+_PERMANENT = (
+    "authentication failed",
+    "could not read username",
+    "could not read password",
+    "terminal prompts disabled",
+    "permission denied",
+    "host key verification failed",
+    "does not appear to be a git repository",
+    "repository not found",
+    "not a git repository",
+    "the requested url returned error: 401",
+    "the requested url returned error: 403",
+    "the requested url returned error: 404",
+    "unknown revision",
+    "bad revision",
+    "not a valid object name",
+    "not a valid commit name",
+    "unsupported url protocol",
+    "transport '",
+)
+_TRANSIENT = (
+    "connection refused",
+    "connection timed out",
+    "connection reset",
+    "operation timed out",
+    "timed out",
+    "failed to connect",
+    "couldn't connect to server",
+    "could not resolve host",
+    "could not resolve proxy",
+    "temporary failure in name resolution",
+    "name or service not known",
+    "network is unreachable",
+    "no route to host",
+    "the remote end hung up unexpectedly",
+    "early eof",
+    "rpc failed",
+    "gnutls",
+    "ssl_error",
+    "ssl connect error",
+    "the requested url returned error: 429",
+    "the requested url returned error: 5",
+)
+
+
+class GitError(Exception):
+    """A Git operation failed. ``str(error)`` is readable and free of credentials."""
+
+    def __init__(self, message: str, *, transient: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+
+
+class FileTooLarge(GitError):
+    """A file in the repository is over the caller's size limit; its content was not read."""
+
+    def __init__(self, path: str, size: int, limit: int):
+        super().__init__(f"{path} is {size:,} bytes, over the {limit:,}-byte limit", transient=False)
+        self.path = path
+        self.size = size
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    author_name: str
+    author_email: str
+    committed_at: datetime  # committer date, aware, UTC
+    subject: str
+    parents: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Tag:
+    name: str  # without refs/tags/, e.g. "v1.2.0", "churn@v1.2.0", "churn#prod#3"
+    target_sha: str  # the commit the tag points at, annotated tags peeled
+    annotated: bool
+    tagger_name: str  # "" for lightweight tags
+    tagger_email: str
+    tagged_at: datetime | None  # tagger date (UTC) for annotated tags, None for lightweight ones
+    message: str  # "" for lightweight tags
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """``text`` without the given secrets and without user-info in URLs."""
+    text = _USERINFO_RE.sub(r"\1***@", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def classify(stderr: str) -> bool:
+    """True when Git's ``stderr`` describes a failure worth retrying later (see the module docstring)."""
+    low = stderr.lower()
+    if any(pattern in low for pattern in _PERMANENT):
+        return False
+    return any(pattern in low for pattern in _TRANSIENT)
+
+
+def _detail(stderr: str) -> str:
+    lines = []
+    for raw in stderr.splitlines():
+        line = raw.strip()
+        for prefix in ("fatal: ", "error: ", "remote: "):
+            line = line.removeprefix(prefix)
+        if line and line not in lines and not line.startswith(("Please make sure", "and the repository exists")):
+            lines.append(line)
+    return "; ".join(lines)
+
+
+def _check_rev(rev: str) -> str:
+    if not rev or rev.startswith("-") or any(c in rev for c in "\n\r\x00 "):
+        raise GitError(f"invalid revision {rev!r}")
+    return rev
+
+
+def _check_url(url: str) -> str:
+    """A URL Git may fetch from: https, http, ssh (also scp-like), file://, or a local path made absolute."""
+    if not url or url.startswith("-") or any(c in url for c in "\n\r\x00"):
+        raise GitError("the repository URL is empty or malformed")
+    match = _SCHEME_RE.match(url)
+    if match:
+        scheme = match.group(1).lower()
+        if scheme not in {"https", "http", "ssh", "file"}:
+            raise GitError(f"unsupported URL scheme {scheme!r} (use https, ssh, file:// or a local path)")
+        return url
+    if "::" in url:
+        raise GitError("remote-helper URLs (<transport>::<address>) are not supported")
+    if _SCP_RE.match(url):
+        return url
+    return str(Path(url).expanduser().resolve())
+
+
+def _run(
+    args: list[str],
+    *,
+    git_dir: Path | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    input: bytes | None = None,
+    env: dict[str, str] | None = None,
+    ok_codes: tuple[int, ...] = (0,),
+    secrets: tuple[str, ...] = (),
+    what: str | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``git <args>``; raise GitError (credentials scrubbed) on a timeout or an exit code not in ok_codes."""
+    command = [GIT]
+    if git_dir is not None:
+        command.append(f"--git-dir={git_dir}")
+    command.extend(args)
+    full_env = {k: v for k, v in os.environ.items() if k not in _CLEARED_ENV}
+    full_env.update(
+        {
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_ALLOW_PROTOCOL": ALLOWED_PROTOCOLS,
+            "LC_ALL": "C",
+            "LANGUAGE": "C",
+        }
+    )
+    full_env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+    full_env.update(env or {})
+    label = what or f"git {args[0]}"
+    try:
+        process = subprocess.Popen(  # noqa: S603 - fixed program, argument list, no shell
+            command,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=full_env,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise GitError(f"{label}: cannot run git ({exc.strerror})") from None
+    try:
+        stdout, stderr = process.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise GitError(f"{label} timed out after {timeout:g} s", transient=True) from None
+    if process.returncode not in ok_codes:
+        text = redact(stderr.decode("utf-8", errors="replace"), secrets)
+        detail = _detail(text) or f"exit status {process.returncode}"
+        raise GitError(f"{label} failed: {detail}", transient=classify(text))
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+def _utc(timestamp: str) -> datetime:
+    return datetime.fromtimestamp(int(timestamp), UTC)
+
+
+_ASKPASS = """#!/bin/sh
+case "$1" in
+  [Uu]sername*) printf '%s\\n' "$GOVPORTAL_GIT_USERNAME" ;;
+  *) printf '%s\\n' "$GOVPORTAL_GIT_PASSWORD" ;;
+esac
+"""
+
+_LOG_FORMAT = "%H%x1f%P%x1f%an%x1f%ae%x1f%ct%x1f%s"
+_TAG_FORMAT = (
+    "%(refname:lstrip=2)%1f%(objecttype)%1f%(objectname)%1f%(*objecttype)%1f%(*objectname)%1f"
+    "%(taggername)%1f%(taggeremail:trim)%1f%(taggerdate:unix)%1f%(contents:signature)%1f%(contents)%00"
+)
+
+
+@dataclass
+class Mirror:
+    """A bare local mirror of one remote repository. Create with ensure(), update with fetch()."""
+
+    path: Path
+    url: str
+    credential: str | None = None
+    username: str | None = None  # for http(s) with a credential; the URL's user, else DEFAULT_USERNAME
+
+    def __post_init__(self):
+        self.path = Path(self.path)
+
+    def __repr__(self) -> str:  # the dataclass default would print the credential
+        return f"Mirror(path={str(self.path)!r}, url={redact(self.url)!r})"
+
+    @property
+    def _secrets(self) -> tuple[str, ...]:
+        return (self.credential,) if self.credential else ()
+
+    def _git(self, *args: str, **kwargs) -> subprocess.CompletedProcess[bytes]:
+        kwargs.setdefault("secrets", self._secrets)
+        return _run(list(args), git_dir=self.path, **kwargs)
+
+    # -- setting up and fetching --------------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return (self.path / "HEAD").is_file() and (self.path / "objects").is_dir()
+
+    def ensure(self) -> None:
+        """Create the bare mirror if missing; point remote.origin at ``url`` (no credentials are stored)."""
+        url = _check_url(self.url)
+        if not self.exists():
+            self.path.mkdir(parents=True, exist_ok=True)
+            _run(["init", "--bare", "--quiet", str(self.path)])
+            self._git("config", "remote.origin.url", url)
+            self._git("config", "--replace-all", "remote.origin.fetch", "+refs/heads/*:refs/heads/*")
+            self._git("config", "--add", "remote.origin.fetch", "+refs/tags/*:refs/tags/*")
+            self._git("config", "remote.origin.tagOpt", "--no-tags")
+            return
+        current = self._git("config", "--get", "remote.origin.url", ok_codes=(0, 1)).stdout.decode().strip()
+        if current != url:
+            self._git("config", "remote.origin.url", url)
+
+    def fetch(self, timeout: float = FETCH_TIMEOUT) -> None:
+        """Fetch every branch and tag from the remote, pruning deleted refs and overwriting rewritten ones."""
+        if not self.exists():
+            raise GitError(f"the mirror at {self.path} does not exist (call ensure() first)")
+        env: dict[str, str] = {}
+        askpass_dir = None
+        if self.credential:
+            askpass_dir = tempfile.mkdtemp(prefix="govportal-askpass-")
+            script = Path(askpass_dir) / "askpass.sh"
+            script.write_text(_ASKPASS)
+            script.chmod(0o700)
+            env = {
+                "GIT_ASKPASS": str(script),
+                "GOVPORTAL_GIT_USERNAME": self.username or DEFAULT_USERNAME,
+                "GOVPORTAL_GIT_PASSWORD": self.credential,
+            }
+        try:
+            self._git(
+                "-c",
+                "credential.helper=",
+                "fetch",
+                "--quiet",
+                "--prune",
+                "--prune-tags",
+                "--force",
+                "--no-write-fetch-head",
+                "origin",
+                env=env,
+                timeout=timeout,
+                what=f"git fetch from {redact(self.url, self._secrets)}",
+            )
+        finally:
+            if askpass_dir:
+                shutil.rmtree(askpass_dir, ignore_errors=True)
+
+    # -- reading -------------------------------------------------------------------------------------------
+
+    def resolve(self, rev: str) -> str | None:
+        """The commit SHA ``rev`` names in the mirror, or None."""
+        result = self._git("rev-parse", "--verify", "--quiet", f"{_check_rev(rev)}^{{commit}}", ok_codes=(0, 1))
+        sha = result.stdout.decode().strip()
+        return sha if result.returncode == 0 and sha else None
+
+    def head(self, branch: str) -> str | None:
+        """The commit SHA of ``refs/heads/<branch>`` in the mirror, or None when the branch does not exist."""
+        return self.resolve(f"refs/heads/{_check_rev(branch)}")
+
+    def branches(self) -> list[str]:
+        out = self._git("for-each-ref", "--format=%(refname:lstrip=2)", "refs/heads").stdout
+        return [line for line in _text(out).splitlines() if line]
+
+    def is_ancestor(self, a: str, b: str) -> bool:
+        """True when commit ``a`` is ``b`` or an ancestor of it; False also when ``a`` is unknown (gc'd)."""
+        if self.resolve(a) is None:
+            return False
+        if self.resolve(b) is None:
+            raise GitError(f"unknown commit {b}")
+        return self._git("merge-base", "--is-ancestor", a, b, ok_codes=(0, 1)).returncode == 0
+
+    def commits(self, branch: str, since: str | None = None) -> list[Commit]:
+        """Commits on ``branch``, oldest first (parents before children).
+
+        With ``since`` (a commit the mirror knows), only the commits reachable from the branch and not from
+        ``since``: the new commits after a fast-forward, and the rewritten ones after a force-push (detect that
+        with ``is_ancestor(since, head)``). An unknown ``since`` (e.g. garbage-collected) gives the full history.
+        """
+        head = self.head(branch)
+        if head is None:
+            raise GitError(f"branch {branch!r} does not exist in the mirror")
+        revs = [head]
+        if since is not None and self.resolve(since) is not None:
+            revs.append(f"^{_check_rev(since)}")
+        out = self._git("log", "-z", "--date-order", "--reverse", f"--format={_LOG_FORMAT}", *revs, "--").stdout
+        commits = []
+        for record in _text(out).split("\x00"):
+            if not record:
+                continue
+            sha, parents, name, email, committed, subject = record.split("\x1f", 5)
+            commits.append(
+                Commit(
+                    sha=sha,
+                    author_name=name,
+                    author_email=email,
+                    committed_at=_utc(committed),
+                    subject=subject,
+                    parents=tuple(parents.split()),
+                )
+            )
+        return commits
+
+    def tags(self) -> list[Tag]:
+        """Every tag pointing (directly or through annotated tags) at a commit, in one for-each-ref call."""
+        out = _text(self._git("for-each-ref", f"--format={_TAG_FORMAT}", "refs/tags").stdout)
+        tags = []
+        deep: list[int] = []  # tags whose one-level peel is still a tag (tag of a tag)
+        for record in out.split("\x00\n"):
+            if not record.strip("\n\x00"):
+                continue
+            name, otype, oname, ptype, pname, tagger, email, date, signature, contents = record.split("\x1f", 9)
+            contents = contents.removesuffix("\x00")
+            annotated = otype == "tag"
+            if annotated:
+                if signature and contents.endswith(signature):
+                    contents = contents[: -len(signature)]
+                target, target_type = pname, ptype
+            else:
+                target, target_type = oname, otype
+            if target_type not in {"commit", "tag"}:
+                continue  # a tag on a tree or blob is no release
+            if target_type == "tag":
+                deep.append(len(tags))
+            tags.append(
+                Tag(
+                    name=name,
+                    target_sha=target,
+                    annotated=annotated,
+                    tagger_name=tagger if annotated else "",
+                    tagger_email=email if annotated else "",
+                    tagged_at=_utc(date) if annotated and date.strip() else None,
+                    message=contents.strip("\n") if annotated else "",
+                )
+            )
+        if deep:
+            query = "".join(f"refs/tags/{tags[i].name}^{{}}\n" for i in deep).encode()
+            out = _text(self._git("cat-file", "--batch-check=%(objectname) %(objecttype)", input=query).stdout)
+            dropped = set()
+            for i, line in zip(deep, out.splitlines(), strict=True):
+                sha, _, kind = line.partition(" ")
+                if kind == "commit":
+                    tags[i] = replace(tags[i], target_sha=sha)
+                else:
+                    dropped.add(i)
+            tags = [tag for i, tag in enumerate(tags) if i not in dropped]
+        return tags
+
+    def read_file(self, commit: str, path: str, max_bytes: int) -> bytes | None:
+        """The bytes of ``path`` at ``commit``; None when there is no file there; FileTooLarge over max_bytes."""
+        if any(c in path for c in "\n\r\x00"):
+            raise GitError(f"invalid path {path!r}")
+        commit = _check_rev(commit)
+        query = f"{commit}^{{commit}}\n{commit}:{path}\n".encode()
+        out = _text(
+            self._git("cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)", input=query).stdout
+        )
+        lines = out.splitlines()
+        if len(lines) != 2 or lines[0].endswith(" missing") or len(lines[0].split()) != 3:
+            raise GitError(f"unknown commit {commit}")
+        fields = lines[1].split()
+        if len(fields) != 3 or fields[1] != "blob":
+            return None  # missing, or a directory / submodule
+        sha, _, size = fields
+        if int(size) > max_bytes:
+            raise FileTooLarge(path, int(size), max_bytes)
+        return self._git("cat-file", "blob", sha).stdout
+
+    def list_files(self, commit: str, pattern_names: set[str] | frozenset[str]) -> list[str]:
+        """Paths at ``commit`` whose basename is in ``pattern_names``, sorted as Git sorts them."""
+        out = self._git("ls-tree", "-r", "-z", "--name-only", "--full-tree", _check_rev(commit), "--").stdout
+        paths = _text(out).split("\x00")
+        return [p for p in paths if p and p.rsplit("/", 1)[-1] in pattern_names]
+
+    def changed_files(self, a: str, b: str) -> list[str]:
+        """Paths added, modified or deleted between commits ``a`` and ``b`` (renames as delete + add)."""
+        out = self._git("diff", "--name-only", "-z", "--no-renames", _check_rev(a), _check_rev(b), "--").stdout
+        return [p for p in _text(out).split("\x00") if p]

@@ -1,0 +1,406 @@
+"""The Git wrapper against real repositories built in tmp dirs (no network, no database)."""
+
+import base64
+import os
+import socket
+import subprocess
+import threading
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from apps.gitsync.git import FileTooLarge, GitError, Mirror, classify, redact
+
+BASE = 1_700_000_000  # 2023-11-14T22:13:20Z
+TOKEN = "ghp_SuperSecretToken1234567890"
+
+
+@pytest.fixture(autouse=True)
+def isolated_git(tmp_path, monkeypatch):
+    """No user or system Git config leaks into the tests."""
+    empty = tmp_path / "empty.gitconfig"
+    empty.write_text("")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+
+
+class Work:
+    """A non-bare working repository standing in for the remote."""
+
+    def __init__(self, path):
+        self.path = path
+        self.n = 0
+        path.mkdir()
+        self.git("init", "-q", "-b", "main")
+
+    def git(self, *args, date=None):
+        env = {**os.environ}
+        if date is not None:
+            env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = f"@{date} +0000"
+        result = subprocess.run(
+            ["git", "-c", "user.name=Dana Dev", "-c", "user.email=dana@example.org", *args],
+            cwd=self.path,
+            env=env,
+            capture_output=True,
+            check=True,
+        )
+        return result.stdout.decode().strip()
+
+    def commit(self, message, files=None):
+        self.n += 1
+        for name, content in (files or {f"file{self.n}.txt": f"content {self.n}\n"}).items():
+            target = self.path / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if content is None:
+                target.unlink()
+            else:
+                target.write_bytes(content if isinstance(content, bytes) else content.encode())
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", message, date=BASE + self.n * 60)
+        return self.git("rev-parse", "HEAD")
+
+
+@pytest.fixture
+def remote(tmp_path):
+    return Work(tmp_path / "remote")
+
+
+@pytest.fixture
+def mirror(tmp_path, remote):
+    m = Mirror(tmp_path / "mirrors" / "remote.git", f"file://{remote.path}")
+    m.ensure()
+    return m
+
+
+def test_ensure_and_fetch_from_a_file_url(remote, mirror):
+    c1 = remote.commit("first")
+    c2 = remote.commit("second")
+    mirror.fetch(timeout=30)
+    assert mirror.head("main") == c2
+    assert mirror.head("nope") is None
+    commits = mirror.commits("main", None)
+    assert [c.sha for c in commits] == [c1, c2]
+    first = commits[0]
+    assert first.author_name == "Dana Dev"
+    assert first.author_email == "dana@example.org"
+    assert first.subject == "first"
+    assert first.parents == ()
+    assert commits[1].parents == (c1,)
+    assert first.committed_at == datetime.fromtimestamp(BASE + 60, UTC)
+    assert first.committed_at.tzinfo is not None
+
+
+def test_ensure_and_fetch_from_a_plain_path_is_idempotent(tmp_path, remote):
+    c1 = remote.commit("first")
+    mirror = Mirror(tmp_path / "m.git", str(remote.path))
+    mirror.ensure()
+    mirror.ensure()  # a second ensure() keeps the mirror
+    mirror.fetch()
+    assert mirror.head("main") == c1
+    assert mirror.exists()
+    assert (tmp_path / "m.git" / "HEAD").is_file()
+    assert not (tmp_path / "m.git" / ".git").exists()  # bare
+
+
+def test_ensure_follows_a_changed_url(tmp_path, remote):
+    c1 = remote.commit("first")
+    other = Work(tmp_path / "other")
+    c_other = other.commit("elsewhere")
+    Mirror(tmp_path / "m.git", str(remote.path)).ensure()
+    mirror = Mirror(tmp_path / "m.git", str(other.path))
+    mirror.ensure()
+    mirror.fetch()
+    assert mirror.head("main") == c_other != c1
+
+
+def test_commits_since_a_sha_are_only_the_new_ones_oldest_first(remote, mirror):
+    remote.commit("one")
+    c2 = remote.commit("two")
+    mirror.fetch()
+    c3 = remote.commit("three")
+    c4 = remote.commit("four")
+    mirror.fetch()
+    new = mirror.commits("main", since=c2)
+    assert [c.sha for c in new] == [c3, c4]
+    assert [c.subject for c in new] == ["three", "four"]
+    assert mirror.commits("main", since=c4) == []
+    assert mirror.is_ancestor(c2, c4)
+
+
+def test_merge_commits_list_parents_before_children(remote, mirror):
+    base = remote.commit("base")
+    remote.git("checkout", "-q", "-b", "feature")
+    feature = remote.commit("feature work")
+    remote.git("checkout", "-q", "main")
+    main = remote.commit("main work")
+    remote.git("merge", "-q", "--no-ff", "-m", "merge feature", "feature", date=BASE + 10_000)
+    merge = remote.git("rev-parse", "HEAD")
+    mirror.fetch()
+    commits = mirror.commits("main")
+    order = [c.sha for c in commits]
+    assert order[0] == base and order[-1] == merge
+    assert set(commits[-1].parents) == {feature, main}
+    assert sorted(mirror.branches()) == ["feature", "main"]
+
+
+def test_force_push_is_detected(remote, mirror):
+    c1 = remote.commit("one")
+    c2 = remote.commit("two")
+    mirror.fetch()
+    old_head = mirror.head("main")
+    assert old_head == c2
+    remote.git("reset", "-q", "--hard", c1)
+    c3 = remote.commit("rewritten two")
+    mirror.fetch()
+    new_head = mirror.head("main")
+    assert new_head == c3
+    assert not mirror.is_ancestor(old_head, new_head)
+    assert mirror.is_ancestor(c1, new_head)
+    # the commits not reachable from the old head: just the rewritten one
+    assert [c.sha for c in mirror.commits("main", since=old_head)] == [c3]
+
+
+def test_unknown_since_gives_full_history_and_is_not_an_ancestor(remote, mirror):
+    c1 = remote.commit("one")
+    mirror.fetch()
+    ghost = "0123456789abcdef0123456789abcdef01234567"
+    assert [c.sha for c in mirror.commits("main", since=ghost)] == [c1]
+    assert mirror.is_ancestor(ghost, c1) is False
+    with pytest.raises(GitError):
+        mirror.commits("no-such-branch")
+
+
+def test_tags_lightweight_annotated_and_gto_names(remote, mirror):
+    c1 = remote.commit("one")
+    c2 = remote.commit("two")
+    remote.git("tag", "v1.0.0", c1)
+    remote.git("tag", "-a", "churn@v1.2.0", "-m", "Register churn 1.2.0\n\nWith notes.", c2, date=BASE + 5000)
+    remote.git("tag", "-a", "churn#prod#3", "-m", "Promote to prod", c2, date=BASE + 6000)
+    remote.git("tag", "-a", "nested", "-m", "a tag of a tag", "churn@v1.2.0", date=BASE + 7000)
+    blob = remote.git("rev-parse", "HEAD:file1.txt")
+    remote.git("tag", "blob-tag", blob)
+    mirror.fetch()
+    tags = {t.name: t for t in mirror.tags()}
+    assert set(tags) == {"v1.0.0", "churn@v1.2.0", "churn#prod#3", "nested"}  # the blob tag is no release
+    light = tags["v1.0.0"]
+    assert (light.target_sha, light.annotated, light.tagger_name, light.tagged_at, light.message) == (
+        c1,
+        False,
+        "",
+        None,
+        "",
+    )
+    gto = tags["churn@v1.2.0"]
+    assert gto.annotated and gto.target_sha == c2  # peeled, not the tag object
+    assert gto.target_sha != remote.git("rev-parse", "churn@v1.2.0")
+    assert gto.tagger_name == "Dana Dev"
+    assert gto.tagger_email == "dana@example.org"
+    assert gto.tagged_at == datetime.fromtimestamp(BASE + 5000, UTC)
+    assert gto.message == "Register churn 1.2.0\n\nWith notes."
+    assert tags["churn#prod#3"].message == "Promote to prod"
+    assert tags["churn#prod#3"].target_sha == c2
+    assert tags["nested"].target_sha == c2
+
+
+def test_a_moved_or_deleted_tag_follows_the_remote(remote, mirror):
+    c1 = remote.commit("one")
+    c2 = remote.commit("two")
+    remote.git("tag", "v1", c1)
+    remote.git("tag", "gone", c1)
+    mirror.fetch()
+    assert {t.name: t.target_sha for t in mirror.tags()} == {"v1": c1, "gone": c1}
+    remote.git("tag", "-d", "v1")
+    remote.git("tag", "-d", "gone")
+    remote.git("tag", "v1", c2)
+    mirror.fetch()
+    assert {t.name: t.target_sha for t in mirror.tags()} == {"v1": c2}
+
+
+def test_read_file_list_files_and_changed_files(remote, mirror):
+    c1 = remote.commit(
+        "layout",
+        {
+            "govportal.yaml": "models: []\n",
+            "models/churn/MLmodel": "flavors: {}\n",
+            "models/churn/README.md": "# Churn\n",
+            "docs/notes.md": "notes\n",
+            "big.bin": b"\x00" * 5000,
+        },
+    )
+    c2 = remote.commit("edit", {"govportal.yaml": "models: [1]\n", "docs/notes.md": None, "dvc.yaml": "stages: {}\n"})
+    mirror.fetch()
+    assert mirror.read_file(c1, "govportal.yaml", 1000) == b"models: []\n"
+    assert mirror.read_file(c2, "govportal.yaml", 1000) == b"models: [1]\n"
+    assert mirror.read_file(c2, "docs/notes.md", 1000) is None  # deleted
+    assert mirror.read_file(c1, "missing.yaml", 1000) is None
+    assert mirror.read_file(c1, "models", 1000) is None  # a directory is no file
+    assert mirror.read_file(c1, "big.bin", 5000) == b"\x00" * 5000
+    with pytest.raises(FileTooLarge) as exc:
+        mirror.read_file(c1, "big.bin", 4999)
+    assert exc.value.size == 5000 and not exc.value.transient
+    assert "big.bin" in str(exc.value) and "limit" in str(exc.value)
+    with pytest.raises(GitError):
+        mirror.read_file("0123456789abcdef0123456789abcdef01234567", "govportal.yaml", 1000)
+
+    names = {"govportal.yaml", "MLmodel", "README.md", "artifacts.yaml", "dvc.yaml"}
+    assert mirror.list_files(c1, names) == ["govportal.yaml", "models/churn/MLmodel", "models/churn/README.md"]
+    assert mirror.list_files(c2, names) == [
+        "dvc.yaml",
+        "govportal.yaml",
+        "models/churn/MLmodel",
+        "models/churn/README.md",
+    ]
+    assert mirror.changed_files(c1, c2) == ["docs/notes.md", "dvc.yaml", "govportal.yaml"]
+    assert mirror.changed_files(c2, c2) == []
+
+
+def test_non_utf8_content_comes_back_as_bytes(remote, mirror):
+    c1 = remote.commit("latin-1", {"README.md": "caf\xe9\n".encode("latin-1")})
+    mirror.fetch()
+    assert mirror.read_file(c1, "README.md", 100) == b"caf\xe9\n"
+
+
+def test_an_unreachable_file_remote_is_a_permanent_readable_error(tmp_path):
+    mirror = Mirror(tmp_path / "m.git", "file:///nonexistent")
+    mirror.ensure()
+    with pytest.raises(GitError) as exc:
+        mirror.fetch(timeout=30)
+    message = str(exc.value)
+    assert "does not appear to be a git repository" in message
+    assert "file:///nonexistent" in message
+    assert exc.value.transient is False
+
+
+def test_fetch_before_ensure_and_bad_urls(tmp_path):
+    with pytest.raises(GitError, match="ensure"):
+        Mirror(tmp_path / "m.git", "file:///x").fetch()
+    for url in ("ext::sh -c touch% /tmp/pwned", "ftp://example.org/repo.git", "", "--upload-pack=evil"):
+        with pytest.raises(GitError) as exc:
+            Mirror(tmp_path / "bad.git", url).ensure()
+        assert exc.value.transient is False
+    with pytest.raises(GitError):
+        Mirror(tmp_path / "x.git", "file:///x").head("--all")
+
+
+def closed_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_connection_refused_is_transient_and_never_shows_the_credential(tmp_path):
+    port = closed_port()
+    mirror = Mirror(tmp_path / "m.git", f"https://127.0.0.1:{port}/org/repo.git", credential=TOKEN)
+    mirror.ensure()
+    with pytest.raises(GitError) as exc:
+        mirror.fetch(timeout=30)
+    assert TOKEN not in str(exc.value)
+    assert TOKEN not in repr(mirror)
+    assert exc.value.transient is True
+    assert f"127.0.0.1:{port}" in str(exc.value)
+    # the secret is not in the repository config either
+    assert TOKEN not in (tmp_path / "m.git" / "config").read_text()
+
+
+def test_a_silent_server_times_out_as_transient(tmp_path):
+    with socket.socket() as listener:  # accepts connections (backlog) and never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        mirror = Mirror(tmp_path / "m.git", f"http://127.0.0.1:{listener.getsockname()[1]}/r.git", credential=TOKEN)
+        mirror.ensure()
+        with pytest.raises(GitError) as exc:
+            mirror.fetch(timeout=1)
+    assert "timed out" in str(exc.value)
+    assert exc.value.transient is True
+    assert TOKEN not in str(exc.value)
+
+
+def test_credentials_in_the_url_are_scrubbed(tmp_path):
+    port = closed_port()
+    mirror = Mirror(tmp_path / "m.git", f"https://dana:{TOKEN}@127.0.0.1:{port}/org/repo.git")
+    mirror.ensure()
+    with pytest.raises(GitError) as exc:
+        mirror.fetch(timeout=30)
+    assert TOKEN not in str(exc.value)
+    assert "dana" not in str(exc.value)
+
+
+class RefusingHandler(BaseHTTPRequestHandler):
+    seen: list
+
+    def do_GET(self):
+        type(self).seen.append(self.headers.get("Authorization"))
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Basic realm="git"')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_credential_reaches_the_server_through_askpass_and_bad_credentials_are_permanent(tmp_path):
+    RefusingHandler.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), RefusingHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/org/repo.git"
+        mirror = Mirror(tmp_path / "m.git", url, credential=TOKEN)
+        mirror.ensure()
+        with pytest.raises(GitError) as exc:
+            mirror.fetch(timeout=30)
+    finally:
+        server.shutdown()
+        server.server_close()
+    expected = "Basic " + base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()
+    assert expected in RefusingHandler.seen
+    assert TOKEN not in str(exc.value)
+    assert exc.value.transient is False
+    assert "Authentication failed" in str(exc.value)
+    assert not list(tmp_path.glob("**/askpass.sh"))
+
+
+def test_classification_and_redaction():
+    assert classify("fatal: unable to access 'https://x/': Could not resolve host: x") is True
+    assert classify("fatal: unable to access 'https://x/': The requested URL returned error: 503") is True
+    assert classify("fatal: Authentication failed for 'https://x/'") is False
+    assert classify("git@x: Permission denied (publickey).\nfatal: Could not read from remote repository.") is False
+    assert classify("fatal: repository 'https://x/' not found") is False
+    assert classify("something nobody has seen") is False
+    assert redact(f"https://u:{TOKEN}@host/r and {TOKEN}", (TOKEN,)) == "https://***@host/r and ***"
+
+
+def fast_import_history(path, n_commits, n_tags):
+    """A bare repository with ``n_commits`` linear commits and ``n_tags`` lightweight tags, built in one go."""
+    subprocess.run(["git", "init", "-q", "--bare", str(path)], check=True)
+    chunks = []
+    for i in range(1, n_commits + 1):
+        message = f"commit {i}".encode()
+        content = f"line {i}\n".encode()
+        chunks.append(b"commit refs/heads/main\nmark :%d\n" % i)
+        chunks.append(b"author A <a@example.org> %d +0000\n" % (BASE + i))
+        chunks.append(b"committer A <a@example.org> %d +0000\n" % (BASE + i))
+        chunks.append(b"data %d\n%s\n" % (len(message), message))
+        if i > 1:
+            chunks.append(b"from :%d\n" % (i - 1))
+        chunks.append(b"M 644 inline file%d.txt\ndata %d\n%s\n" % (i % 50, len(content), content))
+    step = max(1, n_commits // max(1, n_tags))
+    for t in range(n_tags):
+        chunks.append(b"reset refs/tags/model@v%d.0.0\nfrom :%d\n\n" % (t, min(n_commits, 1 + t * step)))
+    subprocess.run(["git", "--git-dir", str(path), "fast-import", "--quiet"], input=b"".join(chunks), check=True)
+
+
+def test_a_big_history_reads_in_one_call(tmp_path):
+    fast_import_history(tmp_path / "big.git", 2000, 200)
+    mirror = Mirror(tmp_path / "m.git", str(tmp_path / "big.git"))
+    mirror.ensure()
+    mirror.fetch()
+    commits = mirror.commits("main", None)
+    assert len(commits) == 2000
+    assert commits[0].subject == "commit 1" and commits[-1].subject == "commit 2000"
+    assert len(mirror.tags()) == 200
+    assert [c.subject for c in mirror.commits("main", since=commits[1989].sha)] == [
+        f"commit {i}" for i in range(1991, 2001)
+    ]
