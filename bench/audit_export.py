@@ -330,15 +330,6 @@ if __name__ == "__main__":
         child(options.child, options.database, options.out)
         sys.exit(0)
 
-    from django.test.utils import setup_test_environment
+    from bench.throwaway import run_in_throwaway_database
 
-    setup_test_environment()
-    test_settings = connection.settings_dict.setdefault("TEST", {})
-    test_settings["NAME"] = (
-        f"{test_settings.get('NAME') or 'test_' + connection.settings_dict['NAME']}_export{os.getpid()}"
-    )
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
-        main(options.events)
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
+    run_in_throwaway_database(main, options.events, label="export")

@@ -19,7 +19,6 @@ import django
 django.setup()
 
 from django.db import connection, transaction  # noqa: E402
-from django.test.utils import setup_test_environment  # noqa: E402
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", "5000"))
 
@@ -60,13 +59,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    setup_test_environment()
-    test_settings = connection.settings_dict.setdefault("TEST", {})
-    test_settings["NAME"] = (
-        f"{test_settings.get('NAME') or 'test_' + connection.settings_dict['NAME']}_bench{os.getpid()}"
-    )
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
-        main()
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
+    from bench.throwaway import run_in_throwaway_database
+
+    run_in_throwaway_database(main, label="bench")

@@ -25,7 +25,6 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
-from django.test.utils import setup_test_environment  # noqa: E402
 
 from bench.generate import generate_events  # noqa: E402
 
@@ -98,13 +97,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    setup_test_environment()
-    test_settings = connection.settings_dict.setdefault("TEST", {})
-    test_settings["NAME"] = (
-        f"{test_settings.get('NAME') or 'test_' + connection.settings_dict['NAME']}_bench{os.getpid()}"
-    )
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
-        main()
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
+    from bench.throwaway import run_in_throwaway_database
+
+    run_in_throwaway_database(main, label="verify")

@@ -46,6 +46,29 @@ class Trail:
         return [event.action for event in self.events(**filters)]
 
 
+TEST_SIGNING_KEY = None  # one Ed25519 key for the whole run, made on first use
+
+
+@pytest.fixture(autouse=True)
+def signing_key(settings):
+    """Every test signs with a throw-away key (tests run with DEBUG off: there is no development key)."""
+    global TEST_SIGNING_KEY
+    from apps.audit import signing
+
+    TEST_SIGNING_KEY = TEST_SIGNING_KEY or signing.generate_pem().decode()
+    settings.AUDIT_SIGNING_KEY = TEST_SIGNING_KEY
+    signing.private_key.cache_clear()
+    yield TEST_SIGNING_KEY
+    signing.private_key.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def export_dir(settings, tmp_path):
+    """Export files go to the test's own directory, never to var/."""
+    settings.AUDIT_EXPORT_DIR = tmp_path / "exports"
+    return settings.AUDIT_EXPORT_DIR
+
+
 def pytest_configure():
     settings.AUDIT_ALLOW_FLUSH = True  # lets TransactionTestCase empty the append-only table between tests
 

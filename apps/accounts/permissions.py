@@ -5,6 +5,7 @@ may act only through a team role that allows the action, or a django-guardian
 object permission granted on that very object; superusers may do everything.
 """
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 
 from .models import Membership, Role, Team
@@ -109,6 +110,22 @@ def can(user, action: str, obj) -> bool:
     if codename and not isinstance(guarded, Team):
         return user.has_perm(f"{guarded._meta.app_label}.{codename}", guarded)
     return False
+
+
+def is_portal_admin(user) -> bool:
+    """Portal-wide configuration (teams, users, environments, approval policies) is for superusers only."""
+    return _active(user) and user.is_superuser
+
+
+def require(user, action: str, obj, message: str) -> None:
+    """Raise PermissionDenied(message) unless `user` may `action` on `obj`: the services' one gate."""
+    if not can(user, action, obj):
+        raise PermissionDenied(message)
+
+
+def require_portal_admin(user, message: str) -> None:
+    if not is_portal_admin(user):
+        raise PermissionDenied(message)
 
 
 def can_view_audit(user) -> bool:

@@ -1,6 +1,6 @@
 """Every change to users, teams, roles and object permissions: checked, written and audited together."""
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.text import slugify
 from guardian.shortcuts import assign_perm, remove_perm
@@ -13,20 +13,10 @@ from . import permissions
 from .models import Membership, Role, Team, User
 
 
-def _require(actor: Actor, action: str, obj, message: str) -> None:
-    if not permissions.can(actor.user, action, obj):
-        raise PermissionDenied(message)
-
-
-def _require_superuser(actor: Actor, message: str) -> None:
-    if actor.user is None or not actor.user.is_superuser:
-        raise PermissionDenied(message)
-
-
 @transaction.atomic
 def team_create(*, actor: Actor, name: str, slug: str = "", description: str = "") -> Team:
     """Create a team (administrators only)."""
-    _require_superuser(actor, "Only administrators can create teams.")
+    permissions.require_portal_admin(actor.user, "Only administrators can create teams.")
     team = Team(name=name.strip(), slug=slug or slugify(name), description=description)
     team.full_clean()
     team.save()
@@ -37,7 +27,7 @@ def team_create(*, actor: Actor, name: str, slug: str = "", description: str = "
 @transaction.atomic
 def membership_grant(*, actor: Actor, team: Team, user: User, role: str) -> Membership:
     """Give `user` a role in `team`; granting a role they already hold changes nothing."""
-    _require(actor, permissions.MANAGE_TEAM, team, "Only the team's admins can grant roles.")
+    permissions.require(actor.user, permissions.MANAGE_TEAM, team, "Only the team's admins can grant roles.")
     if role not in Role.values:
         raise ValidationError({"role": f"Unknown role {role!r}; choose one of {', '.join(Role.values)}."})
     if not user.is_active:
@@ -59,7 +49,9 @@ def membership_grant(*, actor: Actor, team: Team, user: User, role: str) -> Memb
 def membership_revoke(*, actor: Actor, membership: Membership) -> None:
     """Take a role away. A team always keeps at least one admin."""
     membership = Membership.objects.select_for_update().select_related("team", "user").get(pk=membership.pk)
-    _require(actor, permissions.MANAGE_TEAM, membership.team, "Only the team's admins can revoke roles.")
+    permissions.require(
+        actor.user, permissions.MANAGE_TEAM, membership.team, "Only the team's admins can revoke roles."
+    )
     if membership.role == Role.ADMIN:
         admins = Membership.objects.select_for_update().filter(team=membership.team, role=Role.ADMIN)
         if admins.count() <= 1:
@@ -79,7 +71,9 @@ def object_permission_grant(*, actor: Actor, user: User, action: str, obj) -> No
     codename = permissions.object_permission_codename(action, type(obj))
     if codename is None:
         raise ValidationError({"action": f"{action!r} cannot be granted per object; grant a team role instead."})
-    _require(actor, permissions.MANAGE_TEAM, permissions.team_of(obj), "Only the owning team's admins can grant.")
+    permissions.require(
+        actor.user, permissions.MANAGE_TEAM, permissions.team_of(obj), "Only the owning team's admins can grant."
+    )
     if user.has_perm(f"{obj._meta.app_label}.{codename}", obj):
         return
     assign_perm(codename, user, obj)
@@ -96,7 +90,9 @@ def object_permission_revoke(*, actor: Actor, user: User, action: str, obj) -> N
     codename = permissions.object_permission_codename(action, type(obj))
     if codename is None:
         raise ValidationError({"action": f"{action!r} is not an object permission."})
-    _require(actor, permissions.MANAGE_TEAM, permissions.team_of(obj), "Only the owning team's admins can revoke.")
+    permissions.require(
+        actor.user, permissions.MANAGE_TEAM, permissions.team_of(obj), "Only the owning team's admins can revoke."
+    )
     deleted = remove_perm(codename, user, obj)  # guardian returns QuerySet.delete()'s (count, by_model)
     if not deleted or not deleted[0]:
         return  # nothing was held: nothing changed, nothing to record
@@ -128,7 +124,7 @@ def user_create(
 ) -> User:
     """Create a sign-in account (administrators, or the system during setup)."""
     if actor.user is not None:
-        _require_superuser(actor, "Only administrators can create users.")
+        permissions.require_portal_admin(actor.user, "Only administrators can create users.")
     user = User(
         username=username,
         email=email,
@@ -152,7 +148,7 @@ def user_create(
 @transaction.atomic
 def user_save_from_admin(*, actor: Actor, user: User, password_changed: bool = False) -> User:
     """Save a user edited in the Django admin, recording what changed (never the password itself)."""
-    _require_superuser(actor, "Only administrators can edit users.")
+    permissions.require_portal_admin(actor.user, "Only administrators can edit users.")
     before = {} if user.pk is None else _user_snapshot(User.objects.get(pk=user.pk))
     created = user.pk is None
     user.save()

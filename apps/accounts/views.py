@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.audit.actors import Actor
+from apps.core.forms import error_text
 
 from . import permissions, services
 from .forms import GrantRoleForm, LoginForm
@@ -56,10 +57,6 @@ def team_detail(request, slug):
     })  # fmt: skip
 
 
-def _error_text(exc) -> str:
-    return " ".join(getattr(exc, "messages", None) or [str(exc)])
-
-
 @login_required
 @require_POST
 def team_grant(request, slug):
@@ -72,7 +69,7 @@ def team_grant(request, slug):
         services.membership_grant(actor=Actor.of(request.user), team=team, **form.cleaned_data)
         messages.success(request, f"{form.cleaned_data['user'].username} is now {form.cleaned_data['role']}.")
     except (ValidationError, PermissionDenied) as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, error_text(exc))
     return redirect("accounts:team-detail", slug=slug)
 
 
@@ -85,5 +82,5 @@ def team_revoke(request, slug, pk):
         services.membership_revoke(actor=Actor.of(request.user), membership=membership)
         messages.success(request, f"Revoked {membership.role} from {membership.user.username}.")
     except (ValidationError, PermissionDenied) as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, error_text(exc))
     return redirect("accounts:team-detail", slug=slug)

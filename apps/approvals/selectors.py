@@ -42,7 +42,9 @@ def waiting_count(*, user) -> int:
     return waiting_for(user=user).count() if user.is_authenticated else 0
 
 
-def deployment_request_list(*, user, state: str = "", requester=None, environment: str = "", model: str = ""):
+def deployment_request_list(
+    *, user, state: str = "", requester=None, environment: str = "", model: str = "", version_id: int | None = None
+):
     qs = DeploymentRequest.objects.restrict(user).select_related("version__model__team", "environment", "requester")
     if state:
         qs = qs.filter(state=state)
@@ -52,6 +54,8 @@ def deployment_request_list(*, user, state: str = "", requester=None, environmen
         qs = qs.filter(environment__slug=environment)
     if model:
         qs = qs.filter(version__model__slug=model)
+    if version_id is not None:
+        qs = qs.filter(version_id=version_id)
     return qs.distinct().order_by("-created_at", "-pk")
 
 

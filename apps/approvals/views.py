@@ -20,10 +20,6 @@ from .forms import CancelForm, DecisionForm, PolicyForm, RequestDeploymentForm, 
 from .models import ApprovalPolicy, RequestState
 
 
-def _errors(exc) -> str:
-    return " ".join(getattr(exc, "messages", None) or [getattr(exc, "message", str(exc))])
-
-
 @login_required
 def inbox(request):
     waiting = list(selectors.waiting_for(user=request.user))
@@ -35,14 +31,25 @@ def inbox(request):
 def request_list(request):
     state = request.GET.get("state", "")
     environment = request.GET.get("environment", "")
+    version = request.GET.get("version", "")
     qs = selectors.deployment_request_list(
-        user=request.user, state=state if state in RequestState.values else "", environment=environment
+        version_id=int(version) if version.isdigit() else None,
+        user=request.user,
+        state=state if state in RequestState.values else "",
+        environment=environment,
     )
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     return render(request, "approvals/request_list.html", {
         "page": page, "states": RequestState.choices, "environments": Environment.objects.all(),
-        "params": {"state": state, "environment": environment},
+        "params": {"state": state, "environment": environment, "version": version},
     })  # fmt: skip
+
+
+@login_required
+def version_requests(request, version_id):
+    """The deployment requests of one version: the panel the version page (inventory) loads with htmx."""
+    requests = selectors.deployment_request_list(user=request.user, version_id=version_id)[:10]
+    return render(request, "approvals/_version_requests.html", {"requests": requests, "version_id": version_id})
 
 
 def _detail_context(request, deployment_request, decision_form=None, cancel_form=None):
@@ -179,14 +186,13 @@ def request_preview(request, version_id):
 
 
 def _require_admin(user):
-    if not user.is_superuser:
-        raise PermissionDenied("Only administrators manage approval policies.")
+    permissions.require_portal_admin(user, "Only administrators manage approval policies.")
 
 
 @login_required
 def policy_list(request):
     return render(request, "approvals/policy_list.html", {
-        "policies": selectors.policy_list(), "can_edit": request.user.is_superuser,
+        "policies": selectors.policy_list(), "can_edit": permissions.is_portal_admin(request.user),
         "environments": Environment.objects.all(),
     })  # fmt: skip
 

@@ -9,6 +9,8 @@ from django.urls import reverse
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.accounts import permissions
+
 from . import signing, tasks
 from .actors import Actor
 from .exports import filters as export_filters
@@ -20,7 +22,7 @@ START_FORMATS = (ExportFormat.CSV, ExportFormat.JSONL, ExportFormat.PDF)
 
 def _visible_exports(user):
     exports = AuditExport.objects.select_related("requested_by")
-    return exports if user.is_superuser else exports.filter(requested_by=user)
+    return exports if permissions.is_portal_admin(user) else exports.filter(requested_by=user)
 
 
 @login_required

@@ -1,6 +1,11 @@
 from django.core.exceptions import ValidationError
 
 
+def error_text(exc) -> str:
+    """A refusal (ValidationError, PermissionDenied, DomainError) as one sentence for a flash message."""
+    return " ".join(getattr(exc, "messages", None) or [getattr(exc, "message", None) or str(exc)])
+
+
 def apply_errors(form, exc: ValidationError) -> None:
     """Show a service's ValidationError on a form: on the field it names, else at the top."""
     if not hasattr(exc, "error_dict"):

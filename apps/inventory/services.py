@@ -1,6 +1,6 @@
 """Every write to the inventory: permission and domain checks, the change, and its audit event, in one transaction."""
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
@@ -20,11 +20,6 @@ VERSION_FIELDS = (
     "git_commit_sha", "artifact_uri", "artifact_digest", "framework", "metrics", "parameters",
     "model_card", "training_data", "parent",
 )  # fmt: skip
-
-
-def _require(actor: Actor, action: str, obj, message: str) -> None:
-    if not permissions.can(actor.user, action, obj):
-        raise PermissionDenied(message)
 
 
 def _model_snapshot(model: RegisteredModel, owners, tags) -> dict:
@@ -91,7 +86,7 @@ def registered_model_register(
     *, actor: Actor, team, name: str, risk_tier: str, owners=(), tags=(), **fields
 ) -> RegisteredModel:
     """Register a new model in `team`'s inventory (contributors and admins of the team)."""
-    _require(actor, permissions.REGISTER, team, f"You may not register models in {team}.")
+    permissions.require(actor.user, permissions.REGISTER, team, f"You may not register models in {team}.")
     unknown = set(fields) - set(MODEL_FIELDS)  # a new model starts in development: lifecycle has its own service
     if unknown:
         raise ValidationError(f"Unknown model fields: {', '.join(sorted(unknown))}.")
@@ -133,7 +128,7 @@ def registered_model_update(
     # of=self: PostgreSQL refuses FOR UPDATE on the nullable side of the outer join to the validator.
     locked = RegisteredModel.objects.select_for_update(of=("self",))
     model = locked.select_related("team", "validator").get(pk=model.pk)
-    _require(actor, permissions.CHANGE, model, f"You may not edit {model.name}.")
+    permissions.require(actor.user, permissions.CHANGE, model, f"You may not edit {model.name}.")
     unknown = set(fields) - set(MODEL_FIELDS)
     if unknown:
         raise ValidationError(f"Unknown model fields: {', '.join(sorted(unknown))}.")
@@ -166,7 +161,9 @@ def registered_model_set_lifecycle(
 ) -> RegisteredModel:
     """Move a model through development → validation → production → retired, with a reason on record."""
     model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
-    _require(actor, permissions.CHANGE_LIFECYCLE, model, f"You may not change the lifecycle of {model.name}.")
+    permissions.require(
+        actor.user, permissions.CHANGE_LIFECYCLE, model, f"You may not change the lifecycle of {model.name}."
+    )
     error = policies.lifecycle_transition_error(model.lifecycle_status, status)
     if error:
         raise ValidationError({"status": [error]})
@@ -239,7 +236,7 @@ def model_version_create(
 ) -> ModelVersion:
     """Add a version to a model; a version string is used once per model."""
     model = RegisteredModel.objects.select_for_update().select_related("team").get(pk=model.pk)
-    _require(actor, permissions.CHANGE, model, f"You may not add versions to {model.name}.")
+    permissions.require(actor.user, permissions.CHANGE, model, f"You may not add versions to {model.name}.")
     unknown = set(fields) - set(VERSION_FIELDS)
     if unknown:
         raise ValidationError(f"Unknown version fields: {', '.join(sorted(unknown))}.")
@@ -266,7 +263,9 @@ def model_version_update(*, actor: Actor, version: ModelVersion, **fields) -> Mo
     # of=self: PostgreSQL refuses FOR UPDATE on the nullable side of the outer join to the parent.
     locked = ModelVersion.objects.select_for_update(of=("self",))
     version = locked.select_related("model", "parent__model").get(pk=version.pk)
-    _require(actor, permissions.CHANGE, version.model, f"You may not edit versions of {version.model.name}.")
+    permissions.require(
+        actor.user, permissions.CHANGE, version.model, f"You may not edit versions of {version.model.name}."
+    )
     unknown = set(fields) - set(VERSION_FIELDS)
     if unknown:
         raise ValidationError(f"Unknown or read-only version fields: {', '.join(sorted(unknown))}.")
@@ -294,8 +293,7 @@ def environment_save(*, actor: Actor, environment=None, **fields):
     """Create or change a deployment environment (administrators only); audited as a diff."""
     from .models import Environment
 
-    if actor.user is None or not actor.user.is_superuser:
-        raise PermissionDenied("Only administrators can manage environments.")
+    permissions.require_portal_admin(actor.user, "Only administrators can manage environments.")
     unknown = set(fields) - set(ENVIRONMENT_FIELDS)
     if unknown:
         raise ValidationError(f"Unknown environment fields: {', '.join(sorted(unknown))}.")

@@ -10,7 +10,7 @@ from apps.accounts import services as account_services
 from apps.audit import links
 from apps.audit.actors import Actor
 from apps.audit.selectors import audit_event_list_for_model, audit_event_list_for_version
-from apps.core.forms import apply_errors
+from apps.core.forms import apply_errors, error_text
 
 from . import selectors, services
 from .forms import LifecycleForm, ModelForm, ShareForm, VersionForm
@@ -103,7 +103,7 @@ def model_lifecycle(request, slug):
         services.registered_model_set_lifecycle(actor=Actor.of(request.user), model=model, **form.cleaned_data)
         messages.success(request, f"{model.name} is now in {Lifecycle(form.cleaned_data['status']).label.lower()}.")
     except (ValidationError, PermissionDenied) as exc:
-        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+        messages.error(request, error_text(exc))
     return redirect("inventory:model-detail", slug=slug)
 
 
@@ -126,7 +126,7 @@ def model_share(request, slug):
         verb = "Revoked" if request.POST.get("revoke") else "Granted"
         messages.success(request, f"{verb} {action} on {model.name} for {user.username}.")
     except (ValidationError, PermissionDenied) as exc:
-        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+        messages.error(request, error_text(exc))
     return redirect("inventory:model-detail", slug=slug)
 
 
@@ -144,8 +144,6 @@ def version_detail(request, slug, version):
         "history": links.attach_target_urls(audit_event_list_for_version(version=obj)[:50]),
         "can_view_audit": permissions.can_view_audit(request.user),
         "can_request": permissions.can(request.user, permissions.REQUEST_DEPLOY, obj.model),
-        # Reverse relation from approvals (the app below): read here without importing it.
-        "deployment_requests": obj.deployment_requests.select_related("environment").order_by("-created_at")[:10],
         "can_change": permissions.can(request.user, permissions.CHANGE, obj.model),
     })  # fmt: skip
 

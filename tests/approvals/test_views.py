@@ -568,3 +568,31 @@ def test_step_names_on_the_request_page_come_from_the_frozen_copy(client, cast, 
 
     assert MODEL_RISK_REVIEW in page and BUSINESS_SIGN_OFF in page
     assert "Renamed" not in page
+
+
+def test_the_version_panel_lists_its_requests_to_those_who_may_see_them(client, cast, pending):
+    url = f"/approvals/versions/{pending.version_id}/requests/"
+    client.force_login(cast.vera)  # a viewer of the model's team
+
+    shown = client.get(url)
+
+    assert shown.status_code == 200
+    assert f"/approvals/requests/{pending.pk}/" in shown.content.decode()
+    client.force_login(cast.ben)  # another team: the request is not theirs to see
+    hidden = client.get(url)
+    assert hidden.status_code == 200
+    assert f"/approvals/requests/{pending.pk}/" not in hidden.content.decode()
+    assert "None yet." in hidden.content.decode()
+
+
+def test_the_version_page_loads_the_panel_from_approvals_and_links_the_list_without_javascript(client, cast, pending):
+    version = pending.version
+    client.force_login(cast.dana)
+
+    page = client.get(f"/models/{version.model.slug}/versions/{version.version}/").content.decode()
+
+    assert f'hx-get="/approvals/versions/{version.pk}/requests/"' in page
+    listing = client.get(f"/approvals/requests/?version={version.pk}")
+    assert f"/approvals/requests/{pending.pk}/" in listing.content.decode()
+    client.logout()
+    assert client.get(f"/approvals/versions/{version.pk}/requests/").status_code == 302  # login required

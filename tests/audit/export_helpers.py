@@ -9,22 +9,12 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from apps.audit import signing
 from apps.audit.actions import Action
 from apps.audit.actors import Actor
 from apps.audit.services import Target, record
 
 VERIFIER = Path(settings.BASE_DIR) / "clients" / "verify_audit.py"
-TEST_SIGNING_KEY = signing.generate_pem().decode()  # tests run with DEBUG off: no development key
 TRICKY_LABEL = 'Scorecard, "retail" —\nZürich line two'
-
-
-def use_test_signing_key(settings):
-    """For an autouse fixture: sign with TEST_SIGNING_KEY for the test, forget the cached key after."""
-    settings.AUDIT_SIGNING_KEY = TEST_SIGNING_KEY
-    signing.private_key.cache_clear()
-    yield
-    signing.private_key.cache_clear()
 
 
 def start_export(client, user, fmt: str, **filters):

@@ -38,21 +38,9 @@ from .export_helpers import (
     save_public_key,
     split_jsonl,
     start_export,
-    use_test_signing_key,
 )
 
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
-
-
-@pytest.fixture(autouse=True)
-def signing_key(settings):
-    yield from use_test_signing_key(settings)
-
-
-@pytest.fixture(autouse=True)
-def export_dir(settings, tmp_path):
-    settings.AUDIT_EXPORT_DIR = tmp_path / "exports"
-    return settings.AUDIT_EXPORT_DIR
 
 
 @pytest.fixture

@@ -34,20 +34,6 @@ LISTING_HEADER = "Seq. Time (UTC) Actor Action Target Changes"
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
 
-@pytest.fixture(autouse=True)
-def signing_key(settings):
-    settings.AUDIT_SIGNING_KEY = signing.generate_pem().decode()  # tests run with DEBUG off: no development key
-    signing.private_key.cache_clear()
-    yield
-    signing.private_key.cache_clear()
-
-
-@pytest.fixture(autouse=True)
-def export_dir(settings, tmp_path):
-    settings.AUDIT_EXPORT_DIR = tmp_path / "exports"
-    return settings.AUDIT_EXPORT_DIR
-
-
 @pytest.fixture
 def story(cast, envs, scorecard):  # noqa: F811 — fixtures imported from tests/approvals/conftest.py
     """1.0.0 approved for production with three signed decisions, 1.1.0 rejected, the model sent to validation."""

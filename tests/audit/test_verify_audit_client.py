@@ -20,14 +20,8 @@ from .export_helpers import (
     save_public_key,
     split_jsonl,
     start_export,
-    use_test_signing_key,
 )
 from .helpers import triggers_bypassed
-
-
-@pytest.fixture(autouse=True)
-def signing_key(settings):
-    yield from use_test_signing_key(settings)
 
 
 @pytest.fixture

@@ -32,20 +32,6 @@ from tests.conftest import DIGEST
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
 
-@pytest.fixture(autouse=True)
-def signing_key(settings):
-    settings.AUDIT_SIGNING_KEY = signing.generate_pem().decode()  # tests run with DEBUG off: no development key
-    signing.private_key.cache_clear()
-    yield
-    signing.private_key.cache_clear()
-
-
-@pytest.fixture(autouse=True)
-def export_dir(settings, tmp_path):
-    settings.AUDIT_EXPORT_DIR = tmp_path / "exports"
-    return settings.AUDIT_EXPORT_DIR
-
-
 @pytest.fixture
 def story(cast, envs, scorecard):  # noqa: F811 — fixtures imported from tests/approvals/conftest.py
     """Retail Scorecard: two versions, sent to validation, 1.0.0 approved for production with three signatures."""

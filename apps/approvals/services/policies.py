@@ -2,9 +2,10 @@
 
 import copy
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from apps.accounts import permissions
 from apps.accounts.models import Membership, Role
 from apps.audit.actions import Action
 from apps.audit.actors import Actor
@@ -120,8 +121,7 @@ def _check_satisfiable(policy: ApprovalPolicy) -> None:
 @transaction.atomic
 def policy_save(*, actor: Actor, policy: ApprovalPolicy | None = None, steps: list[dict], **fields) -> ApprovalPolicy:
     """Create or change a policy with its ordered steps. Administrators only; audited as a diff; revision bumped."""
-    if actor.user is None or not actor.user.is_superuser:
-        raise PermissionDenied("Only administrators can edit approval policies.")
+    permissions.require_portal_admin(actor.user, "Only administrators can edit approval policies.")
     unknown = set(fields) - set(POLICY_FIELDS)
     if unknown:
         raise ValidationError(f"Unknown policy fields: {', '.join(sorted(unknown))}.")

@@ -33,7 +33,7 @@ def may_export(user) -> bool:
     # A superuser may export even before any team exists (portal-wide events), as can_view_audit() allows reading.
     if not (user.is_authenticated and user.is_active):
         return False
-    return user.is_superuser or permissions.team_ids_with(user, permissions.EXPORT_AUDIT).exists()
+    return permissions.is_portal_admin(user) or permissions.team_ids_with(user, permissions.EXPORT_AUDIT).exists()
 
 
 def export_events(*, user, filters: AuditFilters):

@@ -68,7 +68,7 @@ def _labels(user, target_type: str, ids) -> dict[str, str]:
 def scope_in_words(export: AuditExport, filters: AuditFilters) -> list[str]:
     """What the report covers, as sentences: the requester's audit scope, then each filter."""
     user = export.requested_by
-    if user.is_superuser:
+    if permissions.is_portal_admin(user):
         lines = ["The whole audit trail (the requester is a portal administrator)."]
     else:
         teams = Team.objects.filter(pk__in=permissions.team_ids_with(user, permissions.VIEW_AUDIT)).order_by("name")
