@@ -596,3 +596,29 @@ def test_the_version_page_loads_the_panel_from_approvals_and_links_the_list_with
     assert f"/approvals/requests/{pending.pk}/" in listing.content.decode()
     client.logout()
     assert client.get(f"/approvals/versions/{version.pk}/requests/").status_code == 302  # login required
+
+
+@pytest.mark.parametrize("action", ["cancel", "submit"])
+def test_only_the_requester_may_withdraw_or_submit_through_the_page(client, cast, pending, action):
+    trail = Trail()
+    client.force_login(cast.rita)  # may see and decide the request, but did not make it
+
+    response = client.post(f"/approvals/requests/{pending.pk}/{action}/", follow=True)
+
+    assert response.status_code == 200
+    assert "Only the requester can" in response.content.decode()
+    assert reload(pending).state == RequestState.PENDING
+    assert trail.events() == []
+    assert client.get(f"/approvals/requests/{pending.pk}/{action}/").status_code == 405
+
+
+def test_the_requester_withdraws_through_the_page_with_a_reason_on_record(client, cast, pending):
+    trail = Trail()
+    client.force_login(cast.dana)
+
+    client.post(f"/approvals/requests/{pending.pk}/cancel/", {"reason": "Found a data leak in training."})
+
+    assert reload(pending).state == RequestState.CANCELLED
+    (event,) = trail.events()
+    assert event.action == "request.cancelled"
+    assert event.changes["reason"] == [None, "Found a data leak in training."]

@@ -13,11 +13,11 @@ from apps.audit.actors import Actor, ActorKind
 from apps.audit.hashing import format_timestamp
 from apps.audit.services import record
 
-from .. import policies, tasks
+from .. import policies
 from ..eligibility import eligible_user_ids, roles_of, step_rule
 from ..exceptions import ApprovalError, ApprovalForbidden
 from ..models import Decision, DeploymentRequest, Outcome, RequestState, RequestStep, StepState
-from .requests import _announce_approved, _close, _open_step
+from .requests import _close, _open_step
 
 
 def signature_hash(
@@ -215,14 +215,8 @@ def _decide(
     if outcome == Outcome.REJECT:
         step.state, step.completed_at = StepState.REJECTED, now
         step.save(update_fields=["state", "completed_at"])
-        _close(request, RequestState.REJECTED, now)
-        record(
-            action=Action.REQUEST_REJECTED,
-            actor=actor,
-            target=request,
-            changes={"state": [RequestState.PENDING, RequestState.REJECTED], "step": [None, step.name]},
-        )
-        tasks.notify_request_closed_task.delay_on_commit(request.pk)
+        _close(request, RequestState.REJECTED, actor=actor, action=Action.REQUEST_REJECTED, now=now,
+               changes={"step": [None, step.name]})  # fmt: skip
         return decision
     approvals = step.decisions.filter(outcome=Outcome.APPROVE, voided_at__isnull=True).count()
     if not policies.step_complete(approvals, step.quorum):
@@ -239,12 +233,5 @@ def _decide(
     if following is not None:
         _open_step(request, following, actor, now)
         return decision
-    _close(request, RequestState.APPROVED, now)
-    record(
-        action=Action.REQUEST_APPROVED,
-        actor=actor,
-        target=request,
-        changes={"state": [RequestState.PENDING, RequestState.APPROVED]},
-    )
-    _announce_approved(request, actor)
+    _close(request, RequestState.APPROVED, actor=actor, action=Action.REQUEST_APPROVED, now=now)
     return decision

@@ -114,13 +114,27 @@ def _open_step(request: DeploymentRequest, step: RequestStep, actor: Actor, now)
     tasks.notify_step_opened_task.delay_on_commit(step.pk)
 
 
-def _close(request: DeploymentRequest, state: str, now) -> None:
+def _close(
+    request: DeploymentRequest, state: str, *, actor: Actor, action: Action, changes: dict | None = None, now=None
+) -> None:
+    """End a request in `state`: void its unfinished steps, record `action`, tell the requester after commit.
+
+    An approval also sends `request_approved` inside the transaction, for the apps below (rollouts).
+    """
+    now = now or timezone.now()
+    old = request.state
     request.state = state
     request.closed_at = now
     request.save(update_fields=["state", "closed_at", "updated_at"])
     request.steps.filter(round=request.round, state__in=[StepState.OPEN, StepState.WAITING]).update(
         state=StepState.VOID, completed_at=now
     )
+    record(action=action, actor=actor, target=request, changes={"state": [old, state]} | (changes or {}))
+    if state == RequestState.APPROVED:
+        from ..signals import request_approved
+
+        request_approved.send(sender=DeploymentRequest, request=request, actor=actor)
+    tasks.notify_request_closed_task.delay_on_commit(request.pk)
 
 
 @transaction.atomic
@@ -188,25 +202,10 @@ def deployment_request_submit(*, actor: Actor, request: DeploymentRequest) -> De
     if steps:
         _open_step(request, steps[0], actor, now)
     else:  # an unprotected environment no policy governs: nothing to approve
-        _close(request, RequestState.APPROVED, now)
-        record(
-            action=Action.REQUEST_APPROVED,
-            actor=actor,
-            target=request,
-            changes={
-                "state": [RequestState.PENDING, RequestState.APPROVED],
-                "reason": [None, f"No approval policy governs {environment.name}; it is not protected."],
-            },
-        )
-        _announce_approved(request, actor)
+        reason = f"No approval policy governs {environment.name}; it is not protected."
+        _close(request, RequestState.APPROVED, actor=actor, action=Action.REQUEST_APPROVED, now=now,
+               changes={"reason": [None, reason]})  # fmt: skip
     return request
-
-
-def _announce_approved(request: DeploymentRequest, actor: Actor) -> None:
-    from ..signals import request_approved
-
-    request_approved.send(sender=DeploymentRequest, request=request, actor=actor)
-    tasks.notify_request_closed_task.delay_on_commit(request.pk)
 
 
 @transaction.atomic
@@ -228,15 +227,8 @@ def deployment_request_cancel(*, actor: Actor, request: DeploymentRequest, reaso
         raise ApprovalForbidden("Only the requester can withdraw this request.", code="not_requester")
     if not request.is_open():
         raise ApprovalError(f"This request is already {request.state}.", code="request_closed")
-    old = request.state
-    _close(request, RequestState.CANCELLED, timezone.now())
-    record(
-        action=Action.REQUEST_CANCELLED,
-        actor=actor,
-        target=request,
-        changes={"state": [old, RequestState.CANCELLED], "reason": [None, (reason or "").strip()[:1000] or None]},
-    )
-    tasks.notify_request_closed_task.delay_on_commit(request.pk)
+    _close(request, RequestState.CANCELLED, actor=actor, action=Action.REQUEST_CANCELLED,
+           changes={"reason": [None, (reason or "").strip()[:1000] or None]})  # fmt: skip
     return request
 
 
@@ -247,14 +239,9 @@ def deployment_request_expire(*, request: DeploymentRequest, now=None) -> bool:
     request = DeploymentRequest.objects.select_for_update().get(pk=request.pk)
     if request.state != RequestState.PENDING or request.expires_at is None or request.expires_at > now:
         return False
-    _close(request, RequestState.EXPIRED, timezone.now())  # closed when it actually happened
-    record(
-        action=Action.REQUEST_EXPIRED,
-        actor=SCHEDULER,
-        target=request,
-        changes={"state": [RequestState.PENDING, RequestState.EXPIRED], "expires_at": [None, request.expires_at]},
-    )
-    tasks.notify_request_closed_task.delay_on_commit(request.pk)
+    # closed_at is when it actually happened, not the `now` it was judged against
+    _close(request, RequestState.EXPIRED, actor=SCHEDULER, action=Action.REQUEST_EXPIRED,
+           changes={"expires_at": [None, request.expires_at]})  # fmt: skip
     return True
 
 
