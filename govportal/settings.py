@@ -30,6 +30,8 @@ INSTALLED_APPS = [
     "apps.audit",
     "apps.inventory",
     "apps.approvals",
+    "apps.gitsync",
+    "apps.hooks",
     "apps.dashboard",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -41,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "guardian",
+    "django_celery_beat",
 ]
 
 MIDDLEWARE = [
@@ -207,6 +210,20 @@ CELERY_BEAT_SCHEDULE |= {
     },
     "expire-audit-exports": {"task": "apps.audit.tasks.exports_expire_task", "schedule": 3600},
 }
+# Git sync: where bare mirrors are cached, the largest file a sync reads, how often beat syncs every repository,
+# and how long a repository's sync lease lasts where PostgreSQL advisory locks are not available (SQLite).
+GITSYNC_MIRROR_DIR = Path(env_str("GITSYNC_MIRROR_DIR", str(VAR_DIR / "git-mirrors")))
+GITSYNC_MAX_FILE_BYTES = env_int("GITSYNC_MAX_FILE_BYTES", 1_048_576)
+GITSYNC_INTERVAL_SECONDS = env_int("GITSYNC_INTERVAL_SECONDS", 900)
+GITSYNC_LEASE_SECONDS = env_int("GITSYNC_LEASE_SECONDS", 900)
+CELERY_BEAT_SCHEDULE |= {
+    "sync-git-repositories": {
+        "task": "apps.gitsync.tasks.sync_enabled_repositories_task",
+        "schedule": GITSYNC_INTERVAL_SECONDS,
+    },
+}
+# The schedule above is loaded into the database at beat start-up; edit it in the admin (Periodic tasks).
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Only the test suite sets this: lets `flush` empty the append-only audit table.
 AUDIT_ALLOW_FLUSH = False
 

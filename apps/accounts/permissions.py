@@ -112,6 +112,26 @@ def can(user, action: str, obj) -> bool:
     return False
 
 
+# System principals act without a person; each holds exactly the actions listed here, and the service calling
+# on their behalf scopes them further (git-sync may only touch models of the repository's own team).
+SYSTEM_GRANTS: dict[str, frozenset[str]] = {
+    "git-sync": frozenset({VIEW, REGISTER, CHANGE}),
+}
+
+
+def actor_can(actor, action: str, obj) -> bool:
+    """`can()` for an audit Actor: a person through their roles, a system principal through SYSTEM_GRANTS."""
+    if actor.user is not None:
+        return can(actor.user, action, obj)
+    return actor.kind == "system" and action in SYSTEM_GRANTS.get(actor.label, frozenset())
+
+
+def require_actor(actor, action: str, obj, message: str) -> None:
+    """The services' gate when the actor may be a system principal rather than a person."""
+    if not actor_can(actor, action, obj):
+        raise PermissionDenied(message)
+
+
 def is_portal_admin(user) -> bool:
     """Portal-wide configuration (teams, users, environments, approval policies) is for superusers only."""
     return _active(user) and user.is_superuser

@@ -43,3 +43,12 @@ class Action(StrEnum):
     REQUEST_RESET = "request.reset_to_draft"
     DECISION_RECORDED = "decision.recorded"
     SIGNATURE_FAILED = "signature.failed"
+    # gitsync
+    REPOSITORY_CREATED = "repository.created"
+    REPOSITORY_UPDATED = "repository.updated"
+    REPOSITORY_SECRET_ROTATED = "repository.webhook_secret_rotated"
+    GIT_SYNC_REQUESTED = "git.sync_requested"
+    GIT_HISTORY_REWRITTEN = "git.history_rewritten"
+    GIT_TAG_MOVED = "git.tag_moved"
+    # hooks
+    WEBHOOK_REJECTED = "webhook.rejected"

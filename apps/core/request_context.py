@@ -23,9 +23,11 @@ class RequestContext:
     source: str  # web, api, task, command, webhook
     client_ip: str | None = None
     user_agent: str | None = None
+    extra: dict | None = None  # what a task adds, e.g. a sync's repository, commit and run
 
     def as_dict(self) -> dict:
-        return {key: value for key, value in asdict(self).items() if value is not None}
+        fields = {key: value for key, value in asdict(self).items() if value is not None and key != "extra"}
+        return {**(self.extra or {}), **fields}
 
 
 _current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar("request_context", default=None)

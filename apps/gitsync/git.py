@@ -183,7 +183,7 @@ def _check_rev(rev: str) -> str:
     return rev
 
 
-def _check_url(url: str) -> str:
+def check_url(url: str) -> str:
     """A URL Git may fetch from: https, http, ssh (also scp-like), file://, or a local path made absolute."""
     if not url or url.startswith("-") or any(c in url for c in "\n\r\x00"):
         raise GitError("the repository URL is empty or malformed")
@@ -198,6 +198,15 @@ def _check_url(url: str) -> str:
     if _SCP_RE.match(url):
         return url
     return str(Path(url).expanduser().resolve())
+
+
+def check_branch(branch: str) -> str:
+    """A valid branch name (Git's own rules, `git check-ref-format --branch`), or GitError."""
+    if not branch or branch.startswith("-") or any(c in branch for c in "\n\r\x00 "):
+        raise GitError(f"invalid branch name {branch!r}")
+    if _run(["check-ref-format", "--branch", branch], ok_codes=(0, 1, 128)).returncode != 0:
+        raise GitError(f"invalid branch name {branch!r}")
+    return branch
 
 
 def _run(
@@ -305,7 +314,7 @@ class Mirror:
 
     def ensure(self) -> None:
         """Create the bare mirror if missing; point remote.origin at ``url`` (no credentials are stored)."""
-        url = _check_url(self.url)
+        url = check_url(self.url)
         if not self.exists():
             self.path.mkdir(parents=True, exist_ok=True)
             _run(["init", "--bare", "--quiet", str(self.path)])
@@ -377,12 +386,13 @@ class Mirror:
             raise GitError(f"unknown commit {b}")
         return self._git("merge-base", "--is-ancestor", a, b, ok_codes=(0, 1)).returncode == 0
 
-    def commits(self, branch: str, since: str | None = None) -> list[Commit]:
+    def commits(self, branch: str, since: str | None = None, paths: tuple[str, ...] = ()) -> list[Commit]:
         """Commits on ``branch``, oldest first (parents before children).
 
         With ``since`` (a commit the mirror knows), only the commits reachable from the branch and not from
         ``since``: the new commits after a fast-forward, and the rewritten ones after a force-push (detect that
         with ``is_ancestor(since, head)``). An unknown ``since`` (e.g. garbage-collected) gives the full history.
+        With ``paths``, only the commits that changed one of them.
         """
         head = self.head(branch)
         if head is None:
@@ -390,23 +400,17 @@ class Mirror:
         revs = [head]
         if since is not None and self.resolve(since) is not None:
             revs.append(f"^{_check_rev(since)}")
-        out = self._git("log", "-z", "--date-order", "--reverse", f"--format={_LOG_FORMAT}", *revs, "--").stdout
-        commits = []
-        for record in _text(out).split("\x00"):
-            if not record:
-                continue
-            sha, parents, name, email, committed, subject = record.split("\x1f", 5)
-            commits.append(
-                Commit(
-                    sha=sha,
-                    author_name=name,
-                    author_email=email,
-                    committed_at=_utc(committed),
-                    subject=subject,
-                    parents=tuple(parents.split()),
-                )
-            )
-        return commits
+        out = self._git("log", "-z", "--date-order", "--reverse", f"--format={_LOG_FORMAT}", *revs, "--", *paths).stdout
+        return _parse_log(out)
+
+    def commit_info(self, shas) -> dict[str, Commit]:
+        """Author, time and subject of each given commit, in one ``git log --no-walk`` call; unknown ones left out."""
+        shas = list(dict.fromkeys(shas))  # tag targets from tags(): commits the mirror has
+        if not shas:
+            return {}
+        query = "".join(f"{_check_rev(sha)}\n" for sha in shas).encode()
+        result = self._git("log", "-z", "--no-walk=unsorted", "--stdin", f"--format={_LOG_FORMAT}", input=query)
+        return {commit.sha: commit for commit in _parse_log(result.stdout)}
 
     def tags(self) -> list[Tag]:
         """Every tag pointing (directly or through annotated tags) at a commit, in one for-each-ref call."""
@@ -473,6 +477,40 @@ class Mirror:
             raise FileTooLarge(path, int(size), max_bytes)
         return self._git("cat-file", "blob", sha).stdout
 
+    def read_files(self, wanted, max_bytes: int) -> dict[tuple[str, str], bytes | FileTooLarge | None]:
+        """Many ``(commit, path)`` files in two Git calls: sizes first, then every blob within ``max_bytes``.
+
+        Each value is the bytes, None (no such file), or a FileTooLarge to report. The commits must exist.
+        """
+        wanted = list(dict.fromkeys(wanted))
+        if not wanted:
+            return {}
+        if any(c in path for _, path in wanted for c in "\n\r\x00"):
+            raise GitError("invalid path in a batch read")
+        query = "".join(f"{_check_rev(commit)}:{path}\n" for commit, path in wanted).encode()
+        checked = self._git("cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)", input=query)
+        results: dict[tuple[str, str], bytes | FileTooLarge | None] = {}
+        blobs: dict[str, list[tuple[str, str]]] = {}
+        for key, line in zip(wanted, _text(checked.stdout).splitlines(), strict=True):
+            fields = line.split()
+            if line.endswith(" missing") or len(fields) != 3 or fields[1] != "blob":
+                results[key] = None
+            elif int(fields[2]) > max_bytes:
+                results[key] = FileTooLarge(key[1], int(fields[2]), max_bytes)
+            else:
+                blobs.setdefault(fields[0], []).append(key)
+        if blobs:
+            out = self._git("cat-file", "--batch", input="".join(f"{sha}\n" for sha in blobs).encode()).stdout
+            position = 0
+            for keys in blobs.values():
+                header_end = out.index(b"\n", position)
+                size = int(out[position:header_end].split()[2])
+                content = out[header_end + 1 : header_end + 1 + size]
+                position = header_end + 1 + size + 1  # the blob, then a newline
+                for key in keys:
+                    results[key] = content
+        return results
+
     def list_files(self, commit: str, pattern_names: set[str] | frozenset[str]) -> list[str]:
         """Paths at ``commit`` whose basename is in ``pattern_names``, sorted as Git sorts them."""
         out = self._git("ls-tree", "-r", "-z", "--name-only", "--full-tree", _check_rev(commit), "--").stdout
@@ -483,3 +521,22 @@ class Mirror:
         """Paths added, modified or deleted between commits ``a`` and ``b`` (renames as delete + add)."""
         out = self._git("diff", "--name-only", "-z", "--no-renames", _check_rev(a), _check_rev(b), "--").stdout
         return [p for p in _text(out).split("\x00") if p]
+
+
+def _parse_log(out: bytes) -> list[Commit]:
+    commits = []
+    for record in _text(out).split("\x00"):
+        if not record:
+            continue
+        sha, parents, name, email, committed, subject = record.split("\x1f", 5)
+        commits.append(
+            Commit(
+                sha=sha,
+                author_name=name,
+                author_email=email,
+                committed_at=_utc(committed),
+                subject=subject,
+                parents=tuple(parents.split()),
+            )
+        )
+    return commits

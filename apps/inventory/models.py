@@ -157,6 +157,20 @@ class ModelVersion(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children", verbose_name="derived from"
     )
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.MANUAL)
+    # Where a Git-sourced version came from, as the sync read it (blank for versions typed in by hand).
+    git_tag = models.CharField("Git tag", max_length=255, blank=True)
+    git_author = models.CharField("commit author", max_length=300, blank=True)
+    git_committed_at = models.DateTimeField("commit time", null=True, blank=True)
+    stages = models.JSONField(
+        "stage labels", default=list, blank=True, validators=[validators.validate_string_list],
+        help_text="Stages assigned in Git (GTO stage tags), e.g. staging, prod.",
+    )  # fmt: skip
+    source_metadata = models.JSONField(
+        "metadata from Git", default=dict, blank=True, help_text="MLflow MLmodel and Hugging Face model card data."
+    )
+    deregistered = models.BooleanField(
+        default=False, help_text="Withdrawn in Git (a GTO deregistration tag); the record is kept."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -19,6 +19,7 @@ MODEL_FIELDS = (
 VERSION_FIELDS = (
     "git_commit_sha", "artifact_uri", "artifact_digest", "framework", "metrics", "parameters",
     "model_card", "training_data", "parent",
+    "git_tag", "git_author", "git_committed_at", "stages", "source_metadata", "deregistered",
 )  # fmt: skip
 
 
@@ -86,7 +87,7 @@ def registered_model_register(
     *, actor: Actor, team, name: str, risk_tier: str, owners=(), tags=(), **fields
 ) -> RegisteredModel:
     """Register a new model in `team`'s inventory (contributors and admins of the team)."""
-    permissions.require(actor.user, permissions.REGISTER, team, f"You may not register models in {team}.")
+    permissions.require_actor(actor, permissions.REGISTER, team, f"You may not register models in {team}.")
     unknown = set(fields) - set(MODEL_FIELDS)  # a new model starts in development: lifecycle has its own service
     if unknown:
         raise ValidationError(f"Unknown model fields: {', '.join(sorted(unknown))}.")
@@ -128,7 +129,7 @@ def registered_model_update(
     # of=self: PostgreSQL refuses FOR UPDATE on the nullable side of the outer join to the validator.
     locked = RegisteredModel.objects.select_for_update(of=("self",))
     model = locked.select_related("team", "validator").get(pk=model.pk)
-    permissions.require(actor.user, permissions.CHANGE, model, f"You may not edit {model.name}.")
+    permissions.require_actor(actor, permissions.CHANGE, model, f"You may not edit {model.name}.")
     unknown = set(fields) - set(MODEL_FIELDS)
     if unknown:
         raise ValidationError(f"Unknown model fields: {', '.join(sorted(unknown))}.")
@@ -197,6 +198,12 @@ def _version_snapshot(version: ModelVersion) -> dict:
         "training_data": version.training_data,
         "parent": str(version.parent) if version.parent_id else None,
         "source": version.source,
+        "git_tag": version.git_tag,
+        "git_author": version.git_author,
+        "git_committed_at": version.git_committed_at,
+        "stages": version.stages,
+        "source_metadata": version.source_metadata,
+        "deregistered": version.deregistered,
     }
 
 
@@ -236,7 +243,7 @@ def model_version_create(
 ) -> ModelVersion:
     """Add a version to a model; a version string is used once per model."""
     model = RegisteredModel.objects.select_for_update().select_related("team").get(pk=model.pk)
-    permissions.require(actor.user, permissions.CHANGE, model, f"You may not add versions to {model.name}.")
+    permissions.require_actor(actor, permissions.CHANGE, model, f"You may not add versions to {model.name}.")
     unknown = set(fields) - set(VERSION_FIELDS)
     if unknown:
         raise ValidationError(f"Unknown version fields: {', '.join(sorted(unknown))}.")
@@ -263,8 +270,8 @@ def model_version_update(*, actor: Actor, version: ModelVersion, **fields) -> Mo
     # of=self: PostgreSQL refuses FOR UPDATE on the nullable side of the outer join to the parent.
     locked = ModelVersion.objects.select_for_update(of=("self",))
     version = locked.select_related("model", "parent__model").get(pk=version.pk)
-    permissions.require(
-        actor.user, permissions.CHANGE, version.model, f"You may not edit versions of {version.model.name}."
+    permissions.require_actor(
+        actor, permissions.CHANGE, version.model, f"You may not edit versions of {version.model.name}."
     )
     unknown = set(fields) - set(VERSION_FIELDS)
     if unknown:

@@ -1,0 +1,199 @@
+"""Repositories: register, edit, rotate the webhook secret, ask for a sync; checked, written and audited together."""
+
+import re
+import secrets
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.accounts import permissions
+from apps.audit.actions import Action
+from apps.audit.actors import Actor
+from apps.audit.services import diff, record
+
+from . import crypto, git
+from .models import GitRepository, Trigger
+
+REPOSITORY_FIELDS = ("name", "url", "branch", "credential_ref", "default_risk_tier", "enabled")
+# A queued sync that no worker started within this time is presumed lost (a dropped message): ask again.
+QUEUE_STALE_AFTER = timedelta(minutes=10)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_GITHUB_URL = re.compile(
+    r"^(?:https?://(?:[^@/]+@)?github\.com/|ssh://git@github\.com/|git@github\.com:)"
+    r"(?P<name>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$"
+)
+
+
+def github_full_name(url: str) -> str:
+    """`owner/name` for a github.com URL (how webhooks name the repository), else ''."""
+    match = _GITHUB_URL.match((url or "").strip())
+    return match["name"].lower() if match else ""
+
+
+def _check_credential_ref(value: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        return ""
+    kind, _, rest = value.partition(":")
+    if kind == "env" and _ENV_NAME.match(rest):
+        return value
+    if kind == "file" and rest.startswith("/") and "\n" not in rest:
+        return value
+    raise ValidationError(
+        {"credential_ref": ["Give a reference, not the secret: env:VARIABLE_NAME or file:/absolute/path."]}
+    )
+
+
+def _snapshot(repository: GitRepository) -> dict:
+    return {
+        "name": repository.name,
+        "url": git.redact(repository.url),
+        "branch": repository.branch,
+        "team": repository.team.name,
+        "credential_ref": repository.credential_ref,
+        "default_risk_tier": repository.default_risk_tier,
+        "enabled": repository.enabled,
+    }
+
+
+def _clean(repository: GitRepository) -> None:
+    errors = {}
+    repository.name = (repository.name or "").strip()
+    repository.url = (repository.url or "").strip()
+    repository.branch = (repository.branch or "").strip()
+    try:
+        repository.credential_ref = _check_credential_ref(repository.credential_ref)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    try:
+        git.check_url(repository.url)
+    except git.GitError as exc:
+        errors["url"] = [str(exc)]
+    if repository.url and git.redact(repository.url) != repository.url:
+        errors["url"] = ["Leave credentials out of the URL; name them under credentials (env:... or file:...)."]
+    try:
+        git.check_branch(repository.branch)
+    except git.GitError as exc:
+        errors["branch"] = [str(exc)]
+    try:
+        repository.full_clean(exclude=list(errors))
+    except ValidationError as exc:
+        for field, messages in exc.message_dict.items():
+            if field == "__all__":
+                field, messages = "url", ["This repository and branch are registered already."]
+            errors.setdefault(field, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
+    repository.github_full_name = github_full_name(repository.url)
+
+
+@transaction.atomic
+def repository_create(*, actor: Actor, team, **fields) -> tuple[GitRepository, str]:
+    """Register a repository for `team` (its admins, or portal admins). Returns it and its new webhook secret.
+
+    The secret is returned this once, to show to the person who set up the GitHub webhook.
+    """
+    permissions.require_actor(actor, permissions.MANAGE_TEAM, team, f"Only admins of {team} can add repositories.")
+    unknown = set(fields) - set(REPOSITORY_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown repository fields: {', '.join(sorted(unknown))}.")
+    repository = GitRepository(team=team, created_by=actor.user, **fields)
+    _clean(repository)
+    secret = secrets.token_urlsafe(32)
+    repository.webhook_secret_encrypted = crypto.encrypt(secret)
+    repository.save()
+    snapshot = _snapshot(repository)
+    record(
+        action=Action.REPOSITORY_CREATED,
+        actor=actor,
+        target=repository,
+        changes={key: [None, value] for key, value in snapshot.items() if value not in (None, "")},
+    )
+    return repository, secret
+
+
+@transaction.atomic
+def repository_update(*, actor: Actor, repository: GitRepository, **fields) -> GitRepository:
+    """Edit a repository; one `repository.updated` event with the diff, or nothing if nothing changed."""
+    repository = GitRepository.objects.select_for_update().select_related("team").get(pk=repository.pk)
+    permissions.require_actor(
+        actor, permissions.MANAGE_TEAM, repository, f"Only admins of {repository.team} can edit this repository."
+    )
+    unknown = set(fields) - set(REPOSITORY_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown repository fields: {', '.join(sorted(unknown))}.")
+    before = _snapshot(repository)
+    for field, value in fields.items():
+        setattr(repository, field, value)
+    _clean(repository)
+    changes = diff(before, _snapshot(repository))
+    if not changes:
+        return repository
+    repository.save()
+    record(action=Action.REPOSITORY_UPDATED, actor=actor, target=repository, changes=changes)
+    return repository
+
+
+@transaction.atomic
+def repository_rotate_webhook_secret(*, actor: Actor, repository: GitRepository) -> str:
+    """Replace the webhook secret; the new one is returned once and GitHub must be given it."""
+    repository = GitRepository.objects.select_for_update().select_related("team").get(pk=repository.pk)
+    permissions.require_actor(
+        actor, permissions.MANAGE_TEAM, repository, f"Only admins of {repository.team} can rotate its secret."
+    )
+    secret = secrets.token_urlsafe(32)
+    repository.webhook_secret_encrypted = crypto.encrypt(secret)
+    repository.save(update_fields=["webhook_secret_encrypted", "updated_at"])
+    record(action=Action.REPOSITORY_SECRET_ROTATED, actor=actor, target=repository, changes={})
+    return secret
+
+
+def webhook_secret(repository: GitRepository) -> str | None:
+    """The plain webhook secret, for checking a delivery's signature; None when none is set or it cannot be read."""
+    return crypto.decrypt(repository.webhook_secret_encrypted) if repository.webhook_secret_encrypted else None
+
+
+def repositories_for_github(full_name: str):
+    """Enabled repositories a GitHub webhook names by `owner/name` (one repository may be synced per branch)."""
+    full_name = (full_name or "").strip().lower()
+    if not full_name:
+        return GitRepository.objects.none()
+    return GitRepository.objects.filter(github_full_name=full_name).select_related("team")
+
+
+def claim_queue_slot(repository_id: int) -> bool:
+    """Mark a sync as queued; False when one is queued already (the request is coalesced into it)."""
+    now = timezone.now()
+    free = Q(sync_queued_at__isnull=True) | Q(sync_queued_at__lt=now - QUEUE_STALE_AFTER)
+    return GitRepository.objects.filter(free, pk=repository_id).update(sync_queued_at=now) == 1
+
+
+def repository_request_sync(*, actor: Actor, repository: GitRepository, trigger: str = Trigger.MANUAL) -> bool:
+    """Queue a sync of `repository`; True when queued, False when coalesced into one already waiting.
+
+    "Sync now" by a person is audited (who asked, and whether it was coalesced). Webhook and schedule
+    requests are not: the webhook delivery log and the sync runs record them.
+    """
+    from .tasks import sync_repository_task
+
+    if actor.user is not None:
+        permissions.require_actor(
+            actor, permissions.REGISTER, repository, f"You may not start a sync of {repository.name}."
+        )
+    if not repository.enabled:
+        raise ValidationError(f"{repository.name} is disabled; enable it before syncing.")
+    with transaction.atomic():
+        queued = claim_queue_slot(repository.pk)
+        if actor.user is not None:
+            record(
+                action=Action.GIT_SYNC_REQUESTED,
+                actor=actor,
+                target=repository,
+                changes={"trigger": [None, trigger], "coalesced": [None, not queued]},
+            )
+        if queued:
+            transaction.on_commit(lambda: sync_repository_task.delay(repository.pk, trigger, actor.label))
+    return queued
