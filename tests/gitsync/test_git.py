@@ -1,7 +1,6 @@
 """The Git wrapper against real repositories built in tmp dirs (no network, no database)."""
 
 import base64
-import os
 import socket
 import subprocess
 import threading
@@ -12,58 +11,9 @@ import pytest
 
 from apps.gitsync.git import FileTooLarge, GitError, Mirror, classify, redact
 
-BASE = 1_700_000_000  # 2023-11-14T22:13:20Z
+from .gitwork import BASE, Work
+
 TOKEN = "ghp_SuperSecretToken1234567890"
-
-
-@pytest.fixture(autouse=True)
-def isolated_git(tmp_path, monkeypatch):
-    """No user or system Git config leaks into the tests."""
-    empty = tmp_path / "empty.gitconfig"
-    empty.write_text("")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-
-
-class Work:
-    """A non-bare working repository standing in for the remote."""
-
-    def __init__(self, path):
-        self.path = path
-        self.n = 0
-        path.mkdir()
-        self.git("init", "-q", "-b", "main")
-
-    def git(self, *args, date=None):
-        env = {**os.environ}
-        if date is not None:
-            env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = f"@{date} +0000"
-        result = subprocess.run(
-            ["git", "-c", "user.name=Dana Dev", "-c", "user.email=dana@example.org", *args],
-            cwd=self.path,
-            env=env,
-            capture_output=True,
-            check=True,
-        )
-        return result.stdout.decode().strip()
-
-    def commit(self, message, files=None):
-        self.n += 1
-        for name, content in (files or {f"file{self.n}.txt": f"content {self.n}\n"}).items():
-            target = self.path / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if content is None:
-                target.unlink()
-            else:
-                target.write_bytes(content if isinstance(content, bytes) else content.encode())
-        self.git("add", "-A")
-        self.git("commit", "-q", "-m", message, date=BASE + self.n * 60)
-        return self.git("rev-parse", "HEAD")
-
-
-@pytest.fixture
-def remote(tmp_path):
-    return Work(tmp_path / "remote")
 
 
 @pytest.fixture

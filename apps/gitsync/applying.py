@@ -1,0 +1,171 @@
+"""Bring the inventory in line with what was read, through the inventory's own services, as `git-sync`.
+
+Every created or changed model and version is one audit event (the inventory services record them) with the
+repository, commit and sync run in its context. Nothing is deleted: a version that disappears from Git stays.
+Each model and version is applied in its own transaction, so one bad declaration does not stop the others.
+"""
+
+from dataclasses import dataclass, field
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils.text import slugify
+
+from apps.audit.actors import Actor
+from apps.core import request_context
+from apps.inventory import services as inventory
+from apps.inventory.models import ModelVersion, RegisteredModel, Source
+
+from . import git
+from .reading import Problems
+
+SYNC_ACTOR = Actor.system("git-sync")
+DEPRECATED_TAG = "deprecated"
+
+
+def sync_context(repository, run, commit: str | None = None):
+    """Audit context for a sync's writes: which repository, run and commit they came from."""
+    extra = {"repository": repository.name, "repository_id": repository.pk, "sync_run": run.pk}
+    if commit:
+        extra["commit"] = commit
+    return request_context.bind(source="task", extra=extra)
+
+
+def _messages(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        if hasattr(exc, "message_dict"):
+            return "; ".join(f"{key}: {' '.join(value)}" for key, value in exc.message_dict.items())
+        return " ".join(exc.messages)
+    return str(exc)
+
+
+@dataclass
+class Applier:
+    """Writes for one sync run; keeps the counts and the models this repository owns."""
+
+    repository: object
+    run: object
+    problems: Problems
+    created: set = field(default_factory=set)
+    updated: set = field(default_factory=set)
+    seen: set = field(default_factory=set)
+    models: dict = field(default_factory=dict)  # slug → RegisteredModel owned by this repository
+    versions: dict = field(default_factory=dict)  # (model pk, version) → ModelVersion
+
+    def __post_init__(self):
+        owned = RegisteredModel.objects.filter(source_repository_url=self.repository.url, team=self.repository.team)
+        # By slug: govportal.yaml's "Churn Predictor" and GTO's churn-predictor are one model.
+        self.models = {model.slug: model for model in owned.prefetch_related("tags")}
+        for version in ModelVersion.objects.filter(model__in=list(self.models.values())):
+            self.versions[(version.model_id, version.version)] = version
+
+    def _context(self, commit: str | None):
+        return sync_context(self.repository, self.run, commit)
+
+    # -- models ---------------------------------------------------------------------------------------------
+
+    def model(self, name: str, *, where: str, commit: str | None, create: dict, update: dict) -> object | None:
+        """The repository's model `name`, registered with `create` if new, else brought to `update`."""
+        slug = slugify(name)[:120]
+        model = self.models.get(slug)
+        if model is None:
+            clash = RegisteredModel.objects.filter(slug=slug).select_related("team").first()
+            if clash is not None:
+                self.problems.error(
+                    f"{where}: a model named {clash.name!r} already exists in {clash.team.name} and is not synced "
+                    f"from this repository; it was left alone"
+                )
+                return None
+            try:
+                with self._context(commit), transaction.atomic():
+                    model = inventory.registered_model_register(
+                        actor=SYNC_ACTOR, team=self.repository.team, name=name,
+                        source_repository_url=self.repository.url, **create,
+                    )  # fmt: skip
+            except (ValidationError, PermissionDenied) as exc:
+                self.problems.error(f"{where}: model {name!r} not registered: {_messages(exc)}")
+                return None
+            self.models[slug] = model
+            return model
+        changed = {key: value for key, value in update.items() if getattr(model, key) != value}
+        if changed:
+            try:
+                with self._context(commit), transaction.atomic():
+                    model = inventory.registered_model_update(actor=SYNC_ACTOR, model=model, **changed)
+            except (ValidationError, PermissionDenied) as exc:
+                self.problems.error(f"{where}: model {name!r} not updated: {_messages(exc)}")
+            self.models[slug] = model
+        return model
+
+    def deprecate(self, model, where: str) -> None:
+        names = [tag.name for tag in model.tags.all()]
+        if DEPRECATED_TAG in names:
+            return
+        try:
+            with self._context(None), transaction.atomic():
+                self.models[model.slug] = inventory.registered_model_update(
+                    actor=SYNC_ACTOR, model=model, tags=[*names, DEPRECATED_TAG]
+                )
+        except (ValidationError, PermissionDenied) as exc:
+            self.problems.error(f"{where}: could not mark {model.name} deprecated: {_messages(exc)}")
+
+    # -- versions -------------------------------------------------------------------------------------------
+
+    def version(
+        self, model, version: str, *, where: str, commit: git.Commit | None, fields: dict, on_create: dict | None = None
+    ) -> None:
+        """Create `version` at `commit` with `fields` and `on_create`, or bring an existing one to `fields`.
+
+        An existing version keeps the commit it was registered at (a release tag that moved is reported, not
+        followed), and a version typed in by hand is never overwritten from Git.
+        """
+        key = (model.pk, version)
+        self.seen.add(key)
+        existing = self.versions.get(key)
+        if existing is None:
+            if commit is None:
+                return
+            try:
+                with self._context(commit.sha), transaction.atomic():
+                    self.versions[key] = inventory.model_version_create(
+                        actor=SYNC_ACTOR, model=model, version=version, source=Source.GIT,
+                        git_commit_sha=commit.sha, git_author=f"{commit.author_name} <{commit.author_email}>",
+                        git_committed_at=commit.committed_at, **fields, **(on_create or {}),
+                    )  # fmt: skip
+            except (ValidationError, PermissionDenied) as exc:
+                self.problems.error(f"{where}: {model.name} {version} not registered: {_messages(exc)}")
+                return
+            self.created.add(key)
+            return
+        if existing.source != Source.GIT:
+            self.problems.warn(f"{where}: {model.name} {version} was entered by hand; Git does not overwrite it")
+            return
+        if commit is not None and existing.git_commit_sha != commit.sha:
+            self.problems.warn(
+                f"{where}: {model.name} {version} is registered at commit {existing.git_commit_sha[:10]}; Git now "
+                f"names commit {commit.sha[:10]} for it. The inventory keeps the registered commit."
+            )
+        changed = {name: value for name, value in fields.items() if getattr(existing, name) != value}
+        if not changed:
+            return
+        try:
+            with self._context(existing.git_commit_sha), transaction.atomic():
+                self.versions[key] = inventory.model_version_update(actor=SYNC_ACTOR, version=existing, **changed)
+        except (ValidationError, PermissionDenied) as exc:
+            self.problems.error(f"{where}: {model.name} {version} not updated: {_messages(exc)}")
+            return
+        if key not in self.created:
+            self.updated.add(key)
+
+    def git_versions(self):
+        """Every Git-sourced version of this repository's models, with its model."""
+        by_pk = {model.pk: model for model in self.models.values()}
+        return [
+            (by_pk[model_pk], version)
+            for (model_pk, _), version in self.versions.items()
+            if version.source == Source.GIT and model_pk in by_pk
+        ]
+
+    @property
+    def counts(self) -> tuple[int, int, int]:
+        return len(self.created), len(self.updated), len(self.seen - self.created - self.updated)

@@ -1,0 +1,316 @@
+"""One sync of one repository: lock, fetch, read what changed, apply it, and record the run.
+
+Safe to run twice, concurrently, or after a crash: one sync per repository holds the lock (a second one
+returns at once and the holder re-queues it when done), every write is an upsert by (model, version), and
+the repository's `last_synced_commit` moves only after everything was applied.
+"""
+
+import hashlib
+import logging
+import os
+import posixpath
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.audit.actions import Action
+from apps.audit.services import record
+
+from . import git, locks, parsers, reading
+from .applying import SYNC_ACTOR, Applier, sync_context
+from .exceptions import TransientSyncError
+from .models import GitRepository, KnownTag, SyncRun, SyncStatus, Trigger
+from .reading import GOVPORTAL_FILE, Problems
+
+logger = logging.getLogger(__name__)
+MAX_MESSAGES = 200  # per run and kind; a broken file should not make a run unreadable
+
+
+def sync_repository(repository_id: int, *, trigger: str, requested_by: str = "") -> SyncRun | None:
+    """Sync a repository now. None when it is gone or disabled, or when another sync holds its lock."""
+    repository = GitRepository.objects.select_related("team").filter(pk=repository_id).first()
+    if repository is None or not repository.enabled:
+        return None
+    with locks.repository_lock(repository.pk) as held:
+        if not held:
+            return None  # coalesced: the running sync sees the queued mark when it ends and queues again
+        GitRepository.objects.filter(pk=repository.pk).update(sync_queued_at=None)
+        _close_interrupted_runs(repository)
+        run = SyncRun.objects.create(
+            repository=repository, trigger=trigger, requested_by=requested_by[:200],
+            head_before=repository.last_synced_commit,
+        )  # fmt: skip
+        try:
+            _Sync(repository, run).execute()
+        except TransientSyncError:
+            raise
+        except Exception as exc:
+            logger.exception("sync of repository %s failed", repository.pk)
+            _finish(run, repository, SyncStatus.FAILED, Problems(errors=[f"internal error ({type(exc).__name__})"]))
+            raise
+    if GitRepository.objects.filter(pk=repository.pk, sync_queued_at__isnull=False).exists():
+        from .tasks import sync_repository_task
+
+        sync_repository_task.delay(repository.pk, Trigger.SCHEDULE, "coalesced request")
+    return run
+
+
+def _close_interrupted_runs(repository: GitRepository) -> None:
+    """Runs still 'running' while we hold the lock belong to a worker that died: say so."""
+    SyncRun.objects.filter(repository=repository, status=SyncStatus.RUNNING).update(
+        status=SyncStatus.FAILED,
+        finished_at=timezone.now(),
+        errors=["the worker stopped before this sync finished; the next sync picked up from the last good commit"],
+    )
+
+
+def _finish(run: SyncRun, repository: GitRepository, status: str, problems: Problems, **fields) -> None:
+    run.status = status
+    run.finished_at = timezone.now()
+    run.errors = [message[:1000] for message in problems.errors[:MAX_MESSAGES]]
+    run.warnings = [message[:1000] for message in problems.warnings[:MAX_MESSAGES]]
+    for name, value in fields.items():
+        setattr(run, name, value)
+    run.save()
+    done = {"last_sync_status": status, "last_synced_at": run.finished_at}
+    GitRepository.objects.filter(pk=repository.pk).update(**done)
+
+
+def _credential(reference: str) -> str | None:
+    """The secret a credential reference points at; ValueError in plain words when it cannot be had."""
+    if not reference:
+        return None
+    kind, _, where = reference.partition(":")
+    if kind == "env":
+        value = os.environ.get(where, "")
+        if not value:
+            raise ValueError(f"the credential variable {where} is not set for the sync worker")
+        return value.strip()
+    try:
+        value = Path(where).read_text().strip()
+    except OSError as exc:
+        raise ValueError(f"the credential file {where} cannot be read ({exc.strerror})") from None
+    if not value:
+        raise ValueError(f"the credential file {where} is empty")
+    return value
+
+
+def mirror_for(repository: GitRepository, credential: str | None = None) -> git.Mirror:
+    digest = hashlib.sha256(f"{repository.url}\n{repository.pk}".encode()).hexdigest()[:16]
+    path = Path(settings.GITSYNC_MIRROR_DIR) / f"{repository.pk}-{digest}.git"
+    return git.Mirror(path=path, url=repository.url, credential=credential)
+
+
+def _fingerprint(tags: list[git.Tag]) -> str:
+    return hashlib.sha256("\n".join(sorted(f"{t.name} {t.target_sha}" for t in tags)).encode()).hexdigest()
+
+
+class _Sync:
+    def __init__(self, repository: GitRepository, run: SyncRun):
+        self.repository, self.run = repository, run
+        self.problems = Problems()
+        self.max_bytes = settings.GITSYNC_MAX_FILE_BYTES
+
+    def execute(self) -> None:
+        repository = self.repository
+        try:
+            mirror = mirror_for(repository, _credential(repository.credential_ref))
+            mirror.ensure()
+            mirror.fetch()
+            head = mirror.head(repository.branch)
+            if head is None:
+                raise git.GitError(f"the branch {repository.branch!r} does not exist in the repository")
+            tags = mirror.tags()
+        except (git.GitError, ValueError) as exc:
+            self.problems.error(f"could not read the repository: {exc}")
+            _finish(self.run, repository, SyncStatus.FAILED, self.problems)
+            if isinstance(exc, git.GitError) and exc.transient:
+                raise TransientSyncError(str(exc)) from exc
+            return
+        fingerprint = _fingerprint(tags)
+        # A manual sync after a run with problems re-reads everything: a fix in the portal (a team, a clashing
+        # model) then takes effect without a new commit.
+        full = self.run.trigger == Trigger.MANUAL and repository.last_sync_status in (SyncStatus.WARNING,)
+        unchanged = head == repository.last_synced_commit and fingerprint == repository.last_tags_fingerprint
+        if unchanged and not full:
+            _finish(self.run, repository, SyncStatus.UNCHANGED, self.problems, head_after=head)
+            return
+        since = None if full else (repository.last_synced_commit or None)
+        if since and not mirror.is_ancestor(since, head):
+            self._history_rewritten(since, head)
+        applier = Applier(repository, self.run, self.problems)
+        commits = mirror.commits(repository.branch, since)
+        self.state = reading.read_gto(tags, self.problems)
+        self.by_commit = reading.tags_by_commit(tags)
+        self._read_history(mirror, applier, since)
+        self._read_state(mirror, applier, head)
+        self._tags_moved(tags)
+        created, updated, unchanged_count = applier.counts
+        status = SyncStatus.WARNING if self.problems.errors or self.problems.warnings else SyncStatus.SUCCEEDED
+        GitRepository.objects.filter(pk=repository.pk).update(
+            last_synced_commit=head, last_tags_fingerprint=fingerprint
+        )
+        _finish(
+            self.run, repository, status, self.problems, head_after=head, commits_read=len(commits),
+            created=created, updated=updated, unchanged=unchanged_count,
+        )  # fmt: skip
+
+    # -- history: govportal.yaml ----------------------------------------------------------------------------
+
+    def _read_history(self, mirror: git.Mirror, applier: Applier, since: str | None) -> None:
+        touched = mirror.commits(self.repository.branch, since, paths=(GOVPORTAL_FILE,))
+        for index, commit in enumerate(touched):
+            last = index == len(touched) - 1
+            # Only the newest version of the file reports its mistakes; older ones were superseded.
+            problems = self.problems if last else Problems(warnings=self.problems.warnings)
+            files = mirror.read_files([(commit.sha, GOVPORTAL_FILE)], self.max_bytes)
+            text = reading.text_of(files[(commit.sha, GOVPORTAL_FILE)], GOVPORTAL_FILE, problems)
+            if text is None:
+                continue  # deleted (nothing is removed from the inventory) or unreadable (reported)
+            result = parsers.parse_govportal_yaml(text, GOVPORTAL_FILE, self.max_bytes)
+            for error in result.errors:
+                problems.error(str(error))
+            self._apply_declarations(mirror, applier, commit, result.models, problems)
+
+    def _apply_declarations(self, mirror, applier: Applier, commit: git.Commit, specs, problems: Problems) -> None:
+        team = self.repository.team
+        wanted = []
+        for spec in specs:
+            for version in spec.versions:
+                if version.model_card:
+                    wanted.append((commit.sha, version.model_card))
+                    directory = posixpath.dirname(version.model_card)
+                    wanted += [(commit.sha, path) for path in reading.metadata_files(directory)]
+        files = mirror.read_files(wanted, self.max_bytes)
+        for spec in specs:
+            where = f"{GOVPORTAL_FILE}:{spec.line}" if spec.line else GOVPORTAL_FILE
+            if spec.team != team.slug:
+                problems.error(
+                    f"{where}: team: model {spec.name!r} names team {spec.team!r}, but this repository belongs to "
+                    f"{team.name} ({team.slug}); only that team's models are synced from it"
+                )
+                continue
+            declared = {"risk_tier": spec.risk_tier, "intended_use": spec.intended_use}
+            model = applier.model(
+                spec.name, where=where, commit=commit.sha, create={**declared, "source_path": GOVPORTAL_FILE},
+                update=declared,
+            )  # fmt: skip
+            if model is None:
+                continue
+            for version in spec.versions:
+                vwhere = f"{GOVPORTAL_FILE}:{version.line}" if version.line else where
+                fields = {
+                    "artifact_uri": version.artifact_uri,
+                    "artifact_digest": version.artifact_digest,
+                    "metrics": version.metrics,
+                    "parameters": version.parameters,
+                    "model_card": "",
+                    "source_metadata": {},
+                }
+                if version.model_card:
+                    content = files.get((commit.sha, version.model_card))
+                    if content is None:
+                        problems.error(f"{vwhere}: model_card: {version.model_card} does not exist at this commit")
+                    fields["model_card"] = reading.text_of(content, version.model_card, problems) or ""
+                    fields["source_metadata"] = reading.metadata_from(
+                        files, commit.sha, posixpath.dirname(version.model_card), problems, self.max_bytes
+                    )
+                on_create = self._tag_fields(model.slug, version.version, commit.sha)
+                applier.version(model, version.version, where=vwhere, commit=commit, fields=fields, on_create=on_create)
+
+    # -- state: tags --------------------------------------------------------------------------------------
+
+    def _read_state(self, mirror: git.Mirror, applier: Applier, head: str) -> None:
+        state = self.state
+        if state.names:
+            state.artifacts = reading.read_artifacts(mirror, head, self.problems, self.max_bytes)
+            self._register_tagged(mirror, applier, state)
+        self._refresh_tags(applier)
+
+    def _register_tagged(self, mirror: git.Mirror, applier: Applier, state: reading.GtoState) -> None:
+        """Models and versions GTO tags register, created where the inventory lacks them."""
+        new = [
+            (slug, gv) for (slug, _), gv in state.versions.items()
+            if (model := applier.models.get(slug)) is None or (model.pk, gv.version) not in applier.versions
+        ]  # fmt: skip
+        commits = mirror.commit_info([gv.tag.target_sha for _, gv in new])
+        wanted = []
+        for slug, gv in new:
+            wanted += [(gv.tag.target_sha, path) for path in reading.metadata_files(state.directory(slug))]
+        files = mirror.read_files(wanted, self.max_bytes)
+        for slug, artifact in sorted(state.names.items()):
+            decl = state.decl(slug)
+            if decl is not None and decl.type and decl.type != "model":
+                continue  # GTO also tracks datasets and other artifacts; the inventory holds models
+            update = {"description": decl.description} if decl and decl.description else {}
+            if decl and decl.path:
+                update["source_path"] = decl.path
+            model = applier.model(
+                artifact, where=f"tags of {artifact}", commit=None,
+                create={"risk_tier": self.repository.default_risk_tier, **update}, update=update,
+            )  # fmt: skip
+            if model is None:
+                continue
+            if slug in state.deprecated:
+                applier.deprecate(model, f"tag {artifact}@deprecated")
+            for gv in (gv for new_slug, gv in new if new_slug == slug):
+                sha = gv.tag.target_sha
+                fields = {
+                    "artifact_uri": decl.path if decl else "",
+                    "source_metadata": reading.metadata_from(
+                        files, sha, state.directory(slug), self.problems, self.max_bytes
+                    ),
+                    **self._tag_fields(slug, gv.version, sha),
+                }
+                applier.version(model, gv.version, where=f"tag {gv.tag.name}", commit=commits.get(sha), fields=fields)
+
+    def _tag_fields(self, slug: str, version: str, commit: str) -> dict:
+        """A version's tag, stages and deregistration, as the tags say now."""
+        registered = self.state.versions.get((slug, version))
+        registered_tag = registered.tag.name if registered and registered.tag.target_sha == commit else ""
+        return {
+            "git_tag": reading.release_tag(registered_tag, version, self.by_commit.get(commit, [])),
+            "stages": sorted(self.state.stages.get((slug, commit), ())),
+            "deregistered": bool(registered and registered.deregistered),
+        }
+
+    def _refresh_tags(self, applier: Applier) -> None:
+        """Every Git version's tag fields follow the tags: added, moved or deleted since the last sync."""
+        for model, version in applier.git_versions():
+            fields = self._tag_fields(model.slug, version.version, version.git_commit_sha)
+            applier.version(model, version.version, where=f"tags of {model.name}", commit=None, fields=fields)
+
+    # -- anomalies ------------------------------------------------------------------------------------------
+
+    def _history_rewritten(self, old: str, new: str) -> None:
+        self.problems.warn(
+            f"the history of {self.repository.branch} was rewritten (force-push): the last synced commit "
+            f"{old[:10]} is no longer on it. Versions registered from the old history are kept."
+        )
+        with sync_context(self.repository, self.run), transaction.atomic():
+            record(
+                action=Action.GIT_HISTORY_REWRITTEN, actor=SYNC_ACTOR, target=self.repository,
+                changes={"branch": [None, self.repository.branch], "head": [old, new]},
+            )  # fmt: skip
+
+    def _tags_moved(self, tags: list[git.Tag]) -> None:
+        """Compare tags with what the last sync saw; report moved and deleted ones and remember the new state."""
+        known = dict(KnownTag.objects.filter(repository=self.repository).values_list("name", "target_sha"))
+        current = {tag.name: tag.target_sha for tag in tags}
+        new = [KnownTag(repository=self.repository, name=n, target_sha=t) for n, t in current.items() if n not in known]
+        KnownTag.objects.bulk_create(new, batch_size=1000)
+        for name, old in known.items():
+            target = current.get(name)
+            if target is None:
+                self.problems.warn(f"tag {name} was deleted (it pointed at {old[:10]}); nothing was removed")
+                KnownTag.objects.filter(repository=self.repository, name=name).delete()
+            elif target != old:
+                self.problems.warn(f"tag {name} moved from {old[:10]} to {target[:10]}")
+                with sync_context(self.repository, self.run), transaction.atomic():
+                    KnownTag.objects.filter(repository=self.repository, name=name).update(target_sha=target)
+                    record(
+                        action=Action.GIT_TAG_MOVED, actor=SYNC_ACTOR, target=self.repository,
+                        changes={"tag": [None, name], "target": [old, target]},
+                    )  # fmt: skip
