@@ -116,8 +116,8 @@ class Applier:
     ) -> None:
         """Create `version` at `commit` with `fields` and `on_create`, or bring an existing one to `fields`.
 
-        An existing version keeps the commit it was registered at (a release tag that moved is reported, not
-        followed), and a version typed in by hand is never overwritten from Git.
+        An existing version keeps the commit it was registered at, and a version typed in by hand is never
+        overwritten from Git.
         """
         key = (model.pk, version)
         self.seen.add(key)
@@ -140,11 +140,6 @@ class Applier:
         if existing.source != Source.GIT:
             self.problems.warn(f"{where}: {model.name} {version} was entered by hand; Git does not overwrite it")
             return
-        if commit is not None and existing.git_commit_sha != commit.sha:
-            self.problems.warn(
-                f"{where}: {model.name} {version} is registered at commit {existing.git_commit_sha[:10]}; Git now "
-                f"names commit {commit.sha[:10]} for it. The inventory keeps the registered commit."
-            )
         changed = {name: value for name, value in fields.items() if getattr(existing, name) != value}
         if not changed:
             return
@@ -156,6 +151,10 @@ class Applier:
             return
         if key not in self.created:
             self.updated.add(key)
+
+    def existing(self, slug: str, version: str):
+        model = self.models.get(slug)
+        return self.versions.get((model.pk, version)) if model is not None else None
 
     def git_versions(self):
         """Every Git-sourced version of this repository's models, with its model."""

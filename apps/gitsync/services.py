@@ -1,9 +1,11 @@
 """Repositories: register, edit, rotate the webhook secret, ask for a sync; checked, written and audited together."""
 
+import logging
 import re
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -17,6 +19,7 @@ from apps.audit.services import diff, record
 from . import crypto, git
 from .models import GitRepository, Trigger
 
+logger = logging.getLogger(__name__)
 REPOSITORY_FIELDS = ("name", "url", "branch", "credential_ref", "default_risk_tier", "enabled")
 # A queued sync that no worker started within this time is presumed lost (a dropped message): ask again.
 QUEUE_STALE_AFTER = timedelta(minutes=10)
@@ -157,7 +160,7 @@ def webhook_secret(repository: GitRepository) -> str | None:
 
 
 def repositories_for_github(full_name: str):
-    """Enabled repositories a GitHub webhook names by `owner/name` (one repository may be synced per branch)."""
+    """Repositories (enabled or not) a GitHub webhook names by `owner/name`; one repository may be synced per branch."""
     full_name = (full_name or "").strip().lower()
     if not full_name:
         return GitRepository.objects.none()
@@ -177,8 +180,6 @@ def repository_request_sync(*, actor: Actor, repository: GitRepository, trigger:
     "Sync now" by a person is audited (who asked, and whether it was coalesced). Webhook and schedule
     requests are not: the webhook delivery log and the sync runs record them.
     """
-    from .tasks import sync_repository_task
-
     if actor.user is not None:
         permissions.require_actor(
             actor, permissions.REGISTER, repository, f"You may not start a sync of {repository.name}."
@@ -195,5 +196,19 @@ def repository_request_sync(*, actor: Actor, repository: GitRepository, trigger:
                 changes={"trigger": [None, trigger], "coalesced": [None, not queued]},
             )
         if queued:
-            transaction.on_commit(lambda: sync_repository_task.delay(repository.pk, trigger, actor.label))
+            transaction.on_commit(lambda: _send(repository.pk, trigger, actor.label))
     return queued
+
+
+def _send(repository_id: int, trigger: str, requested_by: str) -> None:
+    """Hand the sync to the broker; if it is down, free the queue slot so the next request can try again."""
+    from .tasks import sync_repository_task
+
+    try:
+        sync_repository_task.delay(repository_id, trigger, requested_by)
+    except Exception:
+        if not settings.CELERY_TASK_ALWAYS_EAGER:
+            logger.exception("could not queue the sync of repository %s", repository_id)
+            GitRepository.objects.filter(pk=repository_id).update(sync_queued_at=None)
+            return
+        raise

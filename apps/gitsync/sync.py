@@ -74,8 +74,13 @@ def _finish(run: SyncRun, repository: GitRepository, status: str, problems: Prob
     for name, value in fields.items():
         setattr(run, name, value)
     run.save()
-    done = {"last_sync_status": status, "last_synced_at": run.finished_at}
-    GitRepository.objects.filter(pk=repository.pk).update(**done)
+    # Nothing changed since a run with problems: the problems stand, and the repository keeps saying so.
+    shown = (
+        SyncStatus.WARNING
+        if status == SyncStatus.UNCHANGED and repository.last_sync_status == SyncStatus.WARNING
+        else status
+    )
+    GitRepository.objects.filter(pk=repository.pk).update(last_sync_status=shown, last_synced_at=run.finished_at)
 
 
 def _credential(reference: str) -> str | None:
@@ -130,9 +135,9 @@ class _Sync:
                 raise TransientSyncError(str(exc)) from exc
             return
         fingerprint = _fingerprint(tags)
-        # A manual sync after a run with problems re-reads everything: a fix in the portal (a team, a clashing
-        # model) then takes effect without a new commit.
-        full = self.run.trigger == Trigger.MANUAL and repository.last_sync_status in (SyncStatus.WARNING,)
+        # "Sync now" re-reads everything (idempotent, so only real differences are written): a fix made in the
+        # portal (a team, a clashing model) then takes effect without a new commit.
+        full = self.run.trigger == Trigger.MANUAL
         unchanged = head == repository.last_synced_commit and fingerprint == repository.last_tags_fingerprint
         if unchanged and not full:
             _finish(self.run, repository, SyncStatus.UNCHANGED, self.problems, head_after=head)
@@ -233,8 +238,15 @@ class _Sync:
         """Models and versions GTO tags register, created where the inventory lacks them."""
         new = [
             (slug, gv) for (slug, _), gv in state.versions.items()
-            if (model := applier.models.get(slug)) is None or (model.pk, gv.version) not in applier.versions
+            if applier.existing(slug, gv.version) is None
         ]  # fmt: skip
+        for (slug, version), gv in state.versions.items():
+            existing = applier.existing(slug, version)
+            if existing is not None and existing.source == "git" and existing.git_commit_sha != gv.tag.target_sha:
+                self.problems.warn(
+                    f"tag {gv.tag.name} names commit {gv.tag.target_sha[:10]}, but {existing} is registered at "
+                    f"{existing.git_commit_sha[:10]}; the inventory keeps the registered commit"
+                )
         commits = mirror.commit_info([gv.tag.target_sha for _, gv in new])
         wanted = []
         for slug, gv in new:

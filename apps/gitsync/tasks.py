@@ -1,5 +1,7 @@
 """Sync tasks: thin and idempotent. Arguments are ids; the service does the work and records the run."""
 
+import random
+
 from celery import shared_task
 from django.conf import settings
 
@@ -7,20 +9,28 @@ from .exceptions import TransientSyncError
 
 
 @shared_task(
+    bind=True,
     acks_late=True,
-    autoretry_for=(TransientSyncError,),
-    retry_backoff=30,
-    retry_backoff_max=900,
-    retry_jitter=True,
     max_retries=5,
     soft_time_limit=settings.GITSYNC_LEASE_SECONDS - 60,
     time_limit=settings.GITSYNC_LEASE_SECONDS - 30,
 )
-def sync_repository_task(repository_id: int, trigger: str = "schedule", requested_by: str = "") -> int | None:
-    """Sync one repository; returns the SyncRun id, or None when the repository is gone or already syncing."""
+def sync_repository_task(self, repository_id: int, trigger: str = "schedule", requested_by: str = "") -> int | None:
+    """Sync one repository; returns the SyncRun id, or None when the repository is gone or already syncing.
+
+    A transient failure (network, remote busy) is retried with exponential backoff and jitter. In-process
+    (no broker: development) it is not: the failed run is on record and the next sync tries again.
+    """
     from .sync import sync_repository
 
-    run = sync_repository(repository_id, trigger=trigger, requested_by=requested_by)
+    try:
+        run = sync_repository(repository_id, trigger=trigger, requested_by=requested_by)
+    except TransientSyncError as exc:
+        if self.request.is_eager:
+            return None
+        delay = min(900, 30 * 2**self.request.retries)
+        jitter = random.randint(0, delay // 4)  # noqa: S311 — spreading retries, not a secret
+        raise self.retry(exc=exc, countdown=delay + jitter) from exc
     return run.pk if run else None
 
 
