@@ -1,0 +1,14 @@
+from django.contrib import admin
+
+from apps.core.admin_mixins import GovernedReadOnlyAdmin
+
+from .models import WebhookDelivery
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(GovernedReadOnlyAdmin):
+    list_display = ("received_at", "event", "full_name", "repository", "outcome", "delivery_id")
+    list_filter = ("outcome", "event")
+    search_fields = ("delivery_id", "full_name", "repository__name")
+    list_select_related = ("repository",)
+    date_hierarchy = "received_at"
