@@ -69,6 +69,13 @@ def export_dir(settings, tmp_path):
     return settings.AUDIT_EXPORT_DIR
 
 
+@pytest.fixture(autouse=True)
+def mirror_dir(settings, tmp_path):
+    """Git mirrors (and the demo's repository, beside them) go to the test's own directory, never to var/."""
+    settings.GITSYNC_MIRROR_DIR = tmp_path / "git-mirrors"
+    return settings.GITSYNC_MIRROR_DIR
+
+
 def pytest_configure():
     settings.AUDIT_ALLOW_FLUSH = True  # lets TransactionTestCase empty the append-only table between tests
 

@@ -46,7 +46,7 @@ class Action(StrEnum):
     # gitsync
     REPOSITORY_CREATED = "repository.created"
     REPOSITORY_UPDATED = "repository.updated"
-    REPOSITORY_SECRET_ROTATED = "repository.webhook_secret_rotated"
+    REPOSITORY_SECRET_ROTATED = "repository.webhook_secret_rotated"  # noqa: S105 — an action name
     GIT_SYNC_REQUESTED = "git.sync_requested"
     GIT_HISTORY_REWRITTEN = "git.history_rewritten"
     GIT_TAG_MOVED = "git.tag_moved"

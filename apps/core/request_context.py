@@ -64,6 +64,7 @@ def bind(**fields):
     base = _current.get()
     if base is None:
         fields.setdefault("request_id", new_request_id())
+        fields.setdefault("source", "command")
         context = RequestContext(**fields)
     else:
         context = replace(base, **fields)

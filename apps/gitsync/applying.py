@@ -28,7 +28,7 @@ def sync_context(repository, run, commit: str | None = None):
     extra = {"repository": repository.name, "repository_id": repository.pk, "sync_run": run.pk}
     if commit:
         extra["commit"] = commit
-    return request_context.bind(source="task", extra=extra)
+    return request_context.bind(extra=extra)  # the source is the caller's: task, web (Sync now in-process), command
 
 
 def _messages(exc: Exception) -> str:

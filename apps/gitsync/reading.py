@@ -125,8 +125,8 @@ def read_gto(tags: list[git.Tag], problems: Problems) -> GtoState:
         ((tag, event) for tag in tags if (event := gto.parse_gto_tag(tag.name, tag.message))),
         key=lambda pair: _order(*pair),
     )
-    assigned: dict[tuple[str, str, str], bool] = {}
-    for tag, event in events:
+    assigned: dict[tuple[str, str, str], tuple[bool, int]] = {}  # (slug, commit, stage) → (on, event order)
+    for order, (tag, event) in enumerate(events):
         slug = slugify(event.artifact)
         state.names.setdefault(slug, event.artifact)
         if event.action == gto.REGISTER:
@@ -140,12 +140,16 @@ def read_gto(tags: list[git.Tag], problems: Problems) -> GtoState:
             else:
                 registered.deregistered = True
         elif event.action in (gto.ASSIGN, gto.UNASSIGN):
-            assigned[(slug, tag.target_sha, event.stage)] = event.action == gto.ASSIGN
+            assigned[(slug, tag.target_sha, event.stage)] = (event.action == gto.ASSIGN, order)
         elif event.action == gto.DEPRECATE:
             state.deprecated.add(slug)
-    for (slug, commit, stage), on in assigned.items():
-        if on:
-            state.stages.setdefault((slug, commit), set()).add(stage)
+    # As `gto show` does: a stage is held by the version assigned to it last, among those still assigned.
+    holders: dict[tuple[str, str], tuple[int, str]] = {}
+    for (slug, commit, stage), (on, when) in assigned.items():
+        if on and when > holders.get((slug, stage), (-1, ""))[0]:
+            holders[(slug, stage)] = (when, commit)
+    for (slug, stage), (_, commit) in holders.items():
+        state.stages.setdefault((slug, commit), set()).add(stage)
     return state
     return state
 

@@ -21,10 +21,13 @@ def sync_repository_task(self, repository_id: int, trigger: str = "schedule", re
     A transient failure (network, remote busy) is retried with exponential backoff and jitter. In-process
     (no broker: development) it is not: the failed run is on record and the next sync tries again.
     """
+    from apps.core import request_context
+
     from .sync import sync_repository
 
     try:
-        run = sync_repository(repository_id, trigger=trigger, requested_by=requested_by)
+        with request_context.bind(source="task"):
+            run = sync_repository(repository_id, trigger=trigger, requested_by=requested_by)
     except TransientSyncError as exc:
         if self.request.is_eager:
             return None

@@ -51,7 +51,8 @@ def loaded(demo_once, db, settings):
 
 def test_load_demo_builds_an_inventory_across_teams_tiers_and_statuses(loaded):
     assert Team.objects.count() >= 3
-    models = list(RegisteredModel.objects.prefetch_related("versions", "owners"))
+    by_hand = RegisteredModel.objects.filter(name__in=[spec.name for spec in demo.MODELS])
+    models = list(by_hand.prefetch_related("versions", "owners"))
     assert len(models) == 12
     assert {model.risk_tier for model in models} == set(RiskTier.values)
     assert {model.lifecycle_status for model in models} == set(Lifecycle.values)
@@ -79,7 +80,7 @@ def test_every_version_carries_an_artifact_lineage_and_a_model_card(loaded):
             assert version.parent == (versions[spec.versions[index - 1]] if index else None)
             assert all(f"## {section}" in version.model_card for section in SECTIONS)
             assert "| Metric | Value | Previous |" in version.model_card
-    digests = ModelVersion.objects.values_list("artifact_digest", flat=True)
+    digests = ModelVersion.objects.exclude(source="git").values_list("artifact_digest", flat=True)
     assert len(set(digests)) == len(digests)
 
 
@@ -105,8 +106,10 @@ def test_the_output_lists_the_logins_and_what_was_created(loaded):
     assert "Dana Whitfield" in output and "contributor (all teams)" in output
     assert (
         f"Created {Team.objects.count()} teams, {User.objects.count()} users, 12 models, "
-        f"{ModelVersion.objects.count()} versions, 3 environments, {len(demo.POLICIES)} approval policies, "
-        f"{len(demo.REQUESTS)} deployment requests and {AuditEvent.objects.count()} audit events." in output
+        f"{ModelVersion.objects.exclude(source='git').count()} versions, 3 environments, "
+        f"{len(demo.POLICIES)} approval policies, "
+        f"{len(demo.REQUESTS)} deployment requests, 1 Git repositories and {AuditEvent.objects.count()} audit events."
+        in output
     )
 
 
@@ -118,8 +121,8 @@ def test_a_second_run_writes_no_rows_and_no_audit_events(loaded):
     assert row_counts() == before
     assert ChainHead.objects.get().sequence == head
     assert (
-        "0 teams, 0 users, 0 models, 0 versions, 0 environments, 0 approval policies, 0 deployment requests "
-        "and 0 audit events (the demo data was already loaded)." in output
+        "0 teams, 0 users, 0 models, 0 versions, 0 environments, 0 approval policies, 0 deployment requests, "
+        "0 Git repositories and 0 audit events (the demo data was already loaded)." in output
     )
 
 
@@ -142,8 +145,8 @@ def test_the_audit_trail_names_who_did_what(loaded):
         for spec in demo.MODELS
         for index, version in enumerate(spec.versions)
     }
-    created = {event.target_label: event.actor_label for event in events.filter(action="version.created")}
-    assert created == expected
+    by_hand = events.filter(action="version.created").exclude(actor_label="git-sync")
+    assert {event.target_label: event.actor_label for event in by_hand} == expected
     assert {event.actor_label for event in events.filter(action="team.created")} == {"admin"}
     users_created = events.filter(action="user.created")
     assert {(event.actor_kind, event.actor_label, event.actor_id) for event in users_created} == {
@@ -253,3 +256,26 @@ def test_each_approver_has_a_request_waiting(loaded):
     assert "2. Security review" in sam_waits
     for requester in ("dana", "kenji", "omar", "tom"):
         assert not waiting_for(user=User.objects.get(username=requester)).exists(), requester
+
+
+def test_the_demo_repository_is_synced_and_its_versions_come_from_git(loaded):
+    from apps.gitsync.models import GitRepository, SyncStatus
+
+    repository = GitRepository.objects.get(name="marketing-models")
+    assert repository.team.name == demo.MARKETING
+    assert repository.last_sync_status == SyncStatus.SUCCEEDED
+    versions = {(v.model.name, v.version): v for v in ModelVersion.objects.filter(source="git").select_related("model")}
+    assert set(versions) == {
+        ("Next Best Offer", "1.0.0"), ("Next Best Offer", "1.1.0"),
+        ("lead-scorer", "v0.9.0"), ("lead-scorer", "v1.0.0"),
+    }  # fmt: skip
+    assert versions[("lead-scorer", "v1.0.0")].stages == ["prod", "staging"]
+    assert versions[("lead-scorer", "v0.9.0")].stages == []
+    assert versions[("Next Best Offer", "1.1.0")].git_tag == "v1.1.0"
+    assert versions[("Next Best Offer", "1.0.0")].source_metadata["huggingface"]["license"] == "proprietary"
+    assert versions[("Next Best Offer", "1.0.0")].source_metadata["mlflow"]["flavors"] == [
+        "lightgbm",
+        "python_function",
+    ]
+    assert {e.actor_label for e in AuditEvent.objects.filter(action="version.created", target_id__in=[
+        str(v.pk) for v in versions.values()])} == {"git-sync"}  # fmt: skip

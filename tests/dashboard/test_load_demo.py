@@ -58,7 +58,8 @@ def test_force_loads_without_debug(transactional_db, settings):
 
     load_demo(force=True)
 
-    assert RegisteredModel.objects.count() == 12
+    assert RegisteredModel.objects.filter(name__in=[spec.name for spec in demo.MODELS]).count() == 12
+    assert RegisteredModel.objects.filter(versions__source="git").distinct().count() == 2
 
 
 def test_an_existing_admin_keeps_their_password(transactional_db):

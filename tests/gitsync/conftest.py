@@ -12,13 +12,6 @@ def isolated_git(tmp_path, monkeypatch):
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
 
 
-@pytest.fixture(autouse=True)
-def mirror_dir(settings, tmp_path):
-    """Mirrors go to the test's own directory, never to var/."""
-    settings.GITSYNC_MIRROR_DIR = tmp_path / "git-mirrors"
-    return settings.GITSYNC_MIRROR_DIR
-
-
 @pytest.fixture
 def remote(tmp_path):
     return Work(tmp_path / "remote")

@@ -16,6 +16,7 @@ import logging
 from collections import Counter, defaultdict
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password
@@ -37,6 +38,10 @@ from apps.audit.models import AuditEvent, ChainHead
 from apps.core import request_context
 from apps.core.exceptions import DomainError
 from apps.dashboard import demo_data as demo
+from apps.dashboard import demo_git
+from apps.gitsync import services as gitsync
+from apps.gitsync.models import GitRepository, SyncStatus, Trigger
+from apps.gitsync.sync import sync_repository
 from apps.inventory import services as inventory
 from apps.inventory.models import Environment, ModelVersion, RegisteredModel, RegisteredModelUserObjectPermission
 
@@ -241,6 +246,23 @@ class Loader:
             )  # fmt: skip
             self.created["approval policies"] += 1
 
+    def load_git_repository(self) -> None:
+        """A real local Git repository, registered for Marketing Analytics and synced: git-sourced versions."""
+        path = Path(settings.GITSYNC_MIRROR_DIR).parent / "demo-git" / demo_git.REPOSITORY_NAME
+        demo_git.build(path)
+        repository = GitRepository.objects.filter(name=demo_git.REPOSITORY_NAME).first()
+        if repository is None:
+            with transaction.atomic():
+                repository, _ = gitsync.repository_create(
+                    actor=self.actor(demo.ADMIN), team=self.teams[demo.MARKETING], name=demo_git.REPOSITORY_NAME,
+                    url=str(path), branch="main",
+                )  # fmt: skip
+            self.created["repositories"] += 1
+        if repository.last_sync_status == SyncStatus.NEVER:
+            run = sync_repository(repository.pk, trigger=Trigger.COMMAND, requested_by="load_demo")
+            if run is not None and run.status == SyncStatus.FAILED:
+                self.notes.append(f"The demo repository did not sync: {'; '.join(run.errors)}")
+
     def load_requests(self) -> None:
         """The deployment requests, in every state; outside any transaction (signing needs its own).
 
@@ -319,6 +341,7 @@ class Command(BaseCommand):
                     loader.load_inventory()
             except (ValidationError, PermissionDenied) as exc:
                 raise CommandError(f"Demo data not loaded (nothing was written): {exc}") from exc
+            loader.load_git_repository()
             try:
                 loader.load_requests()
             except (ValidationError, PermissionDenied, DomainError) as exc:
@@ -333,7 +356,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Created {created['teams']} teams, {created['users']} users, {created['models']} models, "
             f"{created['versions']} versions, {created['environments']} environments, "
-            f"{created['approval policies']} approval policies, {created['deployment requests']} deployment requests "
+            f"{created['approval policies']} approval policies, {created['deployment requests']} deployment requests, "
+            f"{created['repositories']} Git repositories "
             f"and {_chain_length() - chain_before} audit events"
             + ("." if created.total() else " (the demo data was already loaded).")
         )
