@@ -19,5 +19,7 @@ urlpatterns = [
     path("audit/", include("apps.audit.urls")),
     path("approvals/", include("apps.approvals.urls")),
     path("admin/", admin.site.urls),
+    path("repositories/", include("apps.gitsync.urls")),
+    path("hooks/", include("apps.hooks.urls")),
     path("", include("apps.dashboard.urls")),
 ]

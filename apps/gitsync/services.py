@@ -72,7 +72,7 @@ def _clean(repository: GitRepository) -> None:
     except ValidationError as exc:
         errors.update(exc.message_dict)
     try:
-        git.check_url(repository.url)
+        repository.url = git.check_url(repository.url)  # a local path is stored absolute, as the worker needs it
     except git.GitError as exc:
         errors["url"] = [str(exc)]
     if repository.url and git.redact(repository.url) != repository.url:

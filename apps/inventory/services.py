@@ -258,7 +258,7 @@ def model_version_create(
         action=Action.VERSION_CREATED,
         actor=actor,
         target=obj,
-        changes={key: [None, value] for key, value in snapshot.items() if value not in (None, "", [], {})},
+        changes={key: [None, value] for key, value in snapshot.items() if value not in (None, "", [], {}, False)},
     )
     RegisteredModel.objects.filter(pk=model.pk).update(updated_at=obj.created_at)
     return obj

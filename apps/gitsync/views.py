@@ -1,0 +1,151 @@
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from apps.accounts import permissions
+from apps.accounts.models import Team
+from apps.audit.actors import Actor
+from apps.core.forms import apply_errors, error_text
+from apps.inventory.models import RegisteredModel, RiskTier
+
+from . import git, services
+from .forms import RepositoryForm
+from .models import GitRepository, SyncStatus
+
+PAGE_SIZE = 25
+RUNS_PAGE_SIZE = 20
+MODELS_SHOWN = 20
+WEBHOOK_PATH = "/hooks/github/"
+
+
+def _secret_key(pk) -> str:
+    return f"gitsync.webhook_secret.{pk}"
+
+
+def _show_secret_once(request, repository, secret: str) -> None:
+    """Keep the plain secret in the session until the detail page pops it: it is shown exactly once."""
+    request.session[_secret_key(repository.pk)] = secret
+
+
+def _visible(request, pk) -> GitRepository:
+    """A repository the user may see, else 404 (the same answer whether it exists or not)."""
+    return get_object_or_404(GitRepository.objects.restrict(request.user).select_related("team", "created_by"), pk=pk)
+
+
+def _manageable_teams(user):
+    return Team.objects.filter(pk__in=permissions.team_ids_with(user, permissions.MANAGE_TEAM)).order_by("name")
+
+
+@login_required
+def repository_list(request):
+    params = {key: request.GET.get(key, "").strip() for key in ("q", "team", "status")}
+    visible = GitRepository.objects.restrict(request.user)
+    repositories = visible.select_related("team").order_by("name")
+    if params["q"]:
+        repositories = repositories.filter(Q(name__icontains=params["q"]) | Q(url__icontains=params["q"]))
+    if params["team"]:
+        repositories = repositories.filter(team__slug=params["team"])
+    if params["status"] in SyncStatus.values:
+        repositories = repositories.filter(last_sync_status=params["status"])
+    page = Paginator(repositories, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "gitsync/repository_list.html", {
+        "page": page,
+        "params": params,
+        "teams": Team.objects.filter(pk__in=visible.values("team_id")).order_by("name"),
+        "statuses": SyncStatus.choices,
+        "can_add": _manageable_teams(request.user).exists(),
+    })  # fmt: skip
+
+
+@login_required
+@never_cache  # the page may carry a freshly made webhook secret
+def repository_detail(request, pk):
+    repository = _visible(request, pk)
+    runs = Paginator(repository.runs.all(), RUNS_PAGE_SIZE).get_page(request.GET.get("page"))
+    models = RegisteredModel.objects.restrict(request.user).filter(source_repository_url=repository.url)
+    return render(request, "gitsync/repository_detail.html", {
+        "repository": repository,
+        "secret": request.session.pop(_secret_key(repository.pk), None),
+        "payload_url": settings.PORTAL_BASE_URL.rstrip("/") + WEBHOOK_PATH,
+        "runs": runs,
+        "models": models.order_by("name")[:MODELS_SHOWN],
+        "model_count": models.count(),
+        "can_manage": permissions.can(request.user, permissions.MANAGE_TEAM, repository),
+        "can_sync": permissions.can(request.user, permissions.REGISTER, repository),
+    })  # fmt: skip
+
+
+@login_required
+def repository_create(request):
+    teams = _manageable_teams(request.user)
+    if not teams.exists():
+        raise PermissionDenied("Only team admins can add repositories.")
+    initial = {"branch": "main", "enabled": True, "default_risk_tier": RiskTier.HIGH}
+    if teams.count() == 1:
+        initial["team"] = teams.first()
+    form = RepositoryForm(request.POST or None, teams=teams, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            repository, secret = services.repository_create(actor=Actor.of(request.user), **form.cleaned_data)
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            _show_secret_once(request, repository, secret)
+            messages.success(request, f"Added {repository.name}.")
+            return redirect("gitsync:repository-detail", pk=repository.pk)
+    form.hide_rejected_secrets(git.redact)
+    return render(request, "gitsync/repository_form.html", {"form": form, "repository": None})
+
+
+@login_required
+def repository_edit(request, pk):
+    repository = _visible(request, pk)
+    if not permissions.can(request.user, permissions.MANAGE_TEAM, repository):
+        raise PermissionDenied(f"Only admins of {repository.team} can edit this repository.")
+    initial = {field: getattr(repository, field) for field in services.REPOSITORY_FIELDS}
+    form = RepositoryForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.repository_update(actor=Actor.of(request.user), repository=repository, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, "Saved.")
+            return redirect("gitsync:repository-detail", pk=repository.pk)
+    form.hide_rejected_secrets(git.redact)
+    return render(request, "gitsync/repository_form.html", {"form": form, "repository": repository})
+
+
+@login_required
+@require_POST
+def repository_sync(request, pk):
+    repository = _visible(request, pk)
+    try:
+        queued = services.repository_request_sync(actor=Actor.of(request.user), repository=repository)
+    except ValidationError as exc:
+        messages.error(request, error_text(exc))
+    else:
+        if queued and settings.CELERY_TASK_ALWAYS_EAGER:  # no broker: the sync ran in this request
+            messages.success(request, "Synced: the run is at the top of the list.")
+        elif queued:
+            messages.success(request, "Sync queued: a worker picks it up; reload to see the run.")
+        else:
+            messages.info(request, "A sync is already queued; your request joins it.")
+    return redirect("gitsync:repository-detail", pk=pk)
+
+
+@login_required
+@require_POST
+def repository_rotate_secret(request, pk):
+    repository = _visible(request, pk)
+    secret = services.repository_rotate_webhook_secret(actor=Actor.of(request.user), repository=repository)
+    _show_secret_once(request, repository, secret)
+    messages.success(request, "Webhook secret replaced. Give GitHub the new one: deliveries signed with the old one "
+                     "are refused from now on.")  # fmt: skip
+    return redirect("gitsync:repository-detail", pk=pk)
