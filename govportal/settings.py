@@ -216,13 +216,9 @@ GITSYNC_MIRROR_DIR = Path(env_str("GITSYNC_MIRROR_DIR", str(VAR_DIR / "git-mirro
 GITSYNC_MAX_FILE_BYTES = env_int("GITSYNC_MAX_FILE_BYTES", 1_048_576)
 GITSYNC_INTERVAL_SECONDS = env_int("GITSYNC_INTERVAL_SECONDS", 900)
 GITSYNC_LEASE_SECONDS = env_int("GITSYNC_LEASE_SECONDS", 900)
-CELERY_BEAT_SCHEDULE |= {
-    "sync-git-repositories": {
-        "task": "apps.gitsync.tasks.sync_enabled_repositories_task",
-        "schedule": GITSYNC_INTERVAL_SECONDS,
-    },
-}
-# The schedule above is loaded into the database at beat start-up; edit it in the admin (Periodic tasks).
+# Beat reads its schedule from the database, where CELERY_BEAT_SCHEDULE entries are rewritten at every start (so
+# an admin edit to them would be reverted). The Git sync entry is created once, by migration gitsync 0002, and is
+# edited in the admin (Periodic tasks) from then on: GITSYNC_INTERVAL_SECONDS is only its first interval.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Only the test suite sets this: lets `flush` empty the append-only audit table.
 AUDIT_ALLOW_FLUSH = False

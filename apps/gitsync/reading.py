@@ -151,7 +151,6 @@ def read_gto(tags: list[git.Tag], problems: Problems) -> GtoState:
     for (slug, stage), (_, commit) in holders.items():
         state.stages.setdefault((slug, commit), set()).add(stage)
     return state
-    return state
 
 
 def read_artifacts(mirror: git.Mirror, head: str, problems: Problems, max_bytes: int) -> dict:
