@@ -1,43 +1,18 @@
 """Deciding at the same moment on PostgreSQL: the request row lock keeps quorum, transitions and the chain exact."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from apps.accounts.models import Membership, Role
 from apps.approvals.exceptions import ApprovalError
 from apps.approvals.models import Decision, RequestState, StepState
 from apps.audit.models import AuditEvent
 from apps.audit.verification import verify_chain
+from tests.concurrency import race
 from tests.conftest import make_user, needs_postgres
 
 from .conftest import MODEL_RISK_REVIEW, decide, reload, request_production
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
-
-
-def race(jobs) -> list:
-    """Run each job in its own thread and connection, all released at once; return what each returned or raised."""
-    results = [None] * len(jobs)
-    start = threading.Barrier(len(jobs))
-
-    def worker(index, job):
-        try:
-            start.wait()
-            results[index] = job()
-        except BaseException as exc:  # reported by the test, not swallowed
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, job)) for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a decider hung"
-    return results
 
 
 def events(request, action):

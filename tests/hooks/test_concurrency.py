@@ -1,41 +1,17 @@
 """The same delivery arriving twice at once on PostgreSQL: the unique delivery row lets exactly one through."""
 
 import json
-import threading
 
 import pytest
-from django.db import connection
 
 from apps.hooks import services
 from apps.hooks.models import Outcome, WebhookDelivery
+from tests.concurrency import race
 from tests.conftest import needs_postgres
 
 from .conftest import push_payload, sign
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
-
-
-def race(jobs) -> list:
-    """Run each job in its own thread and connection, all released at once; return what each returned or raised."""
-    results = [None] * len(jobs)
-    start = threading.Barrier(len(jobs))
-
-    def worker(index, job):
-        try:
-            start.wait()
-            results[index] = job()
-        except BaseException as exc:  # reported by the test, not swallowed
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, job)) for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a delivery hung"
-    return results
 
 
 def test_a_delivery_sent_many_times_at_once_queues_one_sync(repos, enqueued):
