@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.accounts.views import LoginView, LogoutView
 from apps.core.views import healthz
@@ -10,7 +11,19 @@ admin.site.login = login_required(admin.site.login)
 admin.site.site_header = "GovPortal administration"
 admin.site.site_title = "GovPortal admin"
 
+# The REST API: each app's api/urls.py; the schema and its documentation (vendored assets, no CDN) beside it.
+api_v1 = [
+    path("", include("apps.inventory.api.urls")),
+    path("", include("apps.approvals.api.urls")),
+    path("", include("apps.gitsync.api.urls")),
+    path("", include("apps.audit.api.urls")),
+    path("", include("apps.accounts.api.urls")),
+]
+
 urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("healthz", healthz, name="healthz"),
     path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", LogoutView.as_view(), name="logout"),

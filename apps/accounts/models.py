@@ -5,7 +5,13 @@ from apps.core.querysets import RestrictedQuerySet
 
 
 class User(AbstractUser):
-    """A person who signs in. Their full name is what an e-signature prints."""
+    """A person who signs in (their full name is what an e-signature prints), or a service account.
+
+    A service account is the identity a CI pipeline acts as: a member of one team, with an unusable password
+    (it never signs in to the pages), acting only through its API tokens' scopes.
+    """
+
+    is_service_account = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["username"]
@@ -68,3 +74,45 @@ class Membership(models.Model):
 
     def audit_scope(self) -> dict:
         return {"team": self.team_id}
+
+
+class TokenScope(models.TextChoices):
+    READ = "read", "read: models, versions, environments, requests, repositories and the team's audit trail"
+    REGISTER = "register", "register: register models and versions, update their metadata, trigger syncs"
+    REQUEST_DEPLOY = "request-deploy", "request-deploy: create, submit and cancel deployment requests"
+    REPORT_DEPLOYMENT = "report-deployment", "report-deployment: report that an approved version was deployed"
+
+
+class ServiceToken(models.Model):
+    """An API token of a service account: scoped, expiring, revocable; only a hash of its secret is kept.
+
+    The full token reads `gpt_<prefix>_<secret>`; the prefix identifies it in lists and in the audit trail.
+    """
+
+    account = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    scopes = models.JSONField(default=list)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.account.username} token {self.prefix} ({self.name})"
+
+    @property
+    def permission_team_id(self):
+        membership = self.account.memberships.first()
+        return membership.team_id if membership else None
+
+    def audit_scope(self) -> dict:
+        return {"team": self.permission_team_id}
+
+    def is_usable(self, now) -> bool:
+        return self.revoked_at is None and self.expires_at > now

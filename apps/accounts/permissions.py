@@ -19,14 +19,26 @@ REQUEST_DEPLOY = "request_deploy"  # ask for a model version to be deployed
 VIEW_AUDIT = "view_audit"  # read the team's audit trail at /audit/
 EXPORT_AUDIT = "export_audit"
 MANAGE_TEAM = "manage_team"  # grant and revoke roles and object permissions
+REPORT_DEPLOYMENT = "report_deployment"  # tell the portal an approved version was deployed
 
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     Role.VIEWER: frozenset({VIEW}),
-    Role.CONTRIBUTOR: frozenset({VIEW, REGISTER, CHANGE, CHANGE_LIFECYCLE, REQUEST_DEPLOY}),
+    Role.CONTRIBUTOR: frozenset({VIEW, REGISTER, CHANGE, CHANGE_LIFECYCLE, REQUEST_DEPLOY, REPORT_DEPLOYMENT}),
     Role.APPROVER: frozenset({VIEW, APPROVE}),
     Role.AUDITOR: frozenset({VIEW, VIEW_AUDIT, EXPORT_AUDIT}),
     Role.ADMIN: frozenset(
-        {VIEW, REGISTER, CHANGE, CHANGE_LIFECYCLE, REQUEST_DEPLOY, APPROVE, VIEW_AUDIT, EXPORT_AUDIT, MANAGE_TEAM}
+        {
+            VIEW,
+            REGISTER,
+            CHANGE,
+            CHANGE_LIFECYCLE,
+            REQUEST_DEPLOY,
+            REPORT_DEPLOYMENT,
+            APPROVE,
+            VIEW_AUDIT,
+            EXPORT_AUDIT,
+            MANAGE_TEAM,
+        }
     ),
 }
 
@@ -34,17 +46,34 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
 OBJECT_PERMISSIONS = {VIEW: "view", CHANGE: "change"}
 
 
+# What an API token's scope lets its service account do; the account's roles in its team bound it as well.
+SCOPE_ACTIONS: dict[str, frozenset[str]] = {
+    "read": frozenset({VIEW, VIEW_AUDIT}),
+    "register": frozenset({VIEW, REGISTER, CHANGE}),
+    "request-deploy": frozenset({VIEW, REQUEST_DEPLOY}),
+    "report-deployment": frozenset({VIEW, REPORT_DEPLOYMENT}),
+}
+
+
+def token_allows(user, action: str) -> bool:
+    """False when `user` acts through an API token (set by the API's authentication) whose scopes omit `action`."""
+    token = getattr(user, "api_token", None)
+    return token is None or any(action in SCOPE_ACTIONS.get(scope, ()) for scope in token.scopes)
+
+
 def roles_allowing(action: str) -> list[str]:
     return [role for role, actions in ROLE_ACTIONS.items() if action in actions]
 
 
-def _active(user) -> bool:
-    return user is not None and user.is_authenticated and user.is_active
+def _active(user, action: str | None = None) -> bool:
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    return action is None or token_allows(user, action)
 
 
 def team_ids_with(user, action: str):
     """Ids of the teams where `user` holds a role allowing `action` (a subquery)."""
-    if not _active(user):
+    if not _active(user, action):
         return Team.objects.none().values("pk")
     if user.is_superuser:
         return Team.objects.values("pk")
@@ -62,7 +91,7 @@ def object_scope_q(user, action: str, *, model_class, team_path: str = "team", o
     team_path: lookup from the queryset's model to the owning team.
     object_path: lookup from the queryset's model to the guarded object ("" = the row itself).
     """
-    if not _active(user):
+    if not _active(user, action):
         return Q(pk__in=[])
     if user.is_superuser:
         return Q()
@@ -90,7 +119,7 @@ def team_of(obj) -> Team | None:
 
 
 def has_role(user, team, action: str) -> bool:
-    if not _active(user) or team is None:
+    if not _active(user, action) or team is None:
         return False
     if user.is_superuser:
         return True
@@ -99,7 +128,7 @@ def has_role(user, team, action: str) -> bool:
 
 def can(user, action: str, obj) -> bool:
     """May `user` do `action` to `obj` (a Team or a team-owned object)?"""
-    if not _active(user):
+    if not _active(user, action):
         return False
     if user.is_superuser:
         return True

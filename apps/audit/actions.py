@@ -20,6 +20,9 @@ class Action(StrEnum):
     ROLE_REVOKED = "role.revoked"
     PERMISSION_GRANTED = "permission.granted"
     PERMISSION_REVOKED = "permission.revoked"
+    SERVICE_ACCOUNT_CREATED = "service_account.created"
+    TOKEN_CREATED = "token.created"  # noqa: S105 — an action name
+    TOKEN_REVOKED = "token.revoked"  # noqa: S105 — an action name
     # inventory
     MODEL_REGISTERED = "model.registered"
     MODEL_UPDATED = "model.updated"

@@ -20,6 +20,9 @@ class Actor:
     def of(cls, user) -> "Actor":
         if user is None or not getattr(user, "is_authenticated", False):
             raise ValueError("An actor must be an authenticated user; use Actor.system() for the system.")
+        token = getattr(user, "api_token", None)  # set by the API's token authentication for this request
+        if token is not None:
+            return cls(user=user, label=f"{user.get_username()} (token {token.prefix})", kind=ActorKind.TOKEN)
         return cls(user=user, label=user.get_username(), kind=ActorKind.USER)
 
     @classmethod

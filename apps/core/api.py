@@ -4,7 +4,7 @@ from http import HTTPStatus
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions
+from rest_framework import exceptions, pagination, throttling
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -35,3 +35,69 @@ def exception_handler(exc, context):
     code = getattr(exc, "default_code", "error")
     detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
     return _problem(response.status_code, str(code), str(detail))
+
+
+class PageNumberPagination(pagination.PageNumberPagination):
+    """`?page=N&page_size=M` (at most 200 a page)."""
+
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class CursorPagination(pagination.CursorPagination):
+    """Opaque `?cursor=` links: stable under inserts, for long append-only lists (the audit trail)."""
+
+    page_size_query_param = "page_size"
+    max_page_size = 500
+    ordering = "-sequence"
+
+
+class PrincipalRateThrottle(throttling.SimpleRateThrottle):
+    """A request budget per service token (per person for sessions, per address for anonymous requests)."""
+
+    scope = "principal"
+
+    def get_cache_key(self, request, view):
+        token = getattr(request.user, "api_token", None)
+        if token is not None:
+            ident = f"token-{token.pk}"
+        elif request.user and request.user.is_authenticated:
+            ident = f"user-{request.user.pk}"
+        else:
+            ident = f"anon-{self.get_ident(request)}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "An RFC 9457 problem: what went wrong, in words and as a stable code.",
+    "properties": {
+        "type": {"type": "string", "example": "about:blank"},
+        "title": {"type": "string", "example": "Forbidden"},
+        "status": {"type": "integer", "example": 403},
+        "code": {"type": "string", "example": "self_approval_forbidden"},
+        "detail": {"type": "string"},
+        "errors": {"type": "object", "additionalProperties": True, "description": "Field → messages (400 only)."},
+    },
+    "required": ["type", "title", "status", "code", "detail"],
+}
+_ERRORS = {
+    "400": "Invalid input: unknown fields, wrong types, a bad cursor or filter (`errors` names the fields).",
+    "401": "No credentials, or a token that is unknown, expired or revoked.",
+    "403": "Authenticated, but this principal or token scope may not do this.",
+    "404": "No such object, or not one this principal may see.",
+    "429": "Over the request budget of this token (or person); retry after the `Retry-After` seconds.",
+}
+
+
+def problem_responses_hook(result, generator, request, public):
+    """drf-spectacular post-processing: every operation documents the problem responses it can give."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, operations in result.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            codes = ["400", "401", "403", "429"] + (["404"] if "{" in path else [])
+            for code in codes:
+                responses.setdefault(code, {"description": _ERRORS[code], "content": problem})
+    return result

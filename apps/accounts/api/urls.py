@@ -1,0 +1,3 @@
+"""accounts API routes, mounted under /api/v1/."""
+
+urlpatterns = []

@@ -1,0 +1,3 @@
+"""approvals API routes, mounted under /api/v1/."""
+
+urlpatterns = []

@@ -1,0 +1,3 @@
+"""gitsync API routes, mounted under /api/v1/."""
+
+urlpatterns = []

@@ -1,0 +1,3 @@
+"""inventory API routes, mounted under /api/v1/."""
+
+urlpatterns = []
