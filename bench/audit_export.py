@@ -33,6 +33,8 @@ os.environ.setdefault("DEBUG", "1")
 
 import django  # noqa: E402
 
+from bench.report import print_table  # noqa: E402
+
 django.setup()
 
 from django.db import connection, transaction  # noqa: E402
@@ -308,15 +310,6 @@ def main(events: int) -> None:
     print(f"\nAudit export benchmark: {events:,} events on {connection.vendor} "
           f"(CSV {csv_result['events']:,} rows, JSON Lines {jsonl_result['events']:,} rows)\n")  # fmt: skip
     print_table(("measure", "figure", "goal", "met"), rows)
-
-
-def print_table(header: tuple, rows: list[tuple]) -> None:
-    """A Markdown table, aligned for the terminal."""
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for index, row in enumerate([header, *rows]):
-        print("| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) + " |")
-        if index == 0:
-            print("|" + "|".join("-" * (width + 2) for width in widths) + "|")
 
 
 if __name__ == "__main__":

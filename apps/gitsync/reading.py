@@ -8,6 +8,9 @@ Two kinds of reading:
   of incremental syncs arrive at the same inventory.
 """
 
+import copy
+import dataclasses
+import functools
 import posixpath
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -57,20 +60,31 @@ def metadata_files(directory: str) -> list[str]:
     return [posixpath.join(directory, "MLmodel") if directory else "MLmodel", posixpath.join(directory, "README.md")]
 
 
+@functools.lru_cache(maxsize=512)
+def _parsed_once(parse, text: str, path: str, max_bytes: int):
+    return parse(text, path, max_bytes)
+
+
+def _parsed(parse, text: str, path: str, max_bytes: int):
+    """A parse result, computed once per distinct file: a history walk meets the same card at every commit."""
+    result = _parsed_once(parse, text, path, max_bytes)
+    return dataclasses.replace(result, metadata=copy.deepcopy(result.metadata))
+
+
 def metadata_from(files: dict, commit: str, directory: str, problems: Problems, max_bytes: int) -> dict:
     """`{"mlflow": {...}, "huggingface": {...}}` from the MLmodel and README.md in `directory`, where present."""
     mlmodel_path, readme_path = metadata_files(directory)
     metadata = {}
     mlmodel = text_of(files.get((commit, mlmodel_path)), mlmodel_path, problems)
     if mlmodel is not None:
-        result = parsers.parse_mlmodel(mlmodel, mlmodel_path, max_bytes)
+        result = _parsed(parsers.parse_mlmodel, mlmodel, mlmodel_path, max_bytes)
         for error in result.errors:
             problems.error(str(error))
         if result.metadata:
             metadata["mlflow"] = result.metadata
     readme = text_of(files.get((commit, readme_path)), readme_path, problems)
     if readme is not None:
-        result = parsers.parse_hf_model_card(readme, readme_path, max_bytes)
+        result = _parsed(parsers.parse_hf_model_card, readme, readme_path, max_bytes)
         for error in result.errors:
             problems.error(str(error))
         if result.metadata:

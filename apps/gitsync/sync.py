@@ -26,6 +26,7 @@ from .reading import GOVPORTAL_FILE, Problems
 
 logger = logging.getLogger(__name__)
 MAX_MESSAGES = 200  # per run and kind; a broken file should not make a run unreadable
+CHUNK = 50  # versions written per transaction in a first sync
 
 
 def sync_repository(repository_id: int, *, trigger: str, requested_by: str = "") -> SyncRun | None:
@@ -166,29 +167,30 @@ class _Sync:
 
     def _read_history(self, mirror: git.Mirror, applier: Applier, since: str | None) -> None:
         touched = mirror.commits(self.repository.branch, since, paths=(GOVPORTAL_FILE,))
+        yaml_files = mirror.read_files([(commit.sha, GOVPORTAL_FILE) for commit in touched], self.max_bytes)
+        declared = []  # (commit, models, problems), oldest first
         for index, commit in enumerate(touched):
-            last = index == len(touched) - 1
             # Only the newest version of the file reports its mistakes; older ones were superseded.
+            last = index == len(touched) - 1
             problems = self.problems if last else Problems(warnings=self.problems.warnings)
-            files = mirror.read_files([(commit.sha, GOVPORTAL_FILE)], self.max_bytes)
-            text = reading.text_of(files[(commit.sha, GOVPORTAL_FILE)], GOVPORTAL_FILE, problems)
+            text = reading.text_of(yaml_files[(commit.sha, GOVPORTAL_FILE)], GOVPORTAL_FILE, problems)
             if text is None:
                 continue  # deleted (nothing is removed from the inventory) or unreadable (reported)
             result = parsers.parse_govportal_yaml(text, GOVPORTAL_FILE, self.max_bytes)
             for error in result.errors:
                 problems.error(str(error))
-            self._apply_declarations(mirror, applier, commit, result.models, problems)
-
-    def _apply_declarations(self, mirror, applier: Applier, commit: git.Commit, specs, problems: Problems) -> None:
-        team = self.repository.team
+            declared.append((commit, result.models, problems))
         wanted = []
-        for spec in specs:
-            for version in spec.versions:
-                if version.model_card:
-                    wanted.append((commit.sha, version.model_card))
-                    directory = posixpath.dirname(version.model_card)
-                    wanted += [(commit.sha, path) for path in reading.metadata_files(directory)]
-        files = mirror.read_files(wanted, self.max_bytes)
+        for commit, specs, _ in declared:
+            for version in (version for spec in specs for version in spec.versions if version.model_card):
+                directory = posixpath.dirname(version.model_card)
+                wanted += [(commit.sha, path) for path in (version.model_card, *reading.metadata_files(directory))]
+        files = mirror.read_files(wanted, self.max_bytes)  # every card and metadata file in one batch
+        for commit, specs, problems in declared:
+            self._apply_declarations(applier, commit, specs, files, problems)
+
+    def _apply_declarations(self, applier: Applier, commit: git.Commit, specs, files: dict, problems: Problems):
+        team = self.repository.team
         for spec in specs:
             where = f"{GOVPORTAL_FILE}:{spec.line}" if spec.line else GOVPORTAL_FILE
             if spec.team != team.slug:
@@ -267,16 +269,24 @@ class _Sync:
                 continue
             if slug in state.deprecated:
                 applier.deprecate(model, f"tag {artifact}@deprecated")
-            for gv in (gv for new_slug, gv in new if new_slug == slug):
-                sha = gv.tag.target_sha
-                fields = {
-                    "artifact_uri": decl.path if decl else "",
-                    "source_metadata": reading.metadata_from(
-                        files, sha, state.directory(slug), self.problems, self.max_bytes
-                    ),
-                    **self._tag_fields(slug, gv.version, sha),
-                }
-                applier.version(model, gv.version, where=f"tag {gv.tag.name}", commit=commits.get(sha), fields=fields)
+            tagged = [gv for new_slug, gv in new if new_slug == slug]
+            for start in range(0, len(tagged), CHUNK):
+                # A first sync registers hundreds of versions: one commit per chunk, a savepoint per version (so
+                # one bad version still fails alone). The audit chain is locked for one chunk at a time.
+                with transaction.atomic():
+                    for gv in tagged[start : start + CHUNK]:
+                        self._register(applier, model, gv, decl, files, commits)
+
+    def _register(self, applier: Applier, model, gv: reading.GtoVersion, decl, files: dict, commits: dict) -> None:
+        sha, slug = gv.tag.target_sha, model.slug
+        fields = {
+            "artifact_uri": decl.path if decl else "",
+            "source_metadata": reading.metadata_from(
+                files, sha, self.state.directory(slug), self.problems, self.max_bytes
+            ),
+            **self._tag_fields(slug, gv.version, sha),
+        }
+        applier.version(model, gv.version, where=f"tag {gv.tag.name}", commit=commits.get(sha), fields=fields)
 
     def _tag_fields(self, slug: str, version: str, commit: str) -> dict:
         """A version's tag, stages and deregistration, as the tags say now."""

@@ -230,7 +230,9 @@ def _clean_version(version: ModelVersion, actor: Actor) -> None:
     if lineage:
         errors["parent"] = [lineage]
     try:
-        version.full_clean(validate_unique=False)
+        # The caller locked the model, the unique version is checked first, and the database enforces the
+        # constraints: skipping those re-checks saves a quarter of the queries of a bulk Git sync.
+        version.full_clean(exclude=["model"], validate_unique=False, validate_constraints=False)
     except ValidationError as exc:
         errors.update(exc.message_dict)
     if errors:

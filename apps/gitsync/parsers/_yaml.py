@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import yaml
 
 DEFAULT_MAX_BYTES = 1_000_000
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_EXPANDED_NODES = 100_000
 
 
@@ -53,13 +54,18 @@ def load(text: str | bytes, path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> tu
     source, errors = decode(text, path, max_bytes)
     if source is None:
         return Loaded(), errors
+    # One pass with libyaml's parser when present (ten times faster than pure Python): the node tree for line
+    # numbers and the alias check, and the data constructed from that same tree.
+    loader = _Loader(source)
     try:
-        node = yaml.compose(source, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(source)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
         return Loaded(), [ParseError(path, mark.line + 1 if mark else None, "", f"malformed YAML: {problem}")]
+    finally:
+        loader.dispose()
     if node is not None:
         size = _expanded_size(node, {})
         if size is None or size > MAX_EXPANDED_NODES:
