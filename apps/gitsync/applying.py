@@ -2,13 +2,13 @@
 
 Every created or changed model and version is one audit event (the inventory services record them) with the
 repository, commit and sync run in its context. Nothing is deleted: a version that disappears from Git stays.
-Each model and version is applied in its own transaction, so one bad declaration does not stop the others.
+Each model and version is applied by one service call, which is its own transaction (a savepoint inside a sync's
+chunk), so one bad declaration does not stop the others.
 """
 
 from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.utils.text import slugify
 
 from apps.audit.actors import Actor
@@ -77,7 +77,7 @@ class Applier:
                 )
                 return None
             try:
-                with self._context(commit), transaction.atomic():
+                with self._context(commit):
                     model = inventory.registered_model_register(
                         actor=SYNC_ACTOR, team=self.repository.team, name=name,
                         source_repository_url=self.repository.url, **create,
@@ -90,7 +90,7 @@ class Applier:
         changed = {key: value for key, value in update.items() if getattr(model, key) != value}
         if changed:
             try:
-                with self._context(commit), transaction.atomic():
+                with self._context(commit):
                     model = inventory.registered_model_update(actor=SYNC_ACTOR, model=model, **changed)
             except (ValidationError, PermissionDenied) as exc:
                 self.problems.error(f"{where}: model {name!r} not updated: {_messages(exc)}")
@@ -102,7 +102,7 @@ class Applier:
         if DEPRECATED_TAG in names:
             return
         try:
-            with self._context(None), transaction.atomic():
+            with self._context(None):
                 self.models[model.slug] = inventory.registered_model_update(
                     actor=SYNC_ACTOR, model=model, tags=[*names, DEPRECATED_TAG]
                 )
@@ -126,7 +126,7 @@ class Applier:
             if commit is None:
                 return
             try:
-                with self._context(commit.sha), transaction.atomic():
+                with self._context(commit.sha):
                     self.versions[key] = inventory.model_version_create(
                         actor=SYNC_ACTOR, model=model, version=version, source=Source.GIT,
                         git_commit_sha=commit.sha, git_author=f"{commit.author_name} <{commit.author_email}>",
@@ -144,7 +144,7 @@ class Applier:
         if not changed:
             return
         try:
-            with self._context(existing.git_commit_sha), transaction.atomic():
+            with self._context(existing.git_commit_sha):
                 self.versions[key] = inventory.model_version_update(actor=SYNC_ACTOR, version=existing, **changed)
         except (ValidationError, PermissionDenied) as exc:
             self.problems.error(f"{where}: {model.name} {version} not updated: {_messages(exc)}")
