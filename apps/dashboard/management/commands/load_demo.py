@@ -262,6 +262,10 @@ class Loader:
             run = sync_repository(repository.pk, trigger=Trigger.COMMAND, requested_by="load_demo")
             if run is not None and run.status == SyncStatus.FAILED:
                 self.notes.append(f"The demo repository did not sync: {'; '.join(run.errors)}")
+            elif run is not None:
+                self.notes.append(
+                    f"Synced {repository.name} from Git ({path}): {run.created} versions; see /repositories/."
+                )
 
     def load_requests(self) -> None:
         """The deployment requests, in every state; outside any transaction (signing needs its own).
