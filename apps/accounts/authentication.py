@@ -14,7 +14,7 @@ class ServiceTokenAuthentication(authentication.BaseAuthentication):
         if not header:
             return None
         keyword, _, raw = header.partition(" ")
-        if keyword != self.keyword:
+        if keyword.lower() != self.keyword.lower():
             return None
         token = token_authenticate(raw.strip())
         if token is None:

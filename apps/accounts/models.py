@@ -108,7 +108,7 @@ class ServiceToken(models.Model):
 
     @property
     def permission_team_id(self):
-        membership = self.account.memberships.first()
+        membership = self.account.memberships.order_by("pk").first()  # the team it was created for
         return membership.team_id if membership else None
 
     def audit_scope(self) -> dict:

@@ -32,6 +32,8 @@ def membership_grant(*, actor: Actor, team: Team, user: User, role: str) -> Memb
         raise ValidationError({"role": f"Unknown role {role!r}; choose one of {', '.join(Role.values)}."})
     if not user.is_active:
         raise ValidationError({"user": f"{user.username} is deactivated and cannot be given a role."})
+    if user.is_service_account and Membership.objects.filter(user=user).exclude(team=team).exists():
+        raise ValidationError({"user": f"{user.username} is a service account of another team; it acts for one team."})
     membership, created = Membership.objects.get_or_create(
         team=team, user=user, role=role, defaults={"granted_by": actor.user}
     )

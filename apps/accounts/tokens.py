@@ -58,7 +58,9 @@ def service_account_create(*, actor: Actor, team, name: str, description: str = 
 
 
 def _account_team(account: User):
-    membership = account.memberships.select_related("team").first()
+    # The team it was made for: its first membership. Not `.first()` on the default ordering (team name): a role
+    # granted to it in another team would hand that team's admins its tokens.
+    membership = account.memberships.select_related("team").order_by("pk").first()
     return membership.team if membership else None
 
 
@@ -72,7 +74,7 @@ def token_create(
     team = _account_team(account)
     permissions.require(actor.user, permissions.MANAGE_TEAM, team, f"Only admins of {team} can issue its tokens.")
     errors = {}
-    scopes = sorted(set(scopes or ()))
+    scopes = sorted({scopes} if isinstance(scopes, str) else set(scopes or ()))
     if not scopes:
         errors["scopes"] = ["Choose at least one scope."]
     elif set(scopes) - set(TokenScope.values):
@@ -80,11 +82,17 @@ def token_create(
     name = (name or "").strip()
     if not name or len(name) > 100:
         errors["name"] = ["Name the token (at most 100 characters), e.g. the pipeline that uses it."]
-    if not isinstance(expires_in_days, int) or not 1 <= expires_in_days <= MAX_DAYS:
+    if (
+        isinstance(expires_in_days, bool)
+        or not isinstance(expires_in_days, int)
+        or not 1 <= expires_in_days <= MAX_DAYS
+    ):
         errors["expires_in_days"] = [f"A token expires after 1 to {MAX_DAYS} days."]
     if errors:
         raise ValidationError(errors)
     prefix, secret = secrets.token_hex(4), secrets.token_urlsafe(32)
+    while ServiceToken.objects.filter(prefix=prefix).exists():  # 4 billion prefixes: a clash is rare, not impossible
+        prefix = secrets.token_hex(4)
     token = ServiceToken.objects.create(
         account=account, name=name, prefix=prefix, secret_hash=_hash(secret), scopes=scopes,
         expires_at=timezone.now() + timedelta(days=expires_in_days), created_by=actor.user,
@@ -122,7 +130,7 @@ def token_revoke(*, actor: Actor, token: ServiceToken) -> ServiceToken:
 
 def token_authenticate(raw: str) -> ServiceToken | None:
     """The usable token `raw` names (not expired, not revoked, its account active), or None."""
-    match = _TOKEN.match(raw or "")
+    match = _TOKEN.fullmatch(raw or "")
     if not match:
         return None
     token = ServiceToken.objects.select_related("account").filter(prefix=match[1]).first()

@@ -1,16 +1,20 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import OuterRef, Prefetch, Subquery
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.audit.actors import Actor
-from apps.core.forms import error_text
+from apps.core.forms import apply_errors, error_text
 
-from . import permissions, services
-from .forms import GrantRoleForm, LoginForm
-from .models import Membership, Team
+from . import permissions, services, tokens
+from .forms import GrantRoleForm, LoginForm, ServiceAccountForm, TokenForm
+from .models import Membership, ServiceToken, Team, User
 
 
 class LoginView(auth_views.LoginView):
@@ -49,11 +53,17 @@ def team_list(request):
 def team_detail(request, slug):
     team = get_object_or_404(Team.objects.restrict(request.user), slug=slug)
     memberships = team.memberships.select_related("user", "granted_by").order_by("user__username", "role")
+    can_manage = permissions.can(request.user, permissions.MANAGE_TEAM, team)
+    tokens_shown = ServiceToken.objects.select_related("created_by").order_by("-created_at")
     return render(request, "accounts/team_detail.html", {
         "team": team,
         "memberships": memberships,
-        "can_manage": permissions.can(request.user, permissions.MANAGE_TEAM, team),
+        "can_manage": can_manage,
         "form": GrantRoleForm(),
+        # Only the team's admins (and superusers) see its service accounts and their tokens.
+        "service_accounts": _service_accounts(team).prefetch_related(Prefetch("api_tokens", queryset=tokens_shown))
+        if can_manage else None,
+        "now": timezone.now(),
     })  # fmt: skip
 
 
@@ -83,4 +93,91 @@ def team_revoke(request, slug, pk):
         messages.success(request, f"Revoked {membership.role} from {membership.user.username}.")
     except (ValidationError, PermissionDenied) as exc:
         messages.error(request, error_text(exc))
+    return redirect("accounts:team-detail", slug=slug)
+
+
+# Service accounts and their API tokens: the team's admins (and superusers) add accounts, issue and revoke tokens.
+
+
+def _token_key(pk) -> str:
+    return f"accounts.token.{pk}"
+
+
+def _managed_team(request, slug) -> Team:
+    """A team the user may see (else 404) and manage (else 403)."""
+    team = get_object_or_404(Team.objects.restrict(request.user), slug=slug)
+    if not permissions.can(request.user, permissions.MANAGE_TEAM, team):
+        raise PermissionDenied(f"Only admins of {team} manage its service accounts.")
+    return team
+
+
+def _service_accounts(team):
+    """The service accounts made for `team`: those whose first membership is in it (as tokens.py decides)."""
+    first_team = Membership.objects.filter(user=OuterRef("pk")).order_by("pk").values("team_id")[:1]
+    accounts = User.objects.filter(is_service_account=True).annotate(owner_team_id=Subquery(first_team))
+    return accounts.filter(owner_team_id=team.pk).order_by("username")
+
+
+@login_required
+def service_account_create(request, slug):
+    team = _managed_team(request, slug)
+    form = ServiceAccountForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            account = tokens.service_account_create(actor=Actor.of(request.user), team=team, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, f"Added the service account {account.username}. Issue it a token.")
+            return redirect("accounts:service-account-token-create", slug=slug, pk=account.pk)
+    return render(request, "accounts/service_account_form.html", {"team": team, "form": form})
+
+
+@login_required
+def service_account_token_create(request, slug, pk):
+    team = _managed_team(request, slug)
+    account = get_object_or_404(_service_accounts(team), pk=pk)
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            token, plaintext = tokens.token_create(actor=Actor.of(request.user), account=account, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            request.session[_token_key(token.pk)] = plaintext  # popped by the next page: shown exactly once
+            return redirect("accounts:service-account-token-issued", slug=slug, pk=account.pk, token_pk=token.pk)
+    return render(request, "accounts/service_account_token_form.html", {"team": team, "account": account, "form": form})
+
+
+@login_required
+@never_cache  # the page carries the full token, once
+def service_account_token_issued(request, slug, pk, token_pk):
+    team = _managed_team(request, slug)
+    account = get_object_or_404(_service_accounts(team), pk=pk)
+    token = get_object_or_404(account.api_tokens.select_related("created_by"), pk=token_pk)
+    return render(request, "accounts/service_account_token_issued.html", {
+        "team": team,
+        "account": account,
+        "token": token,
+        "plaintext": request.session.pop(_token_key(token.pk), None),
+        "base_url": settings.PORTAL_BASE_URL.rstrip("/"),
+    })  # fmt: skip
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def service_account_token_revoke(request, slug, pk, token_pk):
+    """GET asks for confirmation; POST revokes."""
+    team = _managed_team(request, slug)
+    account = get_object_or_404(_service_accounts(team), pk=pk)
+    token = get_object_or_404(account.api_tokens.all(), pk=token_pk)
+    if request.method == "GET":
+        return render(request, "accounts/service_account_token_revoke.html", {
+            "team": team, "account": account, "token": token,
+        })  # fmt: skip
+    if token.revoked_at is not None:
+        messages.info(request, f"Token gpt_{token.prefix}_… was already revoked.")
+    else:
+        tokens.token_revoke(actor=Actor.of(request.user), token=token)
+        messages.success(request, f"Revoked token gpt_{token.prefix}_… of {account.username}: it is refused now.")
     return redirect("accounts:team-detail", slug=slug)

@@ -4,6 +4,7 @@ from http import HTTPStatus
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
 from rest_framework import exceptions, pagination, throttling
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -27,6 +28,8 @@ def exception_handler(exc, context):
         return _problem(403, "permission_denied", str(exc) or "You may not do this.")
     if isinstance(exc, DomainError):
         return _problem(exc.status, exc.code, exc.message)
+    if isinstance(exc, Http404):  # DRF converts it too, but the code is read from the exception itself
+        exc = exceptions.NotFound(str(exc) or None)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -34,7 +37,11 @@ def exception_handler(exc, context):
         return _problem(400, "invalid", "The request was not valid.", response.data)
     code = getattr(exc, "default_code", "error")
     detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
-    return _problem(response.status_code, str(code), str(detail))
+    problem = _problem(response.status_code, str(code), str(detail))
+    for header in ("WWW-Authenticate", "Retry-After", "Allow"):  # what DRF set for the client to act on
+        if header in response:
+            problem[header] = response[header]
+    return problem
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
