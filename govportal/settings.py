@@ -193,6 +193,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # vendored by drf-spectacular-sidecar: no CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One schema name per choice set, however many serializers use it.
+    "ENUM_NAME_OVERRIDES": {
+        "RiskTierEnum": "apps.inventory.models.RiskTier",
+        "LifecycleEnum": "apps.inventory.models.Lifecycle",
+        "SyncStatusEnum": "apps.gitsync.models.SyncStatus",
+        "ExportStatusEnum": "apps.audit.models.ExportStatus",
+        "ExportFormatEnum": "apps.audit.models.ExportFormat",
+        "RequestStateEnum": "apps.approvals.models.RequestState",
+        "StepStateEnum": "apps.approvals.models.StepState",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.core.api.problem_responses_hook",
@@ -257,6 +267,17 @@ GITSYNC_LEASE_SECONDS = env_int("GITSYNC_LEASE_SECONDS", 900)
 # an admin edit to them would be reverted). The Git sync entry is created once, by migration gitsync 0002, and is
 # edited in the admin (Periodic tasks) from then on: GITSYNC_INTERVAL_SECONDS is only its first interval.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# GitHub App (deployment protection rules)
+# GitHub's REST API root (GitHub Enterprise Server: https://HOST/api/v3). The portal calls back only
+# deployment_callback_urls under it, for the delivering repository: a signed delivery cannot point it elsewhere.
+GITHUB_API_URL = env_str("GITHUB_API_URL", "https://api.github.com").rstrip("/")
+# The App's installation token, sent as `Authorization: Bearer` when answering a run; never logged.
+GITHUB_APP_INSTALLATION_TOKEN = env_str("GITHUB_APP_INSTALLATION_TOKEN", "")
+GITHUB_API_TIMEOUT_SECONDS = env_int("GITHUB_API_TIMEOUT_SECONDS", 10)
+CELERY_BEAT_SCHEDULE |= {
+    "answer-github-deployment-gates": {"task": "apps.hooks.tasks.github_gates_answer_due_task", "schedule": 300},
+}
+# End GitHub App (deployment protection rules)
 # Only the test suite sets this: lets `flush` empty the append-only audit table.
 AUDIT_ALLOW_FLUSH = False
 

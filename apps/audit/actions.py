@@ -46,6 +46,7 @@ class Action(StrEnum):
     REQUEST_RESET = "request.reset_to_draft"
     DECISION_RECORDED = "decision.recorded"
     SIGNATURE_FAILED = "signature.failed"
+    DEPLOYMENT_REPORTED = "deployment.reported"
     # gitsync
     REPOSITORY_CREATED = "repository.created"
     REPOSITORY_UPDATED = "repository.updated"
@@ -55,3 +56,4 @@ class Action(StrEnum):
     GIT_TAG_MOVED = "git.tag_moved"
     # hooks
     WEBHOOK_REJECTED = "webhook.rejected"
+    GITHUB_DEPLOYMENT_ANSWERED = "github.deployment_answered"

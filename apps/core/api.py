@@ -3,11 +3,11 @@
 from http import HTTPStatus
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, pagination, throttling
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from .exceptions import DomainError
 
@@ -28,6 +28,11 @@ def exception_handler(exc, context):
         return _problem(403, "permission_denied", str(exc) or "You may not do this.")
     if isinstance(exc, DomainError):
         return _problem(exc.status, exc.code, exc.message)
+    # Imported here: DRF's settings import this module (pagination, throttling) before DRF's views exist.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
+    if isinstance(exc, RequestDataTooBig):
+        return _problem(413, "payload_too_large", "The request body is larger than this API accepts.")
     if isinstance(exc, Http404):  # DRF converts it too, but the code is read from the exception itself
         exc = exceptions.NotFound(str(exc) or None)
     response = drf_exception_handler(exc, context)
@@ -45,10 +50,16 @@ def exception_handler(exc, context):
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
-    """`?page=N&page_size=M` (at most 200 a page)."""
+    """`?page=N&page_size=M` (at most 200 a page); a page that does not exist is a 400 naming `page`."""
 
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def paginate_queryset(self, queryset, request, view=None):
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except exceptions.NotFound as exc:
+            raise exceptions.ValidationError({"page": [str(exc.detail)]}) from exc
 
 
 class CursorPagination(pagination.CursorPagination):
@@ -108,3 +119,12 @@ def problem_responses_hook(result, generator, request, public):
             for code in codes:
                 responses.setdefault(code, {"description": _ERRORS[code], "content": problem})
     return result
+
+
+def api_not_found(request, *args, **kwargs):
+    """Unknown paths under /api/ answer as the API does: a problem document, not the portal's HTML page."""
+    from django.http import JsonResponse
+
+    body = {"type": "about:blank", "title": "Not Found", "status": 404, "code": "not_found",
+            "detail": f"No API endpoint at {request.path}. See /api/docs/."}  # fmt: skip
+    return JsonResponse(body, status=404, content_type="application/problem+json")

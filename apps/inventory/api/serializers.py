@@ -1,0 +1,187 @@
+"""Inventory over the API: `<Entity>Output` to read, `<Action>Input` to parse a body (unknown keys refused)."""
+
+from collections.abc import Mapping
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import RequestDataTooBig
+from django.urls import reverse
+from rest_framework import exceptions, serializers
+
+from apps.accounts.models import Team
+
+from ..models import AIActCategory, Environment, ModelVersion, RegisteredModel, RiskTier
+
+
+class StrictInput(serializers.Serializer):
+    """An input body: a JSON object whose keys are all writable fields; anything else is a 400 naming the keys.
+
+    DRF ignores unknown keys by default, so a misspelt `risk_teir` would pass silently; here it cannot.
+    """
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            unknown = sorted(set(data) - writable)
+            if unknown:
+                raise serializers.ValidationError({key: ["Unknown or read-only field."] for key in unknown})
+        return super().to_internal_value(data)
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = 413
+    default_detail = "The request body is larger than this server accepts."
+    default_code = "payload_too_large"
+
+
+def parse_body(request, serializer_class, *, partial=False, **context) -> dict:
+    """The body, validated by `serializer_class`: a 400 problem for anything unknown or malformed, 413 if huge.
+
+    Django refuses bodies over DATA_UPLOAD_MAX_MEMORY_SIZE with RequestDataTooBig, which DRF does not handle
+    (it would reach the client as an HTML 400); here it becomes a problem document like every other error.
+    """
+    try:
+        data = request.data
+    except RequestDataTooBig:
+        raise PayloadTooLarge() from None
+    serializer = serializer_class(data=data, partial=partial, context={"request": request, **context})
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def page_url(path: str) -> str:
+    """The portal page for a path, as people open it (PORTAL_BASE_URL, like e-mails and reports)."""
+    return settings.PORTAL_BASE_URL.rstrip("/") + path
+
+
+def _users():
+    return get_user_model().objects.filter(is_active=True)
+
+
+# --- output -----------------------------------------------------------------------------------------------------------
+
+
+class RegisteredModelOutput(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    team_name = serializers.CharField(source="team.name", read_only=True)
+    tags = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+    owners = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
+    validator = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    version_count = serializers.IntegerField(read_only=True)
+    latest_version_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    url = serializers.SerializerMethodField(help_text="The model's page in the portal.")
+
+    class Meta:
+        model = RegisteredModel
+        fields = [
+            "slug", "name", "team", "team_name", "risk_tier", "eu_ai_act_category", "lifecycle_status",
+            "description", "intended_use", "limitations", "tags", "owners", "validator", "last_validated_on",
+            "next_validation_due", "source_repository_url", "source_path", "version_count", "latest_version_at",
+            "created_at", "updated_at", "url",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_url(self, model) -> str:
+        return page_url(reverse("inventory:model-detail", args=[model.slug]))
+
+
+class ModelVersionOutput(serializers.ModelSerializer):
+    model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    parent = serializers.SlugRelatedField(
+        slug_field="version", read_only=True, help_text="The version of the same model this one derives from."
+    )
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    url = serializers.SerializerMethodField(help_text="The version's page in the portal.")
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "model", "version", "source", "artifact_uri", "artifact_digest", "git_commit_sha", "framework",
+            "metrics", "parameters", "model_card", "training_data", "parent",
+            "git_tag", "git_author", "git_committed_at", "stages", "deregistered", "source_metadata",
+            "created_by", "created_at", "updated_at", "url",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_url(self, version) -> str:
+        return page_url(reverse("inventory:version-detail", args=[version.model.slug, version.version]))
+
+
+class EnvironmentOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Environment
+        fields = ["slug", "name", "order", "protected", "description"]
+        read_only_fields = fields
+
+
+# --- input ------------------------------------------------------------------------------------------------------------
+
+
+class ModelUpdateInput(StrictInput):
+    """A model's metadata; on PATCH every field is optional and only those sent change."""
+
+    name = serializers.CharField(max_length=120)
+    risk_tier = serializers.ChoiceField(choices=RiskTier.choices)
+    eu_ai_act_category = serializers.ChoiceField(choices=AIActCategory.choices)
+    description = serializers.CharField(max_length=5000, allow_blank=True, trim_whitespace=False)
+    intended_use = serializers.CharField(max_length=5000, allow_blank=True, trim_whitespace=False)
+    limitations = serializers.CharField(max_length=5000, allow_blank=True, trim_whitespace=False)
+    tags = serializers.ListField(child=serializers.CharField(max_length=40), max_length=50)
+    owners = serializers.SlugRelatedField(
+        slug_field="username", queryset=_users(), many=True, help_text="Usernames of the model's owners."
+    )
+    validator = serializers.SlugRelatedField(
+        slug_field="username", queryset=_users(), allow_null=True,
+        help_text="Username of the independent validator (not an owner).",
+    )  # fmt: skip
+    last_validated_on = serializers.DateField(allow_null=True)
+    next_validation_due = serializers.DateField(allow_null=True)
+    source_repository_url = serializers.CharField(max_length=500, allow_blank=True)
+    source_path = serializers.CharField(max_length=300, allow_blank=True)
+
+
+class ModelRegisterInput(ModelUpdateInput):
+    """A new model: name, team and risk tier are required; it starts in development."""
+
+    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all(), help_text="Team slug.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            field.required = name in ("name", "team", "risk_tier")
+
+
+class VersionUpdateInput(StrictInput):
+    """A version's metadata; the version string and the Git provenance are not edited here."""
+
+    artifact_uri = serializers.CharField(max_length=1000, allow_blank=True)
+    artifact_digest = serializers.CharField(
+        max_length=71, allow_blank=True, help_text="SHA-256 of the artifact: 64 hex digits, optionally 'sha256:'."
+    )
+    git_commit_sha = serializers.CharField(max_length=64, allow_blank=True, help_text="Full 40- or 64-digit SHA.")
+    framework = serializers.CharField(max_length=50, allow_blank=True)
+    metrics = serializers.DictField(help_text='Names to finite numbers, e.g. {"auc": 0.91}.')
+    parameters = serializers.DictField(help_text='Training parameters, e.g. {"max_depth": 6}.')
+    model_card = serializers.CharField(max_length=100_000, allow_blank=True, trim_whitespace=False)
+    training_data = serializers.ListField(child=serializers.CharField(max_length=500), max_length=100)
+    parent = serializers.CharField(
+        max_length=64, allow_null=True, help_text="The version string of the same model it derives from, or null."
+    )
+
+    def validate_parent(self, value):
+        """A version string of this model (context["model"]) → that version; null clears it."""
+        if value is None:
+            return None
+        parent = self.context["model"].versions.filter(version=value).first()
+        if parent is None:
+            raise serializers.ValidationError(f"{self.context['model'].name} has no version {value}.")
+        return parent
+
+
+class VersionCreateInput(VersionUpdateInput):
+    version = serializers.CharField(max_length=64, help_text="Used once per model, e.g. 2.1.0.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            field.required = name == "version"

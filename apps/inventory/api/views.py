@@ -1,0 +1,161 @@
+"""Inventory API: models, their versions, environments. Selectors read (scoped), one service writes, serializers show.
+
+An object the principal may not see is a 404; one it may see but not change is a 403 from the service.
+"""
+
+from django.db.models import Prefetch
+from django.urls import reverse
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.filters import OrderingFilter, SearchFilter
+from rest_framework.response import Response
+
+from apps.accounts.models import User
+from apps.audit.actors import Actor
+
+from .. import selectors, services
+from ..models import Environment, ModelVersion, Source
+from . import serializers
+from .filters import ModelOrderingFilter, RegisteredModelFilter, ordering_parameter
+from .serializers import parse_body
+
+SLUG_PATTERN = r"^[-a-zA-Z0-9_]+$"
+MODEL_SLUG = OpenApiParameter(
+    "model_slug", str, OpenApiParameter.PATH, description="The model's slug.", pattern=SLUG_PATTERN
+)
+SLUG = OpenApiParameter("slug", str, OpenApiParameter.PATH, description="The model's slug.", pattern=SLUG_PATTERN)
+VERSION = OpenApiParameter(
+    "version", str, OpenApiParameter.PATH, description="The version string, e.g. 1.4.0.",
+    pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$",
+)  # fmt: skip
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List models",
+        description="Models this principal may see.",
+        parameters=[ordering_parameter("name", "updated_at", "risk")],
+    ),
+    retrieve=extend_schema(summary="Get a model", parameters=[SLUG]),
+)
+class RegisteredModelViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
+    serializer_class = serializers.RegisteredModelOutput
+    lookup_field = "slug"
+    lookup_value_regex = r"[^/]+"
+    filter_backends = [DjangoFilterBackend, SearchFilter, ModelOrderingFilter]
+    filterset_class = RegisteredModelFilter
+    search_fields = ["name", "description", "tags__name"]
+    ordering_fields = ["name", "updated_at", "risk"]
+    ordering = ["name"]
+
+    def get_queryset(self):
+        owners = Prefetch("owners", queryset=User.objects.order_by("username"))
+        return selectors.registered_model_list(user=self.request.user).prefetch_related(owners)
+
+    def _render(self, model, status_code=status.HTTP_200_OK):
+        model = self.get_queryset().get(pk=model.pk)  # with the list's annotations (version count, latest)
+        headers = {}
+        if status_code == status.HTTP_201_CREATED:
+            headers["Location"] = reverse("inventory-api:model-detail", args=[model.slug])
+        return Response(self.get_serializer(model).data, status=status_code, headers=headers)
+
+    @extend_schema(
+        summary="Register a model",
+        request=serializers.ModelRegisterInput,
+        responses={201: serializers.RegisteredModelOutput},
+    )
+    def create(self, request, *args, **kwargs):
+        data = parse_body(request, serializers.ModelRegisterInput)
+        model = services.registered_model_register(actor=Actor.of(request.user), **data)
+        return self._render(model, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Change a model's metadata",
+        parameters=[SLUG],
+        request=serializers.ModelUpdateInput,
+        responses={200: serializers.RegisteredModelOutput},
+    )
+    def partial_update(self, request, *args, **kwargs):
+        model = self.get_object()
+        data = parse_body(request, serializers.ModelUpdateInput, partial=True)
+        model = services.registered_model_update(actor=Actor.of(request.user), model=model, **data)
+        return self._render(model)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List a model's versions",
+        description="Newest first.",
+        parameters=[ordering_parameter("created_at", "version")],
+    ),
+    retrieve=extend_schema(summary="Get a version", parameters=[VERSION]),
+)
+@extend_schema(parameters=[MODEL_SLUG])
+class ModelVersionViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
+    serializer_class = serializers.ModelVersionOutput
+    lookup_field = "version"
+    lookup_value_regex = r"[^/]+"
+    filter_backends = [OrderingFilter]
+    ordering_fields = ["created_at", "version"]
+
+    def get_model(self):
+        """The model in the URL, if this principal may see it (else 404); the services decide on changes."""
+        if not hasattr(self, "_model"):
+            self._model = selectors.registered_model_get(user=self.request.user, slug=self.kwargs["model_slug"])
+        return self._model
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema generator has no URL to read
+            return ModelVersion.objects.none()
+        return selectors.model_version_list(model=self.get_model())
+
+    def _render(self, version, status_code=status.HTTP_200_OK):
+        version = self.get_queryset().get(pk=version.pk)
+        headers = {}
+        if status_code == status.HTTP_201_CREATED:
+            args = [version.model.slug, version.version]
+            headers["Location"] = reverse("inventory-api:model-version-detail", args=args)
+        return Response(self.get_serializer(version).data, status=status_code, headers=headers)
+
+    @extend_schema(
+        summary="Add a version",
+        description="Versions made through the API have source `api`.",
+        request=serializers.VersionCreateInput,
+        responses={201: serializers.ModelVersionOutput},
+    )
+    def create(self, request, *args, **kwargs):
+        model = self.get_model()
+        data = parse_body(request, serializers.VersionCreateInput, model=model)
+        version = services.model_version_create(actor=Actor.of(request.user), model=model, source=Source.API, **data)
+        return self._render(version, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Change a version's metadata",
+        parameters=[VERSION],
+        request=serializers.VersionUpdateInput,
+        responses={200: serializers.ModelVersionOutput},
+    )
+    def partial_update(self, request, *args, **kwargs):
+        version = self.get_object()
+        data = parse_body(request, serializers.VersionUpdateInput, partial=True, model=version.model)
+        version = services.model_version_update(actor=Actor.of(request.user), version=version, **data)
+        return self._render(version)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List environments", description="In promotion order."),
+    retrieve=extend_schema(summary="Get an environment"),
+)
+class EnvironmentViewSet(viewsets.ReadOnlyModelViewSet):
+    """Deployment environments: portal configuration every signed-in principal may read."""
+
+    queryset = Environment.objects.order_by("order")
+    serializer_class = serializers.EnvironmentOutput
+    lookup_field = "slug"
+    lookup_value_regex = r"[^/]+"
+    filter_backends = []
