@@ -20,6 +20,7 @@ VIEW_AUDIT = "view_audit"  # read the team's audit trail at /audit/
 EXPORT_AUDIT = "export_audit"
 MANAGE_TEAM = "manage_team"  # grant and revoke roles and object permissions
 REPORT_DEPLOYMENT = "report_deployment"  # tell the portal an approved version was deployed
+ADD_SERVICE_ACCOUNT = "add_service_account"  # create a team's service account (team admins; GitHub's gate)
 
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     Role.VIEWER: frozenset({VIEW}),
@@ -38,6 +39,7 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
             VIEW_AUDIT,
             EXPORT_AUDIT,
             MANAGE_TEAM,
+            ADD_SERVICE_ACCOUNT,
         }
     ),
 }
@@ -145,6 +147,8 @@ def can(user, action: str, obj) -> bool:
 # on their behalf scopes them further (git-sync may only touch models of the repository's own team).
 SYSTEM_GRANTS: dict[str, frozenset[str]] = {
     "git-sync": frozenset({VIEW, REGISTER, CHANGE}),
+    # A GitHub deployment protection rule requests deployments as the team's github-deployments account.
+    "github-deployments": frozenset({ADD_SERVICE_ACCOUNT}),
 }
 
 

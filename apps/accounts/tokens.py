@@ -34,7 +34,9 @@ def _hash(secret: str) -> str:
 @transaction.atomic
 def service_account_create(*, actor: Actor, team, name: str, description: str = "") -> User:
     """A service account for `team` (its admins or portal admins): a member that can only act through tokens."""
-    permissions.require(actor.user, permissions.MANAGE_TEAM, team, f"Only admins of {team} can add service accounts.")
+    permissions.require_actor(
+        actor, permissions.ADD_SERVICE_ACCOUNT, team, f"Only admins of {team} can add service accounts."
+    )
     slug = slugify(name or "")[:100]
     if not slug:
         raise ValidationError({"name": ["Give the service account a name, e.g. churn-ci."]})

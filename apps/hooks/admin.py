@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from apps.core.admin_mixins import GovernedReadOnlyAdmin
 
-from .models import WebhookDelivery
+from .models import GitHubDeploymentGate, WebhookDelivery
 
 
 @admin.register(WebhookDelivery)
@@ -12,3 +12,12 @@ class WebhookDeliveryAdmin(GovernedReadOnlyAdmin):
     search_fields = ("delivery_id", "full_name", "repository__name")
     list_select_related = ("repository",)
     date_hierarchy = "received_at"
+
+
+@admin.register(GitHubDeploymentGate)
+class GitHubDeploymentGateAdmin(GovernedReadOnlyAdmin):
+    list_display = ("created_at", "repository", "run_id", "environment", "sha", "request", "state", "answered_state")
+    list_filter = ("state", "answered_state")
+    search_fields = ("run_id", "sha", "environment", "repository__name")
+    list_select_related = ("repository", "request")
+    date_hierarchy = "created_at"

@@ -18,3 +18,15 @@ class SignatureRejected(WebhookError):
 
     code = "signature_rejected"
     status = 401
+
+
+class CallbackUrlRefused(ValueError):
+    """A deployment_callback_url the portal will not call: not under GITHUB_API_URL, or not this repository's run."""
+
+
+class CallbackUnavailable(Exception):
+    """GitHub could not take the answer now (network, 5xx, rate limit, token): the task tries again later."""
+
+
+class CallbackRefused(Exception):
+    """GitHub refused the answer for good (e.g. 422: the run no longer waits); the gate is marked failed."""

@@ -5,7 +5,6 @@ import hmac
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import NoReturn
 
 from django.core.exceptions import ValidationError
@@ -17,11 +16,12 @@ from apps.audit.services import Target, record
 from apps.gitsync import services as gitsync
 from apps.gitsync.models import GitRepository, Trigger
 
+from . import protection
 from .exceptions import SignatureRejected, WebhookError
 from .models import Outcome, WebhookDelivery
+from .receipts import DUPLICATE, Receipt
 
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
-DUPLICATE = "duplicate"  # a receipt's outcome when the delivery was handled before; never stored
 _EVENT = re.compile(r"^[a-z0-9_]{1,64}$")
 _DELIVERY = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _FULL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
@@ -29,15 +29,6 @@ _FULL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
 
 def _actor() -> Actor:
     return Actor.system("github-webhook")
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """What became of a delivery: an Outcome (or DUPLICATE), why, and the repositories it concerned."""
-
-    outcome: str
-    detail: str = ""
-    repositories: tuple[str, ...] = ()
 
 
 # --- handlers: one per event, (payload, authenticated repository) -> Receipt ----------------------------------------
@@ -63,10 +54,10 @@ def _push(payload: dict, repository: GitRepository) -> Receipt:
     return Receipt(Outcome.COALESCED, f"A sync of {repository.name} is queued already.", (repository.name,))
 
 
-# The deployment_protection_rule event joins here.
 HANDLERS: dict[str, Callable[[dict, GitRepository], Receipt]] = {
     "ping": _ping,
     "push": _push,
+    "deployment_protection_rule": protection.deployment_protection_rule_receive,  # from a GitHub App
 }
 
 

@@ -241,7 +241,7 @@ def test_a_change_grant_opens_the_edit_pages_of_that_model_only(client, cast, mo
 EVERYTHING = frozenset().union(*permissions.ROLE_ACTIONS.values())  # every action some role allows
 ADMIN = {
     "view", "register", "change", "change_lifecycle", "request_deploy", "report_deployment", "approve", "view_audit",
-    "export_audit", "manage_team",
+    "export_audit", "manage_team", "add_service_account",
 }  # fmt: skip
 # What each person may do to team A's things; nobody in team A may do anything to team B's.
 ALLOWED_ON_TEAM_A = {

@@ -14,7 +14,7 @@ from apps.audit.actors import Actor
 from apps.audit.services import record
 from apps.inventory.models import Environment, ModelVersion
 
-from .. import policies, tasks
+from .. import policies, signals, tasks
 from ..eligibility import eligible_user_ids
 from ..exceptions import ApprovalError, ApprovalForbidden
 from ..models import OPEN_STATES, ApprovalPolicy, DeploymentRequest, RequestState, RequestStep, StepState
@@ -135,6 +135,7 @@ def _close(
 
         request_approved.send(sender=DeploymentRequest, request=request, actor=actor)
     tasks.notify_request_closed_task.delay_on_commit(request.pk)
+    transaction.on_commit(lambda: signals.request_closed.send(sender=DeploymentRequest, request=request, state=state))
 
 
 @transaction.atomic

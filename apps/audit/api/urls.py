@@ -1,3 +1,11 @@
 """audit API routes, mounted under /api/v1/."""
 
-urlpatterns = []
+from rest_framework.routers import SimpleRouter
+
+from . import views
+
+router = SimpleRouter()
+router.register("audit/events", views.AuditEventViewSet, basename="audit-event")
+router.register("audit/exports", views.AuditExportViewSet, basename="audit-export")
+
+urlpatterns = router.urls
