@@ -75,6 +75,7 @@ ROLES = [
 ]
 
 TEAM_ADMINS = {CREDIT: "omar", FRAUD: "lena", MARKETING: "tom"}
+CI_ACCOUNT = "retail-scorecard-ci"  # Credit Risk's pipeline, with one API token
 
 # (grantor, grantee, action, model name): one object permission, so the demo shows guardian at work.
 OBJECT_GRANTS = [("lena", "vera", "view", "Card Transaction Fraud Detector")]

@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.management import call_command
 from guardian.models import UserObjectPermission
 
-from apps.accounts.models import Membership, Team, User
+from apps.accounts.models import Membership, ServiceToken, Team, User
 from apps.approvals.models import ApprovalPolicy, Decision, DeploymentRequest, PolicyStep, RequestStep
 from apps.audit.models import AuditEvent
 from apps.gitsync.models import GitRepository, SyncRun
@@ -34,5 +34,6 @@ def row_counts() -> dict:
         User, Team, Membership, RegisteredModel, ModelVersion, Tag, AuditEvent,
         RegisteredModelUserObjectPermission, UserObjectPermission,
         Environment, ApprovalPolicy, PolicyStep, DeploymentRequest, RequestStep, Decision, GitRepository, SyncRun,
+        ServiceToken,
     )  # fmt: skip
     return {table.__name__: table.objects.count() for table in tables}

@@ -105,11 +105,12 @@ def test_the_output_lists_the_logins_and_what_was_created(loaded):
         assert re.search(rf"^  {username} .* demo-pass-for-tests$", output, re.MULTILINE), username
     assert "Dana Whitfield" in output and "contributor (all teams)" in output
     assert (
-        f"Created {Team.objects.count()} teams, {User.objects.count()} users, 12 models, "
+        f"Created {Team.objects.count()} teams, {User.objects.filter(is_service_account=False).count()} users, "
+        f"12 models, "
         f"{ModelVersion.objects.exclude(source='git').count()} versions, 3 environments, "
         f"{len(demo.POLICIES)} approval policies, "
-        f"{len(demo.REQUESTS)} deployment requests, 1 Git repositories and {AuditEvent.objects.count()} audit events."
-        in output
+        f"{len(demo.REQUESTS)} deployment requests, 1 Git repositories, 1 service accounts and "
+        f"{AuditEvent.objects.count()} audit events." in output
     )
 
 
@@ -122,7 +123,7 @@ def test_a_second_run_writes_no_rows_and_no_audit_events(loaded):
     assert ChainHead.objects.get().sequence == head
     assert (
         "0 teams, 0 users, 0 models, 0 versions, 0 environments, 0 approval policies, 0 deployment requests, "
-        "0 Git repositories and 0 audit events (the demo data was already loaded)." in output
+        "0 Git repositories, 0 service accounts and 0 audit events (the demo data was already loaded)." in output
     )
 
 
@@ -279,3 +280,13 @@ def test_the_demo_repository_is_synced_and_its_versions_come_from_git(loaded):
     ]
     assert {e.actor_label for e in AuditEvent.objects.filter(action="version.created", target_id__in=[
         str(v.pk) for v in versions.values()])} == {"git-sync"}  # fmt: skip
+
+
+def test_credit_risk_has_a_ci_service_account_with_a_scoped_token(loaded):
+    from apps.accounts.models import ServiceToken
+
+    token = ServiceToken.objects.select_related("account").get()
+    assert token.account.username == "svc-retail-scorecard-ci" and token.account.is_service_account
+    assert token.scopes == ["read", "register", "report-deployment", "request-deploy"]
+    assert {m.team.name for m in token.account.memberships.select_related("team")} == {demo.CREDIT}
+    assert AuditEvent.objects.filter(action="token.created", actor_label="omar").count() == 1

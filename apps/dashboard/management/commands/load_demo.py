@@ -29,6 +29,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.accounts import services as accounts
+from apps.accounts import tokens
 from apps.accounts.models import Membership, Team, User
 from apps.approvals import services as approvals
 from apps.approvals.models import ApprovalPolicy, ApproverKind, DeploymentRequest
@@ -267,6 +268,22 @@ class Loader:
                     f"Synced {repository.name} from Git ({path}): {run.created} versions; see /repositories/."
                 )
 
+    def load_service_account(self) -> None:
+        """Credit Risk's CI pipeline: a service account with one token (its secret is never printed; issue a new
+        token on the team page to try the CLI)."""
+        if User.objects.filter(username=f"svc-{demo.CI_ACCOUNT}").exists():
+            return
+        team, admin = self.teams[demo.CREDIT], self.actor(demo.TEAM_ADMINS[demo.CREDIT])
+        with transaction.atomic():
+            account = tokens.service_account_create(
+                actor=admin, team=team, name=demo.CI_ACCOUNT, description="GitHub Actions: retail scorecard releases"
+            )
+            tokens.token_create(
+                actor=admin, account=account, name="github-actions", expires_in_days=90,
+                scopes=["read", "register", "request-deploy", "report-deployment"],
+            )  # fmt: skip
+        self.created["service accounts"] += 1
+
     def load_requests(self) -> None:
         """The deployment requests, in every state; outside any transaction (signing needs its own).
 
@@ -346,6 +363,7 @@ class Command(BaseCommand):
             except (ValidationError, PermissionDenied) as exc:
                 raise CommandError(f"Demo data not loaded (nothing was written): {exc}") from exc
             loader.load_git_repository()
+            loader.load_service_account()
             try:
                 loader.load_requests()
             except (ValidationError, PermissionDenied, DomainError) as exc:
@@ -361,7 +379,7 @@ class Command(BaseCommand):
             f"Created {created['teams']} teams, {created['users']} users, {created['models']} models, "
             f"{created['versions']} versions, {created['environments']} environments, "
             f"{created['approval policies']} approval policies, {created['deployment requests']} deployment requests, "
-            f"{created['repositories']} Git repositories "
+            f"{created['repositories']} Git repositories, {created['service accounts']} service accounts "
             f"and {_chain_length() - chain_before} audit events"
             + ("." if created.total() else " (the demo data was already loaded).")
         )
