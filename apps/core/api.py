@@ -1,5 +1,6 @@
 """One error format for the whole API: RFC 9457 problem details with a stable `code`."""
 
+from collections.abc import Mapping
 from http import HTTPStatus
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -7,7 +8,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions, pagination, throttling
+from rest_framework import exceptions, pagination, serializers, throttling
 from rest_framework.response import Response
 
 from .exceptions import DomainError
@@ -48,6 +49,21 @@ def exception_handler(exc, context):
         if header in response:
             problem[header] = response[header]
     return problem
+
+
+class StrictInput(serializers.Serializer):
+    """An input body: a JSON object whose keys are all writable fields; anything else is a 400 naming the keys.
+
+    DRF ignores unknown keys by default, so a misspelt `risk_teir` would pass silently; here it cannot.
+    """
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            unknown = sorted(set(data) - writable)
+            if unknown:
+                raise serializers.ValidationError({key: ["Unknown or read-only field."] for key in unknown})
+        return super().to_internal_value(data)
 
 
 class PageNumberPagination(pagination.PageNumberPagination):

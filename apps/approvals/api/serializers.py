@@ -4,22 +4,11 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.api import StrictInput
 from apps.inventory.models import Environment, ModelVersion
 
 from ..models import Outcome, RequestStep
 from ..services.reports import MAX_DETAILS, MAX_TARGET, MAX_URL, STATUSES
-
-
-class StrictInput(serializers.Serializer):
-    """An input body: a JSON object whose keys are all declared fields; anything else is a 400 naming the keys."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
-        return super().to_internal_value(data)
-
 
 # --- output -------------------------------------------------------------------------------------
 

@@ -1,7 +1,5 @@
 """Inventory over the API: `<Entity>Output` to read, `<Action>Input` to parse a body (unknown keys refused)."""
 
-from collections.abc import Mapping
-
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import RequestDataTooBig
@@ -9,23 +7,9 @@ from django.urls import reverse
 from rest_framework import exceptions, serializers
 
 from apps.accounts.models import Team
+from apps.core.api import StrictInput
 
 from ..models import AIActCategory, Environment, ModelVersion, RegisteredModel, RiskTier
-
-
-class StrictInput(serializers.Serializer):
-    """An input body: a JSON object whose keys are all writable fields; anything else is a 400 naming the keys.
-
-    DRF ignores unknown keys by default, so a misspelt `risk_teir` would pass silently; here it cannot.
-    """
-
-    def to_internal_value(self, data):
-        if isinstance(data, Mapping):
-            writable = {name for name, field in self.fields.items() if not field.read_only}
-            unknown = sorted(set(data) - writable)
-            if unknown:
-                raise serializers.ValidationError({key: ["Unknown or read-only field."] for key in unknown})
-        return super().to_internal_value(data)
 
 
 class PayloadTooLarge(exceptions.APIException):
