@@ -99,6 +99,32 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-govportal.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Cache: where every process counts API requests, sign-in failures and rejected webhooks. CACHE_URL=redis://HOST:
+# 6379/N shares one cache between all web processes; unset, each process has its own memory cache (one process
+# only, e.g. `make run`: with N gunicorn workers every limit below would be N limits).
+CACHE_URL = env_str("CACHE_URL")
+if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(f"CACHE_URL must be a redis:// or rediss:// URL; got {CACHE_URL.split(':')[0]}://…")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CACHE_URL,
+        "KEY_PREFIX": "govportal",
+        # A cache that stops answering fails the request in seconds rather than hanging every worker.
+        "OPTIONS": {"socket_connect_timeout": 5, "socket_timeout": 5},
+    }
+    if CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "govportal"}
+}
+# Sign-in lockout: failures per username, and per client address, before sign-in is refused for the window.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_IP_FAILURE_LIMIT = env_int("LOGIN_IP_FAILURE_LIMIT", 20)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900)
+# Webhook deliveries failing their signature check allowed per client address and minute before a 429.
+WEBHOOK_REJECTION_LIMIT = env_int("WEBHOOK_REJECTION_LIMIT", 30)
+if min(LOGIN_FAILURE_LIMIT, LOGIN_IP_FAILURE_LIMIT, LOGIN_LOCKOUT_SECONDS, WEBHOOK_REJECTION_LIMIT) < 1:
+    raise ImproperlyConfigured("LOGIN_*_LIMIT, LOGIN_LOCKOUT_SECONDS and WEBHOOK_REJECTION_LIMIT must be 1 or more.")
+
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",

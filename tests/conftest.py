@@ -50,6 +50,16 @@ TEST_SIGNING_KEY = None  # one Ed25519 key for the whole run, made on first use
 
 
 @pytest.fixture(autouse=True)
+def empty_cache():
+    """Rate limits and sign-in lockouts count in the cache: every test starts, and leaves, with none counted."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def signing_key(settings):
     """Every test signs with a throw-away key (tests run with DEBUG off: there is no development key)."""
     global TEST_SIGNING_KEY

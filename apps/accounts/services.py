@@ -10,6 +10,7 @@ from apps.audit.actors import Actor
 from apps.audit.services import Target, record
 
 from . import permissions
+from .lockout import ADDRESS, Lock, count_failure, failures_of, forget, lock_of
 from .models import Membership, Role, Team, User
 
 
@@ -164,17 +165,56 @@ def user_save_from_admin(*, actor: Actor, user: User, password_changed: bool = F
     return user
 
 
+def login_lock(*, username: str, client_ip: str | None) -> Lock | None:
+    """The lockout that refuses a sign-in as `username` from `client_ip` before its password is checked, if any."""
+    return lock_of(username, client_ip)
+
+
 @transaction.atomic
 def login_succeeded(*, user: User) -> None:
+    """A sign-in: recorded, and the username's failure count starts again."""
     record(action=Action.USER_LOGGED_IN, actor=Actor.of(user), target=user)
+    forget(user.get_username())
 
 
 @transaction.atomic
-def login_failed(*, username: str) -> None:
-    """A failed sign-in is recorded against the name that was tried; the system is the actor."""
+def login_failed(*, username: str, client_ip: str | None = None) -> Lock | None:
+    """A failed sign-in is recorded against the name that was tried; the system is the actor.
+
+    It counts towards the lockout of the username and of the client address; a lockout it sets is recorded once,
+    as `user.login_locked`. Returns the lock now refusing this username from this address, if any.
+    """
+    target = Target("accounts.user", "", username[:150])
+    record(action=Action.USER_LOGIN_FAILED, actor=Actor.system("auth"), target=target)
+    for lock in count_failure(username, client_ip):
+        record(
+            action=Action.USER_LOGIN_LOCKED,
+            actor=Actor.system("auth"),
+            target=Target("accounts.sign_in_address", "", client_ip) if lock.scope == ADDRESS else target,
+            changes={"locked": [None, lock.scope], "failures": [None, lock.failures], "until": [None, lock.until_iso]},
+        )
+    return lock_of(username, client_ip)
+
+
+@transaction.atomic
+def user_unlock(*, actor: Actor, user: User) -> bool:
+    """Lift the sign-in lockout of `user` and forget their failed attempts (portal admins only).
+
+    Returns False, recording nothing, when there was nothing to clear. A lockout of a client address is not
+    lifted here: it ends by itself after LOGIN_LOCKOUT_SECONDS.
+    """
+    permissions.require_portal_admin(actor.user, "Only portal administrators can unlock sign-in.")
+    failures, lock = failures_of(user.get_username())
+    if not failures and lock is None:
+        return False
     record(
-        action=Action.USER_LOGIN_FAILED, actor=Actor.system("auth"), target=Target("accounts.user", "", username[:150])
+        action=Action.USER_UNLOCKED,
+        actor=actor,
+        target=user,
+        changes={"failed_attempts": [failures, 0], "locked": [lock is not None, False]},
     )
+    forget(user.get_username())
+    return True
 
 
 @transaction.atomic

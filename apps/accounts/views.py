@@ -10,6 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.audit.actors import Actor
+from apps.core import request_context
 from apps.core.forms import apply_errors, error_text
 
 from . import permissions, services, tokens
@@ -18,11 +19,25 @@ from .models import Membership, ServiceToken, Team, User
 
 
 class LoginView(auth_views.LoginView):
-    """Django's login, styled, with each success and failure on the audit trail."""
+    """Django's login, styled, with each success and failure on the audit trail.
+
+    Too many failures lock the username or the client address (accounts.lockout): a locked attempt is answered
+    429 before the form, and so the password, is looked at.
+    """
 
     form_class = LoginForm
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+
+    def _attempt(self) -> tuple[str, str | None]:
+        return self.request.POST.get("username", "").strip(), request_context.client_ip(self.request.META)
+
+    def post(self, request, *args, **kwargs):
+        username, client_ip = self._attempt()
+        lock = services.login_lock(username=username, client_ip=client_ip)
+        if lock is not None:
+            return self._locked(lock, username)
+        return super().post(request, *args, **kwargs)
 
     def form_valid(self, form):
         response = super().form_valid(form)
@@ -30,10 +45,18 @@ class LoginView(auth_views.LoginView):
         return response
 
     def form_invalid(self, form):
-        username = self.request.POST.get("username", "").strip()
+        username, client_ip = self._attempt()
         if username:
-            services.login_failed(username=username)
+            lock = services.login_failed(username=username, client_ip=client_ip)
+            if lock is not None:
+                return self._locked(lock, username)
         return super().form_invalid(form)
+
+    def _locked(self, lock, username: str):
+        form = self.get_form_class()(self.request, initial={"username": username})
+        response = self.render_to_response(self.get_context_data(form=form, lock=lock), status=429)
+        response["Retry-After"] = str(lock.seconds_left)
+        return response
 
 
 class LogoutView(auth_views.LogoutView):

@@ -12,6 +12,8 @@ class Action(StrEnum):
     USER_UPDATED = "user.updated"
     USER_LOGGED_IN = "user.logged_in"
     USER_LOGIN_FAILED = "user.login_failed"
+    USER_LOGIN_LOCKED = "user.login_locked"
+    USER_UNLOCKED = "user.unlocked"
     USER_LOGGED_OUT = "user.logged_out"
     TEAM_CREATED = "team.created"
     TEAM_UPDATED = "team.updated"

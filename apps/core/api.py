@@ -11,6 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, pagination, serializers, throttling
 from rest_framework.response import Response
 
+from . import counters
 from .exceptions import DomainError
 
 
@@ -88,9 +89,26 @@ class CursorPagination(pagination.CursorPagination):
 
 
 class PrincipalRateThrottle(throttling.SimpleRateThrottle):
-    """A request budget per service token (per person for sessions, per address for anonymous requests)."""
+    """A request budget per service token (per person for sessions, per address for anonymous requests).
+
+    Counted in fixed windows (a minute, an hour, ...) with an atomic increment in the shared cache, so every web
+    process draws on the same budget; DRF's own history list is read and written back, losing counts between
+    processes. A window's budget can be spent at its very end and again at the start of the next.
+    """
 
     scope = "principal"
+
+    def allow_request(self, request, view):
+        if self.rate is None:
+            return True
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return True
+        count, self.retry_after, _start = counters.window_count(key, seconds=self.duration)
+        return count <= self.num_requests
+
+    def wait(self):
+        return self.retry_after
 
     def get_cache_key(self, request, view):
         token = getattr(request.user, "api_token", None)

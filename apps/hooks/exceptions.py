@@ -20,6 +20,17 @@ class SignatureRejected(WebhookError):
     status = 401
 
 
+class RejectionsThrottled(WebhookError):
+    """Too many unauthenticated deliveries from one client address this minute; `retry_after` is in seconds."""
+
+    code = "throttled"
+    status = 429
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class CallbackUrlRefused(ValueError):
     """A deployment_callback_url the portal will not call: not under GITHUB_API_URL, or not this repository's run."""
 

@@ -3,10 +3,12 @@
 import hashlib
 import hmac
 import json
+import logging
 import re
 from collections.abc import Callable
 from typing import NoReturn
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
@@ -16,8 +18,8 @@ from apps.audit.services import Target, record
 from apps.gitsync import services as gitsync
 from apps.gitsync.models import GitRepository, Trigger
 
-from . import protection
-from .exceptions import SignatureRejected, WebhookError
+from . import protection, rejections
+from .exceptions import RejectionsThrottled, SignatureRejected, WebhookError
 from .models import Outcome, WebhookDelivery
 from .receipts import DUPLICATE, Receipt
 
@@ -25,6 +27,9 @@ MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 _EVENT = re.compile(r"^[a-z0-9_]{1,64}$")
 _DELIVERY = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _FULL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
+_RECORDED = "the first rejection from this address this minute; later ones are counted and logged, not recorded"
+
+logger = logging.getLogger(__name__)
 
 
 def _actor() -> Actor:
@@ -90,21 +95,43 @@ def _signature_matches(body: bytes, signature: bytes, repository: GitRepository)
     return hmac.compare_digest(expected, signature)
 
 
-def _reject(reason: str, *, event: str, delivery_id: str, full_name: str, candidates: list) -> NoReturn:
-    """Record `webhook.rejected` (committed, though the delivery is refused) and raise the 401."""
-    teams = {repository.team_id for repository in candidates}
-    scope = {"team": teams.pop()} if len(teams) == 1 else {}
-    with transaction.atomic():
-        record(
-            action=Action.WEBHOOK_REJECTED,
-            actor=_actor(),
-            target=Target("hooks.delivery", delivery_id, f"GitHub {event} delivery {delivery_id}", scope=scope),
-            changes={
-                "reason": [None, reason],
-                "event": [None, event],
-                "delivery": [None, delivery_id],
-                "repository": [None, full_name[:200]],
-            },
+def _reject(
+    reason: str, *, event: str, delivery_id: str, full_name: str, candidates: list, client_ip: str | None
+) -> NoReturn:
+    """Count the rejection; record `webhook.rejected` if it is the address's first this minute (committed, though
+    the delivery is refused); raise the 401, or the 429 once the address is past its limit for the minute."""
+    tally = rejections.count(client_ip)
+    logger.log(
+        logging.WARNING if tally.record or tally.count == settings.WEBHOOK_REJECTION_LIMIT + 1 else logging.INFO,
+        "Rejected GitHub %s delivery %s for %r from %s: %s (%d from this address this minute)",
+        event, delivery_id, full_name[:200], tally.client_ip, reason, tally.count,
+    )  # fmt: skip
+    if tally.record:
+        teams = {repository.team_id for repository in candidates}
+        scope = {"team": teams.pop()} if len(teams) == 1 else {}
+        try:
+            with transaction.atomic():
+                record(
+                    action=Action.WEBHOOK_REJECTED,
+                    actor=_actor(),
+                    target=Target("hooks.delivery", delivery_id, f"GitHub {event} delivery {delivery_id}", scope=scope),
+                    changes={
+                        "reason": [None, reason],
+                        "event": [None, event],
+                        "delivery": [None, delivery_id],
+                        "repository": [None, full_name[:200]],
+                        "minute": [None, tally.minute],
+                        "rejected_this_minute": [None, tally.count],
+                        "recorded": [None, _RECORDED],
+                    },
+                )
+        except Exception:
+            rejections.unrecord(tally)
+            raise
+    if tally.over_limit:
+        raise RejectionsThrottled(
+            f"Too many rejected deliveries from this address: retry after {tally.retry_after} seconds.",
+            retry_after=tally.retry_after,
         )
     if reason == "missing signature":
         raise SignatureRejected("No X-Hub-Signature-256 header: give the webhook its secret in GitHub.")
@@ -112,10 +139,15 @@ def _reject(reason: str, *, event: str, delivery_id: str, full_name: str, candid
     raise SignatureRejected("The signature does not match the repository's webhook secret.")
 
 
-def _authenticate(*, body: bytes, signature: str | None, event: str, delivery_id: str, full_name: str) -> GitRepository:
-    """The repository whose webhook secret signed `body`; anything else is rejected and audited."""
+def _authenticate(
+    *, body: bytes, signature: str | None, event: str, delivery_id: str, full_name: str, client_ip: str | None
+) -> GitRepository:
+    """The repository whose webhook secret signed `body`; anything else is rejected (and counted, see _reject)."""
     candidates = list(gitsync.repositories_for_github(full_name)) if _FULL_NAME.match(full_name) else []
-    context = {"event": event, "delivery_id": delivery_id, "full_name": full_name, "candidates": candidates}
+    context = {
+        "event": event, "delivery_id": delivery_id, "full_name": full_name, "candidates": candidates,
+        "client_ip": client_ip,
+    }  # fmt: skip
     if not signature:
         _reject("missing signature", **context)
     if not candidates:
@@ -127,11 +159,15 @@ def _authenticate(*, body: bytes, signature: str | None, event: str, delivery_id
     _reject("signature mismatch", **context)
 
 
-def github_delivery_receive(*, event: str | None, delivery_id: str | None, signature: str | None, body: bytes):
+def github_delivery_receive(
+    *, event: str | None, delivery_id: str | None, signature: str | None, body: bytes, client_ip: str | None = None
+):
     """Take one GitHub delivery: check it, authenticate it, record it once, and run its event's handler.
 
-    Raises WebhookError (400), or SignatureRejected (401, after recording `webhook.rejected`). A delivery id
-    the repository has seen before is answered as a duplicate and changes nothing.
+    Raises WebhookError (400), or SignatureRejected (401; `webhook.rejected` is recorded for the first from
+    `client_ip` in a minute), or RejectionsThrottled (429) past WEBHOOK_REJECTION_LIMIT rejections from
+    `client_ip` in a minute. A delivery id the repository has seen before is answered as a duplicate and
+    changes nothing.
     """
     if not event:
         raise WebhookError("The X-GitHub-Event header is missing.")
@@ -142,7 +178,7 @@ def github_delivery_receive(*, event: str | None, delivery_id: str | None, signa
     payload = _parse(body)
     full_name = _full_name(payload)
     repository = _authenticate(
-        body=body, signature=signature, event=event, delivery_id=delivery_id, full_name=full_name
+        body=body, signature=signature, event=event, delivery_id=delivery_id, full_name=full_name, client_ip=client_ip
     )
     with transaction.atomic():
         try:

@@ -16,7 +16,10 @@ _STATUS = {Outcome.OK: 200, services.DUPLICATE: 200}  # everything else was acce
 def _problem(exc: WebhookError) -> JsonResponse:
     body = {"type": "about:blank", "title": HTTPStatus(exc.status).phrase, "status": exc.status}
     body.update({"code": exc.code, "detail": exc.message})
-    return JsonResponse(body, status=exc.status, content_type="application/problem+json")
+    response = JsonResponse(body, status=exc.status, content_type="application/problem+json")
+    if getattr(exc, "retry_after", None):
+        response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _read_body(request) -> bytes:
@@ -49,6 +52,7 @@ def github(request):
                 delivery_id=request.headers.get("X-GitHub-Delivery"),
                 signature=request.headers.get("X-Hub-Signature-256"),
                 body=_read_body(request),
+                client_ip=request_context.client_ip(request.META),
             )
         except WebhookError as exc:
             return _problem(exc)

@@ -221,7 +221,8 @@ def test_a_delivery_without_a_signature_is_rejected_and_audited(repos, github, e
     event = rejection(trail)
     assert event.changes == {
         "reason": [None, "missing signature"], "event": [None, "push"], "delivery": [None, DELIVERY],
-        "repository": [None, "acme/churn"],
+        "repository": [None, "acme/churn"], "minute": event.changes["minute"], "rejected_this_minute": [None, 1],
+        "recorded": [None, services._RECORDED],
     }  # fmt: skip
     assert (event.actor_label, event.actor_kind, event.actor) == ("github-webhook", "system", None)
     assert (event.target_type, event.target_id, event.team_id) == ("hooks.delivery", DELIVERY, repos.churn.team_id)
