@@ -58,6 +58,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After sessions and auth, so its 400 page shows the navigation; before every view.
+    "apps.core.middleware.InvalidInputMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

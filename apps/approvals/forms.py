@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 
 from apps.accounts.models import Role, Team
 from apps.core.forms import BootstrapMixin
+from apps.core.inputs import contains_nul
 from apps.inventory.models import Environment, RiskTier
 
 from .models import ApproverKind, Outcome
@@ -70,6 +71,8 @@ class PolicyForm(BootstrapMixin, forms.Form):
             raise forms.ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}).") from None
         if not isinstance(value, list):
             raise forms.ValidationError("Enter a JSON list of threshold rules.")
+        if contains_nul(value):  # PostgreSQL's jsonb cannot hold one
+            raise forms.ValidationError("JSON may not contain a NUL character (\\u0000).")
         return value
 
 

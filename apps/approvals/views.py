@@ -13,6 +13,7 @@ from apps.audit.actors import Actor
 from apps.audit.selectors import audit_event_list_for_request
 from apps.core.exceptions import DomainError
 from apps.core.forms import apply_errors
+from apps.core.inputs import parse_id
 from apps.inventory.models import Environment, ModelVersion
 
 from . import evidence, selectors, services
@@ -33,7 +34,7 @@ def request_list(request):
     environment = request.GET.get("environment", "")
     version = request.GET.get("version", "")
     qs = selectors.deployment_request_list(
-        version_id=int(version) if version.isdigit() else None,
+        version_id=parse_id(version),
         user=request.user,
         state=state if state in RequestState.values else "",
         environment=environment,
@@ -163,8 +164,8 @@ def request_create(request, version_id):
         else:
             messages.success(request, f"Request #{created.pk} submitted for approval.")
             return redirect("approvals:request-detail", pk=created.pk)
-    chosen = form["environment"].value()
-    environment = Environment.objects.filter(pk=chosen).first() if str(chosen or "").isdigit() else None
+    chosen = parse_id(form["environment"].value())
+    environment = Environment.objects.filter(pk=chosen).first() if chosen else None
     environment = environment or Environment.objects.first()
     policy, checks = services.preview_checks(version=version, environment=environment) if environment else (None, [])
     return render(request, "approvals/request_form.html", {
@@ -176,7 +177,7 @@ def request_create(request, version_id):
 def request_preview(request, version_id):
     """The checks for the chosen environment, swapped in by htmx as the requester picks one."""
     version = _version_for_request(request, version_id)
-    environment = Environment.objects.filter(pk=request.GET.get("environment") or 0).first()
+    environment = Environment.objects.filter(pk=parse_id(request.GET.get("environment")) or 0).first()
     policy, checks = services.preview_checks(version=version, environment=environment) if environment else (None, [])
     return render(
         request,

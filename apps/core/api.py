@@ -6,7 +6,7 @@ from http import HTTPStatus
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, pagination, serializers, throttling
 from rest_framework.response import Response
@@ -15,12 +15,23 @@ from . import counters
 from .exceptions import DomainError
 
 
-def _problem(status_code: int, code: str, detail, errors=None) -> Response:
+def _problem_body(status_code: int, code: str, detail, errors=None) -> dict:
     body = {"type": "about:blank", "title": HTTPStatus(status_code).phrase}
     body.update({"status": status_code, "code": code, "detail": detail})
     if errors:
         body["errors"] = errors
+    return body
+
+
+def _problem(status_code: int, code: str, detail, errors=None) -> Response:
+    body = _problem_body(status_code, code, detail, errors)
     return Response(body, status=status_code, content_type="application/problem+json")
+
+
+def problem_response(status_code: int, code: str, detail: str, errors=None) -> JsonResponse:
+    """The same problem document, for answers given before DRF runs (middleware)."""
+    body = _problem_body(status_code, code, detail, errors)
+    return JsonResponse(body, status=status_code, content_type="application/problem+json")
 
 
 def exception_handler(exc, context):
@@ -135,7 +146,8 @@ PROBLEM_SCHEMA = {
     "required": ["type", "title", "status", "code", "detail"],
 }
 _ERRORS = {
-    "400": "Invalid input: unknown fields, wrong types, a bad cursor or filter (`errors` names the fields).",
+    "400": "Invalid input: unknown fields, wrong types, a bad cursor or filter (`errors` names the fields); a NUL "
+    "character, text that is not UTF-8 or an overlong parameter (`invalid_input`).",
     "401": "No credentials, or a token that is unknown, expired or revoked.",
     "403": "Authenticated, but this principal or token scope may not do this.",
     "404": "No such object, or not one this principal may see.",

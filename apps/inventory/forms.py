@@ -4,6 +4,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from apps.core.forms import BootstrapMixin
+from apps.core.inputs import contains_nul
 
 from .models import AIActCategory, Lifecycle, RiskTier
 
@@ -33,6 +34,8 @@ class JSONObjectField(forms.CharField):
         if not isinstance(parsed, self.expect):
             kind = "an object {…}" if self.expect is dict else "a list […]"
             raise forms.ValidationError(f"Enter JSON {kind}.")
+        if contains_nul(parsed):  # PostgreSQL's jsonb cannot hold one
+            raise forms.ValidationError("JSON may not contain a NUL character (\\u0000).")
         return parsed
 
 

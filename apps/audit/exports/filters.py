@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from apps.accounts import permissions
 from apps.accounts.models import Team
+from apps.core.inputs import parse_id
 
 FILTER_KEYS = ("date_from", "date_to", "team", "model", "version", "environment", "request", "actor", "action",
                "target")  # fmt: skip
@@ -59,8 +60,8 @@ def parse(params, *, user, for_export: bool = False) -> AuditFilters:
     for key in _INTEGER_KEYS:
         raw = (params.get(key) or "").strip()
         if raw:
-            if raw.isdigit() and int(raw) > 0:
-                values[key] = int(raw)
+            if (number := parse_id(raw)) is not None:
+                values[key] = number
             else:
                 errors[key] = [f"{key} must be a positive number (an id), not {raw!r}."]
     for key in ("actor", "action", "target"):
