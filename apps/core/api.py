@@ -78,11 +78,18 @@ class StrictInput(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+# The README's promise for every list: at most this many items a page. A larger `page_size` gives this many (DRF's
+# cap, as for any list), never more and never an error: a client that asks for everything follows `next`.
+MAX_PAGE_SIZE = 200
+PAGE_SIZE_DESCRIPTION = f"Items a page (default 50, at most {MAX_PAGE_SIZE}: a larger number gives {MAX_PAGE_SIZE})."
+
+
 class PageNumberPagination(pagination.PageNumberPagination):
     """`?page=N&page_size=M` (at most 200 a page); a page that does not exist is a 400 naming `page`."""
 
     page_size_query_param = "page_size"
-    max_page_size = 200
+    page_size_query_description = PAGE_SIZE_DESCRIPTION
+    max_page_size = MAX_PAGE_SIZE
 
     def paginate_queryset(self, queryset, request, view=None):
         try:
@@ -92,10 +99,11 @@ class PageNumberPagination(pagination.PageNumberPagination):
 
 
 class CursorPagination(pagination.CursorPagination):
-    """Opaque `?cursor=` links: stable under inserts, for long append-only lists (the audit trail)."""
+    """Opaque `?cursor=` links: stable under inserts, for long append-only lists (the audit trail); 200 a page."""
 
     page_size_query_param = "page_size"
-    max_page_size = 500
+    page_size_query_description = PAGE_SIZE_DESCRIPTION
+    max_page_size = MAX_PAGE_SIZE
     ordering = "-sequence"
 
 
