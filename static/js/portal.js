@@ -10,5 +10,15 @@ function localiseTimes(root) {
     el.dataset.localised = "1";
   });
 }
-document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); });
+// Progress bars carry their percentage in data-progress: the Content-Security-Policy refuses style="" attributes,
+// while a width set from a script is allowed.
+function showProgress(root) {
+  root.querySelectorAll("[data-progress]").forEach(function (el) {
+    el.style.width = Math.max(0, Math.min(100, Number(el.dataset.progress) || 0)) + "%";
+  });
+}
+
+document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); showProgress(document); });
 document.addEventListener("htmx:afterSwap", function (event) { localiseTimes(event.target); });
+// htmx:load fires for every element htmx puts in the page, including one that replaced its target (outerHTML).
+document.addEventListener("htmx:load", function (event) { showProgress(event.detail.elt); });

@@ -34,6 +34,12 @@ HOSTILE = {
     "unicode-digit": "%C2%B2",
     "huge-number": "9" * 30,
 }
+POLICY = {
+    "default-src": "'self'", "script-src": "'self'", "style-src": "'self'", "img-src": "'self' data:",
+    "object-src": "'none'", "base-uri": "'self'", "frame-ancestors": "'none'", "form-action": "'self'",
+}  # fmt: skip
+# What that policy blocks in a page: a <script> without src, a <style> element, style="" and on…="" attributes.
+INLINE = re.compile(r"<script\b(?![^>]*\ssrc=)[^>]*>|<style\b|<[^>]+\s(?:style|on[a-z]+)\s*=", re.I)
 LINK = re.compile(r"""<a\s[^>]*href="([^"#]*)""")
 FORM = re.compile(r"""<form\b([^>]*)>(.*?)</form>""", re.S)
 FIELD = re.compile(r"""<(?:input|select|textarea)\b[^>]*\bname="([^"]+)\"""")
@@ -125,3 +131,15 @@ def test_a_hostile_value_in_a_parameter_name_is_refused_too(client, portal, valu
     client.force_login(portal.admin)
     response = client.get(f"/models/?{value}=1")
     assert response.status_code == 400
+
+
+def test_every_page_has_the_content_security_policy_and_nothing_inline_that_it_blocks(client, portal):
+    client.force_login(portal.admin)
+    signed_out = Client()
+    pages = [(client, path) for path in [*sorted(crawl(client)), "/api/docs/", "/no/such/page/", "/models/?q=%00"]]
+    for who, path in [*pages, (signed_out, "/accounts/login/"), (signed_out, "/accounts/login/?next=%00")]:
+        response = who.get(path)
+        policy = dict(part.strip().split(" ", 1) for part in response["Content-Security-Policy"].split(";"))
+        assert policy == POLICY, path  # no 'unsafe-inline' or 'unsafe-eval' anywhere, the admin included
+        inline = INLINE.search(response.content.decode())
+        assert inline is None, f"{path}: {inline and inline.group(0)}"
