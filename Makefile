@@ -21,6 +21,7 @@ var:
 
 # Local development: embedded SQLite under var/, tasks in-process, console e-mail.
 run: export DEBUG ?= 1
+run: export GITSYNC_ALLOW_LOCAL ?= 1
 run: $(STAMP) | var
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_demo
@@ -31,6 +32,7 @@ migrate: $(STAMP) | var
 	$(BIN)/python manage.py migrate --noinput
 
 demo: export DEBUG ?= 1
+demo: export GITSYNC_ALLOW_LOCAL ?= 1
 demo: migrate
 	$(BIN)/python manage.py load_demo
 

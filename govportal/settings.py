@@ -307,6 +307,9 @@ GITSYNC_MIRROR_DIR = Path(env_str("GITSYNC_MIRROR_DIR", str(VAR_DIR / "git-mirro
 GITSYNC_MAX_FILE_BYTES = env_int("GITSYNC_MAX_FILE_BYTES", 1_048_576)
 GITSYNC_INTERVAL_SECONDS = env_int("GITSYNC_INTERVAL_SECONDS", 900)
 GITSYNC_LEASE_SECONDS = env_int("GITSYNC_LEASE_SECONDS", 900)
+# Local repositories (file:// or a server path) read the server's own disk: off unless an operator turns them on,
+# and then only portal admins may register one (`make run` turns it on for the demo repository).
+GITSYNC_ALLOW_LOCAL = env_bool("GITSYNC_ALLOW_LOCAL", False)
 # Beat reads its schedule from the database, where CELERY_BEAT_SCHEDULE entries are rewritten at every start (so
 # an admin edit to them would be reverted). The Git sync entry is created once, by migration gitsync 0002, and is
 # edited in the admin (Periodic tasks) from then on: GITSYNC_INTERVAL_SECONDS is only its first interval.

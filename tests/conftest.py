@@ -166,3 +166,29 @@ def models(cast):
     result = Models()
     result.scorecard, result.detector = scorecard, detector
     return result
+
+
+@pytest.fixture(autouse=True)
+def allow_local_git(settings):
+    """Tests build real repositories in temporary directories: local sources are on (tests of the rule turn it off)."""
+    settings.GITSYNC_ALLOW_LOCAL = True
+
+
+@pytest.fixture
+def granted(cast):
+    """Credentials a portal admin granted: github-acme (github.com) to Credit Risk, fraud-gh to Fraud (furniture)."""
+    from apps.accounts.models import GrantedCredential
+
+    github = GrantedCredential.objects.create(
+        name="github-acme", reference="env:GITHUB_TOKEN", allowed_hosts=["github.com"]
+    )
+    github.teams.add(cast.team_a)
+    fraud = GrantedCredential.objects.create(name="fraud-gh", reference="env:FRAUD_TOKEN", allowed_hosts=["github.com"])
+    fraud.teams.add(cast.team_b)
+
+    class Granted:
+        pass
+
+    result = Granted()
+    result.github, result.fraud = github, fraud
+    return result

@@ -1,5 +1,7 @@
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.decorators import method_decorator
 
@@ -8,8 +10,8 @@ from apps.audit.actors import Actor
 from apps.audit.services import record
 from apps.core.admin_mixins import GovernedReadOnlyAdmin
 
-from . import services
-from .models import Membership, Team, User
+from . import credentials, permissions, services
+from .models import GrantedCredential, Membership, Team, User
 
 
 class MembershipInline(admin.TabularInline):
@@ -80,3 +82,81 @@ class TeamAdmin(GovernedReadOnlyAdmin):
 class MembershipAdmin(GovernedReadOnlyAdmin):
     list_display = ("team", "user", "role", "granted_at", "granted_by")
     list_filter = ("role", "team")
+
+
+class GrantedCredentialForm(forms.ModelForm):
+    """Hosts as one per line; the rules (reference form, host names) are the service's."""
+
+    allowed_hosts = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One host per line (host or host:port), e.g. github.com. The secret is sent to no other host.",
+    )
+
+    class Meta:
+        model = GrantedCredential
+        fields = ("name", "reference", "username", "allowed_hosts", "teams", "enabled", "description")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.is_bound:
+            self.initial["allowed_hosts"] = "\n".join(self.instance.allowed_hosts)
+
+    def clean_allowed_hosts(self):
+        try:
+            return credentials.check_hosts(self.cleaned_data["allowed_hosts"])
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict["allowed_hosts"]) from None
+
+    def clean_reference(self):
+        try:
+            return credentials.check_reference(self.cleaned_data["reference"])
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict["reference"]) from None
+
+
+@admin.register(GrantedCredential)
+class GrantedCredentialAdmin(admin.ModelAdmin):
+    """Portal admins define credentials here; each save goes through the audited service. They are never deleted
+    (repositories and targets keep pointing at them): disable one instead."""
+
+    form = GrantedCredentialForm
+    list_display = ("name", "reference", "hosts", "team_names", "enabled", "updated_at")
+    list_filter = ("enabled", "teams")
+    filter_horizontal = ("teams",)
+
+    def has_module_permission(self, request):
+        return permissions.is_portal_admin(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return permissions.is_portal_admin(request.user)
+
+    def has_add_permission(self, request):
+        return permissions.is_portal_admin(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return permissions.is_portal_admin(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="hosts")
+    def hosts(self, obj):
+        return ", ".join(obj.allowed_hosts)
+
+    @admin.display(description="teams")
+    def team_names(self, obj):
+        return ", ".join(team.name for team in obj.teams.all())
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("teams")
+
+    def save_model(self, request, obj, form, change):
+        fields = {field: form.cleaned_data[field] for field in services.CREDENTIAL_FIELDS}
+        saved = services.credential_save(
+            actor=Actor.of(request.user), credential=obj if change else None, teams=form.cleaned_data["teams"],
+            **fields,
+        )  # fmt: skip
+        obj.pk = saved.pk
+
+    def save_related(self, request, form, formsets, change):
+        """The service has set the teams (audited with the rest); the admin must not write them again."""

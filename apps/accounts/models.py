@@ -116,3 +116,34 @@ class ServiceToken(models.Model):
 
     def is_usable(self, now) -> bool:
         return self.revoked_at is None and self.expires_at > now
+
+
+class GrantedCredential(models.Model):
+    """A secret the workers may use for some teams, defined by a portal admin: where it lives, where it may go.
+
+    The secret itself is never stored: `reference` names where the worker reads it (env:NAME or file:/path).
+    Team admins only pick a credential granted to their team; the worker hands it to Git (or a deployment
+    target) only over https/ssh to one of `allowed_hosts`, so no team can aim a server secret at a host of theirs.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    reference = models.CharField(
+        max_length=300, help_text="Where the worker reads the secret: env:VARIABLE_NAME or file:/absolute/path."
+    )
+    username = models.CharField(
+        max_length=100, blank=True, help_text="User name sent with the secret over https (default x-access-token)."
+    )
+    allowed_hosts = models.JSONField(
+        default=list, blank=True, help_text="Host names (host or host:port) the secret may be sent to."
+    )
+    teams = models.ManyToManyField(Team, blank=True, related_name="credentials")
+    enabled = models.BooleanField(default=True)
+    description = models.TextField(blank=True, max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name

@@ -9,9 +9,9 @@ from apps.audit.actions import Action
 from apps.audit.actors import Actor
 from apps.audit.services import Target, record
 
-from . import permissions
+from . import credentials, permissions
 from .lockout import ADDRESS, Lock, count_failure, failures_of, forget, lock_of
-from .models import Membership, Role, Team, User
+from .models import GrantedCredential, Membership, Role, Team, User
 
 
 @transaction.atomic
@@ -220,3 +220,55 @@ def user_unlock(*, actor: Actor, user: User) -> bool:
 @transaction.atomic
 def logged_out(*, user: User) -> None:
     record(action=Action.USER_LOGGED_OUT, actor=Actor.of(user), target=user)
+
+
+CREDENTIAL_FIELDS = ("name", "reference", "username", "allowed_hosts", "enabled", "description")
+
+
+def _credential_snapshot(credential, team_names) -> dict:
+    snapshot = {field: getattr(credential, field) for field in CREDENTIAL_FIELDS}
+    snapshot["teams"] = sorted(team_names)
+    return snapshot
+
+
+@transaction.atomic
+def credential_save(*, actor: Actor, credential, teams, **fields):
+    """Create or edit a granted credential (portal admins only): where the secret lives, who may use it, and
+    which hosts may receive it. One `credential.created`/`credential.updated` event with the diff."""
+    permissions.require_portal_admin(actor.user, "Only portal administrators define credentials.")
+    unknown = set(fields) - set(CREDENTIAL_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown credential fields: {', '.join(sorted(unknown))}.")
+    created = credential is None or credential.pk is None
+    if created:
+        credential = credential or GrantedCredential()
+        before = {}
+    else:
+        credential = GrantedCredential.objects.select_for_update().get(pk=credential.pk)
+        before = _credential_snapshot(credential, credential.teams.values_list("name", flat=True))
+    for field, value in fields.items():
+        setattr(credential, field, value)
+    errors = {}
+    credential.name = (credential.name or "").strip()
+    credential.username = (credential.username or "").strip()
+    for field, check in (("reference", credentials.check_reference), ("allowed_hosts", credentials.check_hosts)):
+        try:
+            setattr(credential, field, check(getattr(credential, field)))
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    try:
+        credential.full_clean(exclude=list(errors))
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    teams = list(teams)
+    after = _credential_snapshot(credential, [team.name for team in teams])
+    changes = {key: [before.get(key), value] for key, value in after.items() if before.get(key) != value}
+    if not changes:
+        return credential
+    credential.save()
+    credential.teams.set(teams)
+    action = Action.CREDENTIAL_CREATED if created else Action.CREDENTIAL_UPDATED
+    record(action=action, actor=actor, target=credential, changes=changes)
+    return credential

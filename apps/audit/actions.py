@@ -25,6 +25,8 @@ class Action(StrEnum):
     SERVICE_ACCOUNT_CREATED = "service_account.created"
     TOKEN_CREATED = "token.created"  # noqa: S105 — an action name
     TOKEN_REVOKED = "token.revoked"  # noqa: S105 — an action name
+    CREDENTIAL_CREATED = "credential.created"
+    CREDENTIAL_UPDATED = "credential.updated"
     # inventory
     MODEL_REGISTERED = "model.registered"
     MODEL_UPDATED = "model.updated"

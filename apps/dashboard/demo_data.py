@@ -76,6 +76,14 @@ ROLES = [
 
 TEAM_ADMINS = {CREDIT: "omar", FRAUD: "lena", MARKETING: "tom"}
 CI_ACCOUNT = "retail-scorecard-ci"  # Credit Risk's pipeline, with one API token
+# A credential the portal admin granted to Credit Risk: its token is read from the worker's environment and sent to
+# github.com only (the variable is not set in the demo, so a sync with it says so instead of fetching).
+CREDENTIAL = {
+    "name": "github-credit-risk",
+    "reference": "env:GIT_TOKEN_CREDIT_RISK",
+    "allowed_hosts": ["github.com"],
+    "description": "Read-only GitHub token for Credit Risk's model repositories.",
+}
 
 # (grantor, grantee, action, model name): one object permission, so the demo shows guardian at work.
 OBJECT_GRANTS = [("lena", "vera", "view", "Card Transaction Fraud Detector")]

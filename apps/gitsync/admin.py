@@ -18,7 +18,7 @@ class GitRepositoryAdmin(GovernedReadOnlyAdmin):
     search_fields = ("name", "url", "github_full_name")
     # The encrypted webhook secret is not editable, so never shown; the URL is shown redacted.
     fields = (
-        "name", "redacted_url", "branch", "team", "credential_ref", "github_full_name", "default_risk_tier", "enabled",
+        "name", "redacted_url", "branch", "team", "credential", "github_full_name", "default_risk_tier", "enabled",
         "last_synced_commit", "last_sync_status", "last_synced_at", "sync_queued_at", "created_by", "created_at",
         "updated_at", "portal",
     )  # fmt: skip

@@ -1,5 +1,6 @@
 from django import forms
 
+from apps.accounts.models import GrantedCredential
 from apps.core.forms import BootstrapMixin
 from apps.inventory.models import RiskTier
 
@@ -15,18 +16,18 @@ class RepositoryForm(BootstrapMixin, forms.Form):
         label="URL",
         max_length=500,
         help_text="Where the workers fetch from: https://github.com/org/repo.git, git@github.com:org/repo.git, "
-        "ssh://…, file:///path or a local path. No user name, password or token in the URL.",
+        "ssh://… (file:// and local paths only where a portal administrator allows them). No user name, password or "
+        "token in the URL.",
     )
     branch = forms.CharField(
         max_length=255, initial="main", help_text="The branch the sync reads, e.g. main. Tags are read as well."
     )
-    credential_ref = forms.CharField(
-        label="Credentials",
-        max_length=300,
+    credential = forms.ModelChoiceField(
+        queryset=None,
         required=False,
-        help_text="Where the worker finds the access token when it fetches: env:VARIABLE_NAME (an environment "
-        "variable on the worker) or file:/absolute/path (a file the worker can read). The token itself is never "
-        "stored in the portal: do not paste it here. Leave empty for public repositories and SSH keys.",
+        empty_label="None (a public repository, or SSH keys on the worker)",
+        help_text="A credential a portal administrator granted to the team. It is sent only over https or ssh, and "
+        "only to the hosts the administrator allowed for it.",
     )
     default_risk_tier = forms.ChoiceField(
         choices=RiskTier.choices,
@@ -38,20 +39,20 @@ class RepositoryForm(BootstrapMixin, forms.Form):
         "or by Sync now.",
     )  # fmt: skip
 
-    def __init__(self, *args, teams=None, **kwargs):
+    def __init__(self, *args, teams=None, credentials=None, **kwargs):
         super().__init__(*args, **kwargs)
         if teams is None:
             del self.fields["team"]  # a repository stays with its team; the service does not move it
         else:
             self.fields["team"].queryset = teams
+        self.fields["credential"].queryset = (
+            credentials if credentials is not None else GrantedCredential.objects.none()
+        )
 
-    def hide_rejected_secrets(self, redact) -> None:
-        """Do not echo a refused token or URL password back into the page."""
-        if not self.is_bound:
+    def hide_rejected_secrets(self, holds_secret) -> None:
+        """Do not echo a URL refused for the token or password in it back into the page."""
+        if not self.is_bound or "url" not in self.errors or not holds_secret(self.data.get("url", "")):
             return
         data = self.data.copy()
-        if "credential_ref" in self.errors:
-            data["credential_ref"] = ""
-        if "url" in self.errors:
-            data["url"] = redact(data.get("url", ""))
+        data["url"] = ""
         self.data = data

@@ -15,7 +15,8 @@ disappear, rewritten branches and moved tags are overwritten; the caller compare
 Credentials: never on the command line and never in the repository config. A ``credential`` (a token or
 password the caller resolved from an environment variable or file) is handed to Git through the
 environment: a throw-away ``GIT_ASKPASS`` script (mode 0700, in a private temp directory) that prints
-``$GOVPORTAL_GIT_PASSWORD``; the script itself contains no secret. Configured credential helpers are
+``$GOVPORTAL_GIT_PASSWORD``, and only when Git's prompt names one of ``allowed_hosts`` (the hosts a portal admin
+granted the credential for; redirects are not followed); the script itself contains no secret. Helpers are
 disabled for the fetch (``-c credential.helper=``), prompts are disabled (``GIT_TERMINAL_PROMPT=0``, ssh
 ``BatchMode=yes``), and every message is scrubbed of the credential and of URL user-info.
 SSH authentication uses the host's ssh keys/agent (or ``GIT_SSH_COMMAND``); ``credential`` is for http(s).
@@ -49,6 +50,7 @@ DEFAULT_TIMEOUT = 30.0  # local plumbing
 FETCH_TIMEOUT = 300.0  # network
 DEFAULT_USERNAME = "x-access-token"  # what token-based https hosts accept when the URL names no user
 ALLOWED_PROTOCOLS = "https:http:ssh:file"
+NETWORK_PROTOCOLS = "https:http:ssh"
 
 _SHA_RE = re.compile(r"^[0-9a-f]{4,64}$")
 _SCHEME_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
@@ -270,7 +272,21 @@ def _utc(timestamp: str) -> datetime:
     return datetime.fromtimestamp(int(timestamp), UTC)
 
 
+# Answers Git's "Username for 'https://host'" / "Password for 'https://user@host'" prompts, and only when the
+# prompt names a host the credential was granted for ($GOVPORTAL_GIT_HOSTS: "host" or "host:port" words).
 _ASKPASS = """#!/bin/sh
+url=$(printf '%s' "$1" | sed -n "s/^[^']*'\\([^']*\\)'.*$/\\1/p")
+hostport=$(printf '%s' "$url" | sed -e 's#^[A-Za-z][A-Za-z0-9+.-]*://##' -e 's#^[^@/]*@##' -e 's#/.*$##' \\
+  | tr 'A-Z' 'a-z')
+host=${hostport%%:*}
+ok=
+for allowed in $GOVPORTAL_GIT_HOSTS; do
+  if [ -n "$hostport" ] && { [ "$allowed" = "$hostport" ] || [ "$allowed" = "$host" ]; }; then ok=1; fi
+done
+if [ -z "$ok" ]; then
+  echo "govportal: the credential is not granted for ${hostport:-this host}; refusing to send it" >&2
+  exit 1
+fi
 case "$1" in
   [Uu]sername*) printf '%s\\n' "$GOVPORTAL_GIT_USERNAME" ;;
   *) printf '%s\\n' "$GOVPORTAL_GIT_PASSWORD" ;;
@@ -292,6 +308,8 @@ class Mirror:
     url: str
     credential: str | None = None
     username: str | None = None  # for http(s) with a credential; the URL's user, else DEFAULT_USERNAME
+    allowed_hosts: tuple[str, ...] = ()  # the only hosts GIT_ASKPASS hands the credential to
+    allow_local: bool = True  # False: fetch over the network transports only (no file:// or local path)
 
     def __post_init__(self):
         self.path = Path(self.path)
@@ -331,22 +349,26 @@ class Mirror:
         """Fetch every branch and tag from the remote, pruning deleted refs and overwriting rewritten ones."""
         if not self.exists():
             raise GitError(f"the mirror at {self.path} does not exist (call ensure() first)")
-        env: dict[str, str] = {}
+        env: dict[str, str] = {} if self.allow_local else {"GIT_ALLOW_PROTOCOL": NETWORK_PROTOCOLS}
+        config = ["-c", "credential.helper="]
         askpass_dir = None
         if self.credential:
+            if not self.allowed_hosts:
+                raise GitError("a credential without allowed hosts is never sent")
+            config += ["-c", "http.followRedirects=false"]  # a redirect must not carry the secret elsewhere
             askpass_dir = tempfile.mkdtemp(prefix="govportal-askpass-")
             script = Path(askpass_dir) / "askpass.sh"
             script.write_text(_ASKPASS)
             script.chmod(0o700)
-            env = {
+            env |= {
                 "GIT_ASKPASS": str(script),
                 "GOVPORTAL_GIT_USERNAME": self.username or DEFAULT_USERNAME,
                 "GOVPORTAL_GIT_PASSWORD": self.credential,
+                "GOVPORTAL_GIT_HOSTS": " ".join(self.allowed_hosts),
             }
         try:
             self._git(
-                "-c",
-                "credential.helper=",
+                *config,
                 "fetch",
                 "--quiet",
                 "--prune",
@@ -511,11 +533,14 @@ class Mirror:
                     results[key] = content
         return results
 
+    def list_paths(self, commit: str) -> list[str]:
+        """Every file path at ``commit``, sorted as Git sorts them."""
+        out = self._git("ls-tree", "-r", "-z", "--name-only", "--full-tree", _check_rev(commit), "--").stdout
+        return [p for p in _text(out).split("\x00") if p]
+
     def list_files(self, commit: str, pattern_names: set[str] | frozenset[str]) -> list[str]:
         """Paths at ``commit`` whose basename is in ``pattern_names``, sorted as Git sorts them."""
-        out = self._git("ls-tree", "-r", "-z", "--name-only", "--full-tree", _check_rev(commit), "--").stdout
-        paths = _text(out).split("\x00")
-        return [p for p in paths if p and p.rsplit("/", 1)[-1] in pattern_names]
+        return [p for p in self.list_paths(commit) if p.rsplit("/", 1)[-1] in pattern_names]
 
     def changed_files(self, a: str, b: str) -> list[str]:
         """Paths added, modified or deleted between commits ``a`` and ``b`` (renames as delete + add)."""

@@ -31,17 +31,18 @@ class GitRepositoryQuerySet(RestrictedQuerySet):
 class GitRepository(models.Model):
     """A model repository the workers read: its URL, branch, owning team and how far the sync has come.
 
-    Credentials are a reference (`env:NAME` or `file:/path`), resolved by the worker when it fetches; the
-    webhook secret is stored encrypted (it must be read back to check GitHub's HMAC) and shown once.
+    Credentials are a granted credential (accounts.GrantedCredential), never a reference a team admin typed; the
+    worker resolves it only for the hosts it allows. The webhook secret is stored encrypted (it must be read back
+    to check GitHub's HMAC) and shown once.
     """
 
     name = models.CharField(max_length=120, unique=True)
     url = models.CharField("URL", max_length=500, help_text="https://, ssh://, git@host:path, file:// or a local path.")
     branch = models.CharField(max_length=255, default="main")
     team = models.ForeignKey("accounts.Team", on_delete=models.PROTECT, related_name="repositories")
-    credential_ref = models.CharField(
-        "credentials", max_length=300, blank=True,
-        help_text="Where the worker finds the token: env:VARIABLE_NAME or file:/absolute/path. Never the secret.",
+    credential = models.ForeignKey(
+        "accounts.GrantedCredential", null=True, blank=True, on_delete=models.PROTECT, related_name="repositories",
+        help_text="A credential a portal admin granted to the team; empty for public repositories and SSH keys.",
     )  # fmt: skip
     webhook_secret_encrypted = models.TextField(blank=True, editable=False)
     github_full_name = models.CharField(max_length=200, blank=True, db_index=True, editable=False)

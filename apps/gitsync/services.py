@@ -4,6 +4,8 @@ import logging
 import re
 import secrets
 from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -11,7 +13,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.accounts import permissions
+from apps.accounts import credentials, permissions
 from apps.audit.actions import Action
 from apps.audit.actors import Actor
 from apps.audit.services import diff, record
@@ -20,10 +22,9 @@ from . import crypto, git
 from .models import GitRepository, Trigger
 
 logger = logging.getLogger(__name__)
-REPOSITORY_FIELDS = ("name", "url", "branch", "credential_ref", "default_risk_tier", "enabled")
+REPOSITORY_FIELDS = ("name", "url", "branch", "credential", "default_risk_tier", "enabled")
 # A queued sync that no worker started within this time is presumed lost (a dropped message): ask again.
 QUEUE_STALE_AFTER = timedelta(minutes=10)
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _GITHUB_URL = re.compile(
     r"^(?:https?://(?:[^@/]+@)?github\.com/|ssh://git@github\.com/|git@github\.com:)"
     r"(?P<name>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$"
@@ -36,18 +37,46 @@ def github_full_name(url: str) -> str:
     return match["name"].lower() if match else ""
 
 
-def _check_credential_ref(value: str) -> str:
-    value = (value or "").strip()
-    if not value:
-        return ""
-    kind, _, rest = value.partition(":")
-    if kind == "env" and _ENV_NAME.match(rest):
-        return value
-    if kind == "file" and rest.startswith("/") and "\n" not in rest:
-        return value
-    raise ValidationError(
-        {"credential_ref": ["Give a reference, not the secret: env:VARIABLE_NAME or file:/absolute/path."]}
-    )
+def is_local(url: str) -> bool:
+    """A file:// URL or a local path (what check_url() makes absolute)."""
+    return url.startswith("/") or url.lower().startswith("file://")
+
+
+def _local_path(url: str) -> Path:
+    path = urlsplit(url).path if url.lower().startswith("file://") else url
+    return Path(path).expanduser().resolve()
+
+
+def local_source_error(url: str) -> str | None:
+    """Why a local repository may not be read here, or None. Checked when saved and again by every sync."""
+    if not is_local(url):
+        return None
+    if not settings.GITSYNC_ALLOW_LOCAL:
+        return (
+            "Local repositories (file:// or a path on the server) are turned off on this portal (GITSYNC_ALLOW_LOCAL)."
+        )
+    path, mirrors = _local_path(url), Path(settings.GITSYNC_MIRROR_DIR).expanduser().resolve()
+    if path == mirrors or mirrors in path.parents:
+        return "The portal's own mirror directory is not a repository source."
+    return None
+
+
+def url_secret_error(url: str) -> str | None:
+    """Credentials in a URL (user:password@, https://token@, ?access_token=, #…) are refused and never kept."""
+    scheme, _, rest = url.partition("://")
+    if rest:
+        parts = urlsplit(url)
+        if parts.query or parts.fragment or "?" in url or "#" in url:
+            return "Leave query strings and fragments out of the URL: a token there would be stored and logged."
+        userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
+        if userinfo and (scheme.lower() != "ssh" or ":" in userinfo):
+            return "Leave user names, passwords and tokens out of the URL; pick a granted credential instead."
+        return None
+    if ":" in url[: max(url.find("@"), 0)]:
+        return "Leave passwords out of the URL (user:password@host); pick a granted credential instead."
+    if "?" in url or "#" in url:
+        return "Leave query strings and fragments out of the URL: a token there would be stored and logged."
+    return None
 
 
 def _snapshot(repository: GitRepository) -> dict:
@@ -56,27 +85,42 @@ def _snapshot(repository: GitRepository) -> dict:
         "url": git.redact(repository.url),
         "branch": repository.branch,
         "team": repository.team.name,
-        "credential_ref": repository.credential_ref,
+        "credential": repository.credential.name if repository.credential_id else "",
         "default_risk_tier": repository.default_risk_tier,
         "enabled": repository.enabled,
     }
 
 
-def _clean(repository: GitRepository) -> None:
+def _clean(repository: GitRepository, actor: Actor, previous_url: str | None = None) -> None:
+    """Normalise and check a repository before it is saved; ValidationError naming each bad field.
+
+    The local-source rules apply when the URL is set or changed: a team admin may still edit (or disable) a local
+    repository a portal admin registered, and every sync checks the source again anyway.
+    """
     errors = {}
     repository.name = (repository.name or "").strip()
     repository.url = (repository.url or "").strip()
     repository.branch = (repository.branch or "").strip()
-    try:
-        repository.credential_ref = _check_credential_ref(repository.credential_ref)
-    except ValidationError as exc:
-        errors.update(exc.message_dict)
-    try:
-        repository.url = git.check_url(repository.url)  # a local path is stored absolute, as the worker needs it
-    except git.GitError as exc:
-        errors["url"] = [str(exc)]
-    if repository.url and git.redact(repository.url) != repository.url:
-        errors["url"] = ["Leave credentials out of the URL; name them under credentials (env:... or file:...)."]
+    secret_error = url_secret_error(repository.url)
+    if secret_error:
+        repository.url = ""  # never stored, echoed or audited
+        errors["url"] = [secret_error]
+    else:
+        try:
+            repository.url = git.check_url(repository.url)  # a local path is stored absolute, as the worker needs it
+        except git.GitError as exc:
+            errors["url"] = [str(exc)]
+    if "url" not in errors and is_local(repository.url) and repository.url != previous_url:
+        problem = local_source_error(repository.url)
+        if not permissions.is_portal_admin(actor.user):
+            problem = "Only portal administrators may register a local repository."
+        if problem:
+            errors["url"] = [problem]
+    if repository.credential_id and "url" not in errors:
+        try:
+            credentials.check_use(repository.credential, team=repository.team, url=repository.url)
+        except credentials.CredentialError as exc:
+            errors["credential"] = [f"{str(exc)[0].upper()}{str(exc)[1:]}."]
     try:
         git.check_branch(repository.branch)
     except git.GitError as exc:
@@ -104,7 +148,7 @@ def repository_create(*, actor: Actor, team, **fields) -> tuple[GitRepository, s
     if unknown:
         raise ValidationError(f"Unknown repository fields: {', '.join(sorted(unknown))}.")
     repository = GitRepository(team=team, created_by=actor.user, **fields)
-    _clean(repository)
+    _clean(repository, actor)
     secret = secrets.token_urlsafe(32)
     repository.webhook_secret_encrypted = crypto.encrypt(secret)
     repository.save()
@@ -128,10 +172,10 @@ def repository_update(*, actor: Actor, repository: GitRepository, **fields) -> G
     unknown = set(fields) - set(REPOSITORY_FIELDS)
     if unknown:
         raise ValidationError(f"Unknown repository fields: {', '.join(sorted(unknown))}.")
-    before = _snapshot(repository)
+    before, previous_url = _snapshot(repository), repository.url
     for field, value in fields.items():
         setattr(repository, field, value)
-    _clean(repository)
+    _clean(repository, actor, previous_url)
     changes = diff(before, _snapshot(repository))
     if not changes:
         return repository

@@ -7,7 +7,6 @@ the repository's `last_synced_commit` moves only after everything was applied.
 
 import hashlib
 import logging
-import os
 import posixpath
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.accounts import credentials
 from apps.audit.actions import Action
 from apps.audit.services import record
 
@@ -23,6 +23,7 @@ from .applying import SYNC_ACTOR, Applier, sync_context
 from .exceptions import TransientSyncError
 from .models import GitRepository, KnownTag, SyncRun, SyncStatus, Trigger
 from .reading import GOVPORTAL_FILE, Problems
+from .services import is_local, local_source_error
 
 logger = logging.getLogger(__name__)
 MAX_MESSAGES = 200  # per run and kind; a broken file should not make a run unreadable
@@ -31,7 +32,7 @@ CHUNK = 50  # versions written per transaction in a first sync
 
 def sync_repository(repository_id: int, *, trigger: str, requested_by: str = "") -> SyncRun | None:
     """Sync a repository now. None when it is gone or disabled, or when another sync holds its lock."""
-    repository = GitRepository.objects.select_related("team").filter(pk=repository_id).first()
+    repository = GitRepository.objects.select_related("team", "credential").filter(pk=repository_id).first()
     if repository is None or not repository.enabled:
         return None
     with locks.repository_lock(repository.pk) as held:
@@ -84,29 +85,31 @@ def _finish(run: SyncRun, repository: GitRepository, status: str, problems: Prob
     GitRepository.objects.filter(pk=repository.pk).update(last_sync_status=shown, last_synced_at=run.finished_at)
 
 
-def _credential(reference: str) -> str | None:
-    """The secret a credential reference points at; ValueError in plain words when it cannot be had."""
-    if not reference:
-        return None
-    kind, _, where = reference.partition(":")
-    if kind == "env":
-        value = os.environ.get(where, "")
-        if not value:
-            raise ValueError(f"the credential variable {where} is not set for the sync worker")
-        return value.strip()
-    try:
-        value = Path(where).read_text().strip()
-    except OSError as exc:
-        raise ValueError(f"the credential file {where} cannot be read ({exc.strerror})") from None
-    if not value:
-        raise ValueError(f"the credential file {where} is empty")
-    return value
-
-
-def mirror_for(repository: GitRepository, credential: str | None = None) -> git.Mirror:
+def mirror_for(repository: GitRepository, secret: credentials.Secret | None = None) -> git.Mirror:
     digest = hashlib.sha256(f"{repository.url}\n{repository.pk}".encode()).hexdigest()[:16]
     path = Path(settings.GITSYNC_MIRROR_DIR) / f"{repository.pk}-{digest}.git"
-    return git.Mirror(path=path, url=repository.url, credential=credential)
+    return git.Mirror(
+        path=path,
+        url=repository.url,
+        credential=secret.value if secret else None,
+        username=secret.username if secret else None,
+        allowed_hosts=secret.hosts if secret else (),
+        allow_local=is_local(repository.url),
+    )
+
+
+def _open_mirror(repository: GitRepository) -> git.Mirror:
+    """The repository's mirror, refusing what an admin did not allow (local sources, credentials' hosts)."""
+    problem = local_source_error(repository.url)
+    if problem:
+        raise ValueError(problem)
+    secret = None
+    if repository.credential_id:
+        try:
+            secret = credentials.secret_for(repository.credential, team=repository.team, url=repository.url)
+        except credentials.CredentialError as exc:
+            raise ValueError(str(exc)) from None
+    return mirror_for(repository, secret)
 
 
 def _fingerprint(tags: list[git.Tag]) -> str:
@@ -122,7 +125,7 @@ class _Sync:
     def execute(self) -> None:
         repository = self.repository
         try:
-            mirror = mirror_for(repository, _credential(repository.credential_ref))
+            mirror = _open_mirror(repository)
             mirror.ensure()
             mirror.fetch()
             head = mirror.head(repository.branch)

@@ -8,13 +8,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from apps.accounts import permissions
-from apps.accounts.models import Team
+from apps.accounts import credentials, permissions
+from apps.accounts.models import GrantedCredential, Team
 from apps.audit.actors import Actor
 from apps.core.forms import apply_errors, error_text
 from apps.inventory.models import RegisteredModel, RiskTier
 
-from . import git, services
+from . import services
 from .forms import RepositoryForm
 from .models import GitRepository, SyncStatus
 
@@ -89,7 +89,8 @@ def repository_create(request):
     initial = {"branch": "main", "enabled": True, "default_risk_tier": RiskTier.HIGH}
     if teams.count() == 1:
         initial["team"] = teams.first()
-    form = RepositoryForm(request.POST or None, teams=teams, initial=initial)
+    granted = GrantedCredential.objects.filter(teams__in=teams, enabled=True).distinct().order_by("name")
+    form = RepositoryForm(request.POST or None, teams=teams, credentials=granted, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             repository, secret = services.repository_create(actor=Actor.of(request.user), **form.cleaned_data)
@@ -99,7 +100,7 @@ def repository_create(request):
             _show_secret_once(request, repository, secret)
             messages.success(request, f"Added {repository.name}.")
             return redirect("gitsync:repository-detail", pk=repository.pk)
-    form.hide_rejected_secrets(git.redact)
+    form.hide_rejected_secrets(services.url_secret_error)
     return render(request, "gitsync/repository_form.html", {"form": form, "repository": None})
 
 
@@ -109,7 +110,10 @@ def repository_edit(request, pk):
     if not permissions.can(request.user, permissions.MANAGE_TEAM, repository):
         raise PermissionDenied(f"Only admins of {repository.team} can edit this repository.")
     initial = {field: getattr(repository, field) for field in services.REPOSITORY_FIELDS}
-    form = RepositoryForm(request.POST or None, initial=initial)
+    granted = credentials.credentials_for_team(repository.team) | GrantedCredential.objects.filter(
+        pk=repository.credential_id
+    )  # the current one stays selectable (and shown) even when a portal admin disabled it
+    form = RepositoryForm(request.POST or None, credentials=granted.distinct().order_by("name"), initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             services.repository_update(actor=Actor.of(request.user), repository=repository, **form.cleaned_data)
@@ -118,7 +122,7 @@ def repository_edit(request, pk):
         else:
             messages.success(request, "Saved.")
             return redirect("gitsync:repository-detail", pk=repository.pk)
-    form.hide_rejected_secrets(git.redact)
+    form.hide_rejected_secrets(services.url_secret_error)
     return render(request, "gitsync/repository_form.html", {"form": form, "repository": repository})
 
 

@@ -34,8 +34,8 @@ def run(repository, minutes_ago, status=SyncStatus.SUCCEEDED, **fields):
 
 
 @pytest.fixture
-def repos(cast):
-    credit, credit_secret = add(cast, "credit-models", credential_ref="env:GITHUB_TOKEN")
+def repos(cast, granted):
+    credit, credit_secret = add(cast, "credit-models", credential=granted.github)
     fraud, fraud_secret = add(cast, "fraud-models", actor=cast.ben, team=cast.team_b)
     for minutes in range(8):
         run(credit, minutes_ago=10 * (8 - minutes), head_after=f"{minutes:040x}", warnings=[f"warning {minutes}"])
@@ -93,7 +93,8 @@ def test_a_repository_reads_with_its_latest_runs_and_no_secret(cast, repos, sess
     assert body["name"] == "credit-models" and body["team"] == "credit-risk" and body["branch"] == "main"
     assert body["url"] == "https://github.com/acme/credit-models.git"
     assert body["github_full_name"] == "acme/credit-models"
-    assert body["credential_ref"] == "env:GITHUB_TOKEN" and body["has_webhook_secret"] is True
+    assert body["credential"] == "github-acme" and body["has_webhook_secret"] is True
+    assert "env:GITHUB_TOKEN" not in response.content.decode()  # where the worker reads it is for portal admins
     assert body["sync_queued"] is False and body["page_url"].endswith(f"/repositories/{repos.credit.pk}/")
     assert [r["head_after"] for r in body["recent_runs"]] == [f"{n:040x}" for n in (7, 6, 5, 4, 3)]
     assert body["recent_runs"][0]["warnings"] == ["warning 7"] and body["recent_runs"][0]["status"] == "succeeded"

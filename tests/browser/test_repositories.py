@@ -33,10 +33,10 @@ def remote(tmp_path, monkeypatch):
     return work
 
 
-def test_alice_adds_a_repository_sees_the_secret_once_and_syncs_it(cast, remote, login):
+def test_a_local_repository_is_added_by_a_portal_admin_shown_once_and_synced_by_the_team(cast, remote, login):
     from playwright.sync_api import expect
 
-    alice = login("alice")
+    alice = login("alice")  # a team admin may not point the portal at the server's own disk …
     alice.goto("/repositories/")
     expect(alice.get_by_text("No repositories yet.")).to_be_visible()
     alice.locator("#add-repository").click()
@@ -44,22 +44,34 @@ def test_alice_adds_a_repository_sees_the_secret_once_and_syncs_it(cast, remote,
     alice.fill("#id_name", "churn-models")
     alice.fill("#id_url", remote.url)
     alice.get_by_role("button", name="Add repository").click()
+    expect(alice.locator("#id_url + .invalid-feedback, .invalid-feedback").first).to_contain_text(
+        "Only portal administrators may register a local repository."
+    )
+    assert not GitRepository.objects.exists()
 
-    alice.wait_for_url(re.compile(r"/repositories/\d+/$"))
+    admin = login("admin")  # … a portal admin may, where the operator turned local repositories on
+    admin.goto("/repositories/new/")
+    admin.fill("#id_name", "churn-models")
+    admin.select_option("#id_team", label="Credit Risk")
+    admin.fill("#id_url", remote.url)
+    admin.get_by_role("button", name="Add repository").click()
+
+    admin.wait_for_url(re.compile(r"/repositories/\d+/$"))
     repository = GitRepository.objects.get(name="churn-models")
-    secret_alert = alice.locator("#webhook-secret")
+    secret_alert = admin.locator("#webhook-secret")
     expect(secret_alert).to_contain_text("copy it now; it will not be shown again")
     expect(secret_alert).to_contain_text("/hooks/github/")
     expect(secret_alert).to_contain_text("application/json")
-    secret = alice.locator("#webhook-secret-value").input_value()
+    secret = admin.locator("#webhook-secret-value").input_value()
     assert len(secret) >= 32
     assert repository.has_webhook_secret
 
-    alice.reload()
-    expect(alice.locator("#webhook-secret")).to_have_count(0)
-    assert secret not in alice.content()
-    expect(alice.locator("#run-table")).to_contain_text("Not synced yet.")
+    admin.reload()
+    expect(admin.locator("#webhook-secret")).to_have_count(0)
+    assert secret not in admin.content()
+    expect(admin.locator("#run-table")).to_contain_text("Not synced yet.")
 
+    alice.goto(f"/repositories/{repository.pk}/")  # the team syncs it from then on
     alice.locator("#sync-now").click()
     alice.wait_for_load_state()
     expect(alice.get_by_role("alert").filter(has_text="Synced: the run is at the top of the list.")).to_be_visible()

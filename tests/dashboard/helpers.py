@@ -20,6 +20,7 @@ DEMO_SETTINGS = {
     "GOVPORTAL_DEMO_PASSWORD": DEMO_PASSWORD,
     # The demo's Git repository and its mirror live beside this directory, never in var/.
     "GITSYNC_MIRROR_DIR": Path(tempfile.mkdtemp(prefix="govportal-demo-tests-")) / "git-mirrors",
+    "GITSYNC_ALLOW_LOCAL": True,  # as `make run` sets it: the demo repository is a local one
 }
 
 

@@ -109,7 +109,7 @@ def test_the_output_lists_the_logins_and_what_was_created(loaded):
         f"12 models, "
         f"{ModelVersion.objects.exclude(source='git').count()} versions, 3 environments, "
         f"{len(demo.POLICIES)} approval policies, "
-        f"{len(demo.REQUESTS)} deployment requests, 1 Git repositories, 1 service accounts and "
+        f"{len(demo.REQUESTS)} deployment requests, 1 Git repositories, 1 granted credentials, 1 service accounts and "
         f"{AuditEvent.objects.count()} audit events." in output
     )
 
@@ -123,7 +123,9 @@ def test_a_second_run_writes_no_rows_and_no_audit_events(loaded):
     assert ChainHead.objects.get().sequence == head
     assert (
         "0 teams, 0 users, 0 models, 0 versions, 0 environments, 0 approval policies, 0 deployment requests, "
-        "0 Git repositories, 0 service accounts and 0 audit events (the demo data was already loaded)." in output
+        "0 Git repositories, 0 granted credentials, 0 service accounts and 0 audit events "
+        "(the demo data was already loaded)."
+        in output
     )
 
 

@@ -241,7 +241,9 @@ def closed_port():
 
 def test_connection_refused_is_transient_and_never_shows_the_credential(tmp_path):
     port = closed_port()
-    mirror = Mirror(tmp_path / "m.git", f"https://127.0.0.1:{port}/org/repo.git", credential=TOKEN)
+    mirror = Mirror(
+        tmp_path / "m.git", f"https://127.0.0.1:{port}/org/repo.git", credential=TOKEN, allowed_hosts=("127.0.0.1",)
+    )
     mirror.ensure()
     with pytest.raises(GitError) as exc:
         mirror.fetch(timeout=30)
@@ -257,7 +259,8 @@ def test_a_silent_server_times_out_as_transient(tmp_path):
     with socket.socket() as listener:  # accepts connections (backlog) and never answers
         listener.bind(("127.0.0.1", 0))
         listener.listen(4)
-        mirror = Mirror(tmp_path / "m.git", f"http://127.0.0.1:{listener.getsockname()[1]}/r.git", credential=TOKEN)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/r.git"
+        mirror = Mirror(tmp_path / "m.git", url, credential=TOKEN, allowed_hosts=("127.0.0.1",))
         mirror.ensure()
         with pytest.raises(GitError) as exc:
             mirror.fetch(timeout=1)
@@ -290,14 +293,21 @@ class RefusingHandler(BaseHTTPRequestHandler):
         pass
 
 
+def serve(handler):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 def test_the_credential_reaches_the_server_through_askpass_and_bad_credentials_are_permanent(tmp_path):
     RefusingHandler.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), RefusingHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = serve(RefusingHandler)
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/org/repo.git"
-        mirror = Mirror(tmp_path / "m.git", url, credential=TOKEN)
+        port = server.server_address[1]
+        mirror = Mirror(
+            tmp_path / "m.git", f"http://127.0.0.1:{port}/org/repo.git", credential=TOKEN,
+            allowed_hosts=(f"127.0.0.1:{port}",),
+        )  # fmt: skip
         mirror.ensure()
         with pytest.raises(GitError) as exc:
             mirror.fetch(timeout=30)
@@ -310,6 +320,42 @@ def test_the_credential_reaches_the_server_through_askpass_and_bad_credentials_a
     assert exc.value.transient is False
     assert "Authentication failed" in str(exc.value)
     assert not list(tmp_path.glob("**/askpass.sh"))
+
+
+@pytest.mark.parametrize("allowed", [("github.com",), ("127.0.0.1:1",), ("127.0.0.10",)])
+def test_askpass_never_hands_the_credential_to_a_host_it_was_not_granted_for(tmp_path, allowed):
+    """The last line of defence: even if a URL slipped past the portal's checks, Git gets no secret for it."""
+    RefusingHandler.seen = []
+    server = serve(RefusingHandler)
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/org/repo.git"
+        mirror = Mirror(tmp_path / "m.git", url, credential=TOKEN, allowed_hosts=allowed)
+        mirror.ensure()
+        with pytest.raises(GitError) as exc:
+            mirror.fetch(timeout=30)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert RefusingHandler.seen  # Git did ask the server …
+    assert set(RefusingHandler.seen) == {None}  # … and never sent it an Authorization header
+    assert exc.value.transient is False
+    assert TOKEN not in str(exc.value)
+
+
+def test_a_credential_without_allowed_hosts_is_never_used(tmp_path):
+    mirror = Mirror(tmp_path / "m.git", "https://github.com/acme/x.git", credential=TOKEN)
+    mirror.ensure()
+    with pytest.raises(GitError, match="without allowed hosts"):
+        mirror.fetch(timeout=5)
+
+
+def test_a_network_only_mirror_refuses_a_local_path(tmp_path, remote):
+    remote.commit("one")
+    mirror = Mirror(tmp_path / "m.git", remote.url, allow_local=False)
+    mirror.ensure()
+    with pytest.raises(GitError):
+        mirror.fetch(timeout=30)
+    assert mirror.branches() == []
 
 
 def test_classification_and_redaction():

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.urls import resolve
 from django.utils import timezone
 
+from apps.accounts.models import GrantedCredential
 from apps.audit.actors import Actor
 from apps.gitsync import services, views
 from apps.gitsync.models import GitRepository, SyncRun, SyncStatus, Trigger
@@ -28,8 +29,8 @@ models:
 
 def add(cast, name, *, actor=None, team=None, url=None, tmp_path=None, **fields):
     """A repository registered through the service (audited), pointing at a path with no repository by default."""
-    fields = {"branch": "main", "credential_ref": "", "default_risk_tier": "high", "enabled": True} | fields
-    url = url or f"/srv/git/{name}.git"
+    fields = {"branch": "main", "default_risk_tier": "high", "enabled": True} | fields
+    url = url or f"https://git.example.com/acme/{name}.git"
     repository, _secret = services.repository_create(
         actor=Actor.of(actor or cast.alice), team=team or cast.team_a, name=name, url=url, **fields
     )
@@ -47,15 +48,13 @@ def messages_of(response):
 def form_data(**changes):
     return {
         "name": "credit-models", "url": "https://github.com/acme/credit-models.git", "branch": "main",
-        "credential_ref": "env:GITHUB_TOKEN", "default_risk_tier": "high", "enabled": "on",
+        "credential": "", "default_risk_tier": "high", "enabled": "on",
     } | changes  # fmt: skip
 
 
 @pytest.fixture
-def repo_a(cast):
-    return add(
-        cast, "credit-models", url="https://github.com/acme/credit-models.git", credential_ref="env:GITHUB_TOKEN"
-    )
+def repo_a(cast, granted):
+    return add(cast, "credit-models", url="https://github.com/acme/credit-models.git", credential=granted.github)
 
 
 @pytest.fixture
@@ -94,7 +93,7 @@ def test_a_repository_of_another_team_is_not_found(cast, repo_a, as_user):
 
 def test_the_list_shows_redacted_url_status_and_last_sync(cast, repo_a, as_user):
     GitRepository.objects.filter(pk=repo_a.pk).update(url="https://someone:hunter2@example.com/x.git")  # legacy row
-    add(cast, "scoring", url="/srv/git/scoring.git")
+    add(cast, "scoring")
     GitRepository.objects.filter(name="scoring").update(
         last_sync_status=SyncStatus.FAILED, last_synced_at=datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
     )
@@ -163,20 +162,21 @@ def test_the_navigation_marks_repositories_active(cast, repo_a, as_user):
 # --- adding: the one-time secret, who may, and refusals ---------------------------------------------------------------
 
 
-def test_alice_adds_a_repository_and_sees_its_webhook_secret_once(cast, as_user):
+def test_alice_adds_a_repository_and_sees_its_webhook_secret_once(cast, granted, as_user):
     client = as_user("alice")
     trail = Trail()
 
     form = client.get("/repositories/new/")
     assert [team.name for team in form.context["form"].fields["team"].queryset] == ["Credit Risk"]
-    assert "env:VARIABLE_NAME" in form.text and "never stored" in form.text
-    response = client.post("/repositories/new/", form_data(team=cast.team_a.pk))
+    assert [c.name for c in form.context["form"].fields["credential"].queryset] == ["github-acme"]
+    assert "only to the hosts the administrator allowed" in form.text
+    response = client.post("/repositories/new/", form_data(team=cast.team_a.pk, credential=granted.github.pk))
 
     repository = GitRepository.objects.get()
     assert response.status_code == 302
     assert response.url == detail_url(repository)
     assert (repository.name, repository.team, repository.branch) == ("credit-models", cast.team_a, "main")
-    assert repository.credential_ref == "env:GITHUB_TOKEN"
+    assert repository.credential == granted.github
     assert repository.github_full_name == "acme/credit-models"
     assert trail.actions() == ["repository.created"]
     assert trail.events()[0].actor_label == "alice"
@@ -233,11 +233,18 @@ def test_only_team_admins_may_add_repositories(cast, as_user, name):
 @pytest.mark.parametrize(
     ("changes", "field", "message", "hidden"),
     [
-        ({"credential_ref": "ghp_abc123def456ghi789"}, "credential_ref", "Give a reference, not the secret",
-         "ghp_abc123def456ghi789"),
-        ({"credential_ref": "env:"}, "credential_ref", "env:VARIABLE_NAME or file:/absolute/path", None),
-        ({"credential_ref": "file:relative/token"}, "credential_ref", "Give a reference, not the secret", None),
-        ({"url": "https://user:pass@host.example/x.git"}, "url", "Leave credentials out of the URL", "user:pass"),
+        ({"credential": "env:SECRET_KEY"}, "credential", "Select a valid choice", "env:SECRET_KEY"),
+        ({"credential": "FRAUD"}, "credential", "Select a valid choice", None),  # another team's credential
+        ({"url": "https://user:pass@host.example/x.git"}, "url", "Leave user names, passwords and tokens", "user:pass"),
+        ({"url": "https://ghp_abc123@github.com/acme/x.git"}, "url", "Leave user names, passwords", "ghp_abc123"),
+        ({"url": "https://host.example/x.git?access_token=tok987"}, "url", "Leave query strings", "tok987"),
+        ({"url": "deploy:hunter2@host.example:org/x.git"}, "url", "Leave passwords out of the URL", "hunter2"),
+        ({"url": "/srv/git/other.git"}, "url", "Only portal administrators may register a local repository", None),
+        ({"url": "file:///srv/git/other.git"}, "url", "Only portal administrators may register", None),
+        ({"url": "http://github.com/acme/x.git", "credential": "GITHUB"}, "credential",
+         "sent only over https:// or ssh://", None),
+        ({"url": "https://127.0.0.1:9/x.git", "credential": "GITHUB"}, "credential",
+         "may be sent only to github.com, not to 127.0.0.1:9", None),
         ({"url": "ftp://host.example/x.git"}, "url", "unsupported URL scheme &#x27;ftp&#x27;", None),
         ({"url": "ext::sh -c evil"}, "url", "remote-helper URLs", None),
         ({"url": ""}, "url", "This field is required.", None),
@@ -246,8 +253,12 @@ def test_only_team_admins_may_add_repositories(cast, as_user, name):
         ({"name": ""}, "name", "This field is required.", None),
     ],
 )  # fmt: skip
-def test_bad_input_is_refused_with_a_clear_message_and_writes_nothing(cast, as_user, changes, field, message, hidden):
+def test_bad_input_is_refused_with_a_clear_message_and_writes_nothing(
+    cast, granted, as_user, changes, field, message, hidden
+):
     trail = Trail()
+    named = {"FRAUD": granted.fraud.pk, "GITHUB": granted.github.pk}
+    changes = {key: named.get(value, value) for key, value in changes.items()}
 
     response = as_user("alice").post("/repositories/new/", form_data(team=cast.team_a.pk, **changes))
 
@@ -279,7 +290,9 @@ def test_the_same_url_on_another_branch_is_a_second_repository(cast, repo_a, as_
 
 
 def test_a_name_is_used_once(cast, repo_a, as_user):
-    response = as_user("alice").post("/repositories/new/", form_data(team=cast.team_a.pk, url="/srv/git/other.git"))
+    response = as_user("alice").post(
+        "/repositories/new/", form_data(team=cast.team_a.pk, url="https://github.com/acme/other.git")
+    )
 
     assert response.status_code == 200
     assert "name" in response.context["form"].errors
@@ -289,45 +302,50 @@ def test_a_name_is_used_once(cast, repo_a, as_user):
 # --- editing and rotating the secret ----------------------------------------------------------------------------------
 
 
-def test_alice_edits_a_repository_and_the_diff_is_audited(cast, repo_a, as_user):
+def test_alice_edits_a_repository_and_the_diff_is_audited(cast, granted, repo_a, as_user):
     client = as_user("alice")
+    ci = GrantedCredential.objects.create(
+        name="github-ci", reference="file:/run/secrets/gh", allowed_hosts=["github.com"]
+    )
+    ci.teams.add(cast.team_a)
     trail = Trail()
 
     form = client.get(f"{detail_url(repo_a)}edit/")
     assert "team" not in form.context["form"].fields
     assert form.context["form"]["branch"].value() == "main"
-    response = client.post(
-        f"{detail_url(repo_a)}edit/", form_data(branch="release", credential_ref="file:/run/secrets/gh", enabled="")
-    )
+    response = client.post(f"{detail_url(repo_a)}edit/", form_data(branch="release", credential=ci.pk, enabled=""))
 
     assert response.status_code == 302
     repo_a.refresh_from_db()
-    assert (repo_a.branch, repo_a.credential_ref, repo_a.enabled) == ("release", "file:/run/secrets/gh", False)
+    assert (repo_a.branch, repo_a.credential, repo_a.enabled) == ("release", ci, False)
     [event] = trail.events()
     assert event.action == "repository.updated"
     assert event.changes == {
         "branch": ["main", "release"],
-        "credential_ref": ["env:GITHUB_TOKEN", "file:/run/secrets/gh"],
+        "credential": ["github-acme", "github-ci"],
         "enabled": [True, False],
     }
 
 
-def test_saving_without_changes_writes_no_event(cast, repo_a, as_user):
+def test_saving_without_changes_writes_no_event(cast, granted, repo_a, as_user):
     trail = Trail()
 
-    response = as_user("alice").post(f"{detail_url(repo_a)}edit/", form_data())
+    response = as_user("alice").post(f"{detail_url(repo_a)}edit/", form_data(credential=granted.github.pk))
 
     assert response.status_code == 302
     assert trail.actions() == []
 
 
-def test_a_bad_edit_is_refused_and_changes_nothing(cast, repo_a, as_user):
+def test_a_bad_edit_is_refused_and_changes_nothing(cast, granted, repo_a, as_user):
     trail = Trail()
 
-    response = as_user("alice").post(f"{detail_url(repo_a)}edit/", form_data(branch="a..b", credential_ref="ghp_x"))
+    response = as_user("alice").post(
+        f"{detail_url(repo_a)}edit/",
+        form_data(branch="a..b", url="https://gitlab.example.com/x.git", credential=granted.github.pk),
+    )
 
     assert response.status_code == 200
-    assert set(response.context["form"].errors) == {"branch", "credential_ref"}
+    assert set(response.context["form"].errors) == {"branch", "credential"}
     repo_a.refresh_from_db()
     assert repo_a.branch == "main"
     assert trail.actions() == []
@@ -401,7 +419,8 @@ def test_the_detail_page_shows_the_record(cast, repo_a, as_user):
     text = as_user("vera").get(detail_url(repo_a)).text
 
     assert "https://github.com/acme/credit-models.git" in text
-    assert "env:GITHUB_TOKEN" in text
+    assert "github-acme" in text
+    assert "env:GITHUB_TOKEN" not in text  # where the worker reads the secret is for portal admins only
     assert ">01234567</dd>" in text
     assert "acme/credit-models" in text
     assert "Configured" in text
@@ -410,7 +429,7 @@ def test_the_detail_page_shows_the_record(cast, repo_a, as_user):
 
 def test_dana_syncs_a_real_repository_now(cast, remote, as_user, django_capture_on_commit_callbacks):
     head = remote.commit("models", {"govportal.yaml": GOVPORTAL_YAML})
-    repository = add(cast, "churn", url=remote.url)
+    repository = add(cast, "churn", url=remote.url, actor=cast.admin)
     client = as_user("dana")
     trail = Trail()
 

@@ -264,6 +264,7 @@ def start_worker(broker, mirror_dir, signing_key, tmp_path):
         DATABASE_URL=database_url(),
         CELERY_BROKER_URL=BROKER_URL,
         GITSYNC_MIRROR_DIR=str(mirror_dir),
+        GITSYNC_ALLOW_LOCAL="1",  # the test's repositories are local ones, registered by a portal admin
         GOVPORTAL_VAR_DIR=str(tmp_path / "worker-var"),
         AUDIT_SIGNING_KEY=signing_key,
         GIT_CONFIG_GLOBAL=os.environ["GIT_CONFIG_GLOBAL"],
@@ -291,7 +292,7 @@ def start_worker(broker, mirror_dir, signing_key, tmp_path):
 
 def make_repository(cast, remote) -> GitRepository:
     repository, _ = services.repository_create(
-        actor=Actor.of(cast.alice), team=cast.team_a, name="churn", url=remote.url
+        actor=Actor.of(cast.admin), team=cast.team_a, name="churn", url=remote.url
     )
     return repository
 
@@ -484,7 +485,7 @@ def test_beat_queues_one_sync_per_enabled_repository(cast, tmp_path):
         work = Work(tmp_path / name)
         work.commit("start")
         services.repository_create(
-            actor=Actor.of(cast.alice), team=cast.team_a, name=name, url=work.url, enabled=name != "gamma"
+            actor=Actor.of(cast.admin), team=cast.team_a, name=name, url=work.url, enabled=name != "gamma"
         )
 
     assert sync_enabled_repositories_task.delay().get() == 2  # eager: each sync runs as it is queued
@@ -501,7 +502,7 @@ def test_beat_skips_a_repository_whose_sync_is_already_queued(cast, tmp_path):
     for name in ("alpha", "beta"):
         work = Work(tmp_path / name)
         work.commit("start")
-        services.repository_create(actor=Actor.of(cast.alice), team=cast.team_a, name=name, url=work.url)
+        services.repository_create(actor=Actor.of(cast.admin), team=cast.team_a, name=name, url=work.url)
     services.claim_queue_slot(GitRepository.objects.get(name="alpha").pk)  # a "Sync now" still waiting
 
     assert sync_enabled_repositories_task() == 1

@@ -1,5 +1,5 @@
-"""Repositories over the API. The webhook secret (encrypted or plain) never leaves the server; the credential
-reference (env:NAME, file:/path) names where a worker finds a secret, so it may be shown."""
+"""Repositories over the API. The webhook secret (encrypted or plain) never leaves the server; of the credential
+only the name a portal admin gave it is shown (where the worker reads it is for portal admins)."""
 
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
@@ -26,6 +26,9 @@ class SyncRunOutput(serializers.ModelSerializer):
 
 class GitRepositoryOutput(serializers.ModelSerializer):
     team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    credential = serializers.SlugRelatedField(
+        slug_field="name", read_only=True, help_text="The granted credential the worker fetches with, if any."
+    )
     url = serializers.SerializerMethodField(help_text="The Git URL (any user-info redacted).")
     has_webhook_secret = serializers.BooleanField(read_only=True)
     sync_queued = serializers.SerializerMethodField(help_text="A sync is waiting for a worker.")
@@ -34,7 +37,7 @@ class GitRepositoryOutput(serializers.ModelSerializer):
     class Meta:
         model = GitRepository
         fields = [
-            "id", "name", "url", "branch", "team", "credential_ref", "has_webhook_secret", "github_full_name",
+            "id", "name", "url", "branch", "team", "credential", "has_webhook_secret", "github_full_name",
             "default_risk_tier", "enabled", "last_synced_commit", "last_sync_status", "last_synced_at",
             "sync_queued", "created_at", "updated_at", "page_url",
         ]  # fmt: skip

@@ -30,7 +30,7 @@ from django.utils.text import slugify
 
 from apps.accounts import services as accounts
 from apps.accounts import tokens
-from apps.accounts.models import Membership, Team, User
+from apps.accounts.models import GrantedCredential, Membership, Team, User
 from apps.approvals import services as approvals
 from apps.approvals.models import ApprovalPolicy, ApproverKind, DeploymentRequest
 from apps.audit.actions import Action
@@ -249,6 +249,9 @@ class Loader:
 
     def load_git_repository(self) -> None:
         """A real local Git repository, registered for Marketing Analytics and synced: git-sourced versions."""
+        if not settings.GITSYNC_ALLOW_LOCAL:
+            self.notes.append("Skipped the demo Git repository: local repositories are off (GITSYNC_ALLOW_LOCAL=1).")
+            return
         path = Path(settings.GITSYNC_MIRROR_DIR).parent / "demo-git" / demo_git.REPOSITORY_NAME
         demo_git.build(path)
         repository = GitRepository.objects.filter(name=demo_git.REPOSITORY_NAME).first()
@@ -267,6 +270,16 @@ class Loader:
                 self.notes.append(
                     f"Synced {repository.name} from Git ({path}): {run.created} versions; see /repositories/."
                 )
+
+    def load_credentials(self) -> None:
+        """A credential a portal admin granted: Credit Risk may fetch from github.com with it, and nowhere else."""
+        if GrantedCredential.objects.filter(name=demo.CREDENTIAL["name"]).exists():
+            return
+        with transaction.atomic():
+            accounts.credential_save(
+                actor=self.actor(demo.ADMIN), credential=None, teams=[self.teams[demo.CREDIT]], **demo.CREDENTIAL
+            )
+        self.created["credentials"] += 1
 
     def load_service_account(self) -> None:
         """Credit Risk's CI pipeline: a service account with one token (its secret is never printed; issue a new
@@ -363,6 +376,7 @@ class Command(BaseCommand):
             except (ValidationError, PermissionDenied) as exc:
                 raise CommandError(f"Demo data not loaded (nothing was written): {exc}") from exc
             loader.load_git_repository()
+            loader.load_credentials()
             loader.load_service_account()
             try:
                 loader.load_requests()
@@ -379,7 +393,8 @@ class Command(BaseCommand):
             f"Created {created['teams']} teams, {created['users']} users, {created['models']} models, "
             f"{created['versions']} versions, {created['environments']} environments, "
             f"{created['approval policies']} approval policies, {created['deployment requests']} deployment requests, "
-            f"{created['repositories']} Git repositories, {created['service accounts']} service accounts "
+            f"{created['repositories']} Git repositories, {created['credentials']} granted credentials, "
+            f"{created['service accounts']} service accounts "
             f"and {_chain_length() - chain_before} audit events"
             + ("." if created.total() else " (the demo data was already loaded).")
         )
