@@ -104,3 +104,13 @@ def test_a_view_that_fails_shows_the_500_page(client, cast, monkeypatch):
     response = client.get("/")
     assert response.status_code == 500
     assert "<h1>Server error</h1>" in text_of(response) and "boom" not in text_of(response)
+
+
+def test_a_form_without_its_csrf_token_gets_the_portals_page_with_nothing_inline(cast):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(cast.dana)
+    response = client.post("/models/new/", {"name": "Forged"})
+    assert response.status_code == 403
+    text = text_of(response)
+    assert "<h1>Form expired</h1>" in text and 'id="nav"' in text
+    assert "<style" not in text  # Django's own CSRF page styles itself inline, which the CSP would block
