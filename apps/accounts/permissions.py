@@ -3,10 +3,13 @@
 Pages, API views, selectors and services all ask here. Deny by default: a user
 may act only through a team role that allows the action, or a django-guardian
 object permission granted on that very object; superusers may do everything.
+Role names are compared here and nowhere else (tests/accounts/test_permission_home.py).
 """
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+
+from apps.core.querysets import EVERYTHING, NOTHING, SCOPED
 
 from .models import Membership, Role, Team
 
@@ -57,6 +60,10 @@ SCOPE_ACTIONS: dict[str, frozenset[str]] = {
 }
 
 
+# The roles a new service account holds in its team: the most a token may do; its scopes narrow it.
+SERVICE_ACCOUNT_ROLES = (Role.CONTRIBUTOR, Role.AUDITOR)
+
+
 def token_allows(user, action: str) -> bool:
     """False when `user` acts through an API token (set by the API's authentication) whose scopes omit `action`."""
     token = getattr(user, "api_token", None)
@@ -65,6 +72,17 @@ def token_allows(user, action: str) -> bool:
 
 def roles_allowing(action: str) -> list[str]:
     return [role for role, actions in ROLE_ACTIONS.items() if action in actions]
+
+
+def role_allows(roles, action: str) -> bool:
+    """Does any of `roles` (role names, e.g. a user's roles in one team) allow `action`? Pure: no query."""
+    return any(action in ROLE_ACTIONS.get(role, ()) for role in roles)
+
+
+def holders(action: str, *, team_id, active_only: bool = True):
+    """Memberships whose role allows `action` in the team (`team_id` may be an OuterRef): who could do it now."""
+    rows = Membership.objects.filter(team_id=team_id, role__in=roles_allowing(action))
+    return rows.filter(user__is_active=True) if active_only else rows
 
 
 def _active(user, action: str | None = None) -> bool:
@@ -165,6 +183,14 @@ def require_actor(actor, action: str, obj, message: str) -> None:
         raise PermissionDenied(message)
 
 
+def read_scope(user, action: str) -> str:
+    """core.querysets' gate: how much of a governed table `user` reads. Anonymous and deactivated users read
+    NOTHING, superusers EVERYTHING; for everyone else the model's restrict_for() decides (SCOPED)."""
+    if not _active(user):
+        return NOTHING
+    return EVERYTHING if user.is_superuser else SCOPED
+
+
 def is_portal_admin(user) -> bool:
     """Portal-wide configuration (teams, users, environments, approval policies) is for superusers only."""
     return _active(user) and user.is_superuser
@@ -183,6 +209,25 @@ def require_portal_admin(user, message: str) -> None:
 
 def can_view_audit(user) -> bool:
     return _active(user) and (user.is_superuser or team_ids_with(user, VIEW_AUDIT).exists())
+
+
+def may_export_audit(user) -> bool:
+    """May `user` export the audit trail? A person's act: no token scope carries EXPORT_AUDIT.
+
+    Superusers may export even before any team exists (portal-wide events).
+    """
+    if not _active(user, EXPORT_AUDIT):
+        return False
+    return user.is_superuser or team_ids_with(user, EXPORT_AUDIT).exists()
+
+
+def removes_last_manager(membership) -> bool:
+    """Would taking `membership` away leave its team with nobody who may manage it? Locks the rows it counts,
+    so two admins revoking each other at once cannot both succeed."""
+    if not role_allows([membership.role], MANAGE_TEAM):
+        return False
+    managers = holders(MANAGE_TEAM, team_id=membership.team_id, active_only=False).select_for_update()
+    return managers.count() <= 1
 
 
 def role_summary(user) -> list[tuple[str, str]]:

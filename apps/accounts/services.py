@@ -55,10 +55,8 @@ def membership_revoke(*, actor: Actor, membership: Membership) -> None:
     permissions.require(
         actor.user, permissions.MANAGE_TEAM, membership.team, "Only the team's admins can revoke roles."
     )
-    if membership.role == Role.ADMIN:
-        admins = Membership.objects.select_for_update().filter(team=membership.team, role=Role.ADMIN)
-        if admins.count() <= 1:
-            raise ValidationError(f"{membership.user.username} is the last admin of {membership.team.name}.")
+    if permissions.removes_last_manager(membership):
+        raise ValidationError(f"{membership.user.username} is the last admin of {membership.team.name}.")
     record(
         action=Action.ROLE_REVOKED,
         actor=actor,

@@ -20,11 +20,10 @@ from apps.audit.actors import Actor
 from apps.audit.services import record
 
 from . import permissions
-from .models import Membership, Role, ServiceToken, TokenScope, User
+from .models import Membership, ServiceToken, TokenScope, User
 
 MAX_DAYS = 366
 _TOKEN = re.compile(r"^gpt_([a-z0-9]{8})_([A-Za-z0-9_-]{20,100})$")
-SERVICE_ROLES = (Role.CONTRIBUTOR, Role.AUDITOR)  # the most a token may do; its scopes narrow it
 
 
 def _hash(secret: str) -> str:
@@ -48,7 +47,7 @@ def service_account_create(*, actor: Actor, team, name: str, description: str = 
     account.set_unusable_password()
     account.full_clean(exclude=["password"])
     account.save()
-    for role in SERVICE_ROLES:
+    for role in permissions.SERVICE_ACCOUNT_ROLES:
         Membership.objects.create(team=team, user=account, role=role, granted_by=actor.user)
     record(
         action=Action.SERVICE_ACCOUNT_CREATED,

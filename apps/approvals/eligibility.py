@@ -2,6 +2,7 @@
 
 from collections import defaultdict
 
+from apps.accounts import permissions
 from apps.accounts.models import Membership
 
 from . import policies
@@ -32,10 +33,10 @@ def eligible_user_ids(rule: dict, model_team_id: int) -> set[int]:
     if rule["approver_kind"] == ApproverKind.USERS:
         return set(rule["user_ids"])
     if rule["approver_kind"] == ApproverKind.ROLE:
-        members = Membership.objects.filter(team_id=model_team_id, role=rule["role"])
-    else:
-        members = Membership.objects.filter(team_id=rule["team_id"], role__in=policies.APPROVING_ROLES)
-    return set(members.filter(user__is_active=True).values_list("user_id", flat=True))
+        members = Membership.objects.filter(team_id=model_team_id, role=rule["role"], user__is_active=True)
+    else:  # a team: whoever may approve there
+        members = permissions.holders(permissions.APPROVE, team_id=rule["team_id"])
+    return set(members.values_list("user_id", flat=True))
 
 
 def unstaffable_step(rules: list[tuple[int, dict]], model_team_id: int, requester_id: int | None) -> int | None:

@@ -3,6 +3,8 @@
 import operator
 from dataclasses import dataclass
 
+from apps.accounts import permissions
+
 OPERATORS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq}
 
 
@@ -116,9 +118,6 @@ def evaluate_checks(policy, facts: CheckFacts) -> list[CheckResult]:
 # --- who may decide -----------------------------------------------------------------------------
 
 
-APPROVING_ROLES = frozenset({"approver", "admin"})
-
-
 def eligibility(step: dict, user_id: int, roles: dict[int, set[str]], model_team_id: int) -> str | None:
     """Why `user_id` may decide `step` (a sentence kept with the decision), or None if they may not.
 
@@ -127,7 +126,7 @@ def eligibility(step: dict, user_id: int, roles: dict[int, set[str]], model_team
     kind = step["approver_kind"]
     if kind == "role" and step["role"] in roles.get(model_team_id, set()):
         return f"holds the {step['role']} role in the model's team"
-    if kind == "team" and roles.get(step["team_id"], set()) & APPROVING_ROLES:
+    if kind == "team" and permissions.role_allows(roles.get(step["team_id"], ()), permissions.APPROVE):
         return f"approver in {step.get('team_name') or 'the named team'}"
     if kind == "users" and user_id in step["user_ids"]:
         return "named approver of this step"

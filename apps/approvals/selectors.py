@@ -3,9 +3,9 @@
 from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.shortcuts import get_object_or_404
 
+from apps.accounts import permissions
 from apps.accounts.models import Membership
 
-from . import policies
 from .models import ApprovalPolicy, ApproverKind, Decision, DeploymentRequest, RequestState, RequestStep, StepState
 
 
@@ -14,9 +14,7 @@ def _eligible_step_q(user) -> Q:
     holds_role = Membership.objects.filter(
         user=user, team_id=OuterRef("request__version__model__team_id"), role=OuterRef("role")
     )
-    approves_for_team = Membership.objects.filter(
-        user=user, team_id=OuterRef("team_id"), role__in=policies.APPROVING_ROLES
-    )
+    approves_for_team = permissions.holders(permissions.APPROVE, team_id=OuterRef("team_id")).filter(user=user)
     named = RequestStep.users.through.objects.filter(requeststep_id=OuterRef("pk"), user_id=user.pk)
     return (Q(approver_kind=ApproverKind.ROLE) & Q(Exists(holds_role))) | (
         Q(approver_kind=ApproverKind.TEAM) & Q(Exists(approves_for_team))) | (

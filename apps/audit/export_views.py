@@ -32,7 +32,7 @@ def export_start(request):
     params = {key: value for key, value in request.POST.items() if key not in ("format", "csrfmiddlewaretoken")}
     if fmt not in START_FORMATS:
         return _refuse(request, "Choose CSV, JSON Lines or PDF.", 400)
-    if not services.may_export(request.user):
+    if not permissions.may_export_audit(request.user):
         return _refuse(request, "Only auditors and team admins can export the audit trail.", 403)
     try:
         filters = export_filters.parse(params, user=request.user, for_export=True)

@@ -9,7 +9,6 @@ from apps.accounts.models import Team
 
 from . import links, selectors
 from .exports import filters as audit_filters
-from .exports.services import may_export
 from .forms import AuditFilterForm
 
 PAGE_SIZE = 50
@@ -40,7 +39,7 @@ def event_list(request, params=None):
     events = selectors.audit_event_list(user=request.user, **filters.selector_kwargs()) if filters else []
     page = Paginator(events, PAGE_SIZE).get_page(params.get("page"))
     page.object_list = links.attach_target_urls(page.object_list)
-    context = {"form": form, "page": page, "can_export": may_export(request.user),
+    context = {"form": form, "page": page, "can_export": permissions.may_export_audit(request.user),
                "export_params": filters.as_dict() if filters else {}}  # fmt: skip
     return render(request, "audit/event_list.html", context, status=status)
 

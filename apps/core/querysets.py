@@ -1,19 +1,43 @@
+"""The `restrict()` queryset base, and the gate through which accounts.permissions answers its first question.
+
+Core sits above every app and imports none of them, yet who reads nothing (anonymous, deactivated) and who
+reads everything (superusers) are permission rules, and permission rules live in apps/accounts/permissions.py.
+A lazy `import apps.accounts` here would hide an upward dependency inside a function; instead accounts installs
+its answer with `set_gate()` from AccountsConfig.ready(), so the dependency points the way DESIGN.md says and is
+visible in one place. Until a gate is installed, `restrict()` reads nothing: a process that somehow skipped
+accounts' ready() fails closed, never open.
+"""
+
+from collections.abc import Callable
+
 from django.db import models
+
+# What a gate answers for (user, action): the whole table, nothing, or the rows the model's restrict_for() grants.
+NOTHING, EVERYTHING, SCOPED = "nothing", "everything", "scoped"
+
+_gate: Callable[[object, str], str] | None = None
+
+
+def set_gate(gate: Callable[[object, str], str] | None) -> None:
+    """Install the function that answers NOTHING, EVERYTHING or SCOPED for (user, action); None uninstalls it."""
+    global _gate
+    _gate = gate
 
 
 class RestrictedQuerySet(models.QuerySet):
     """Base for every governed model's queryset: `restrict(user, action)` is the only way reads are scoped.
 
-    Deny by default: anonymous and inactive users get nothing, superusers get
-    everything, and everyone else gets what the model's `restrict_for()` grants.
+    Deny by default: the gate (accounts.permissions.read_scope) says who reads nothing and who reads everything;
+    for everyone else the model's `restrict_for()` grants rows.
     """
 
     def restrict(self, user, action: str = "view"):
-        if user is None or not user.is_authenticated or not user.is_active:
-            return self.none()
-        if user.is_superuser:
+        answer = _gate(user, action) if _gate is not None else NOTHING
+        if answer == EVERYTHING:
             return self
-        return self.restrict_for(user, action)
+        if answer == SCOPED:
+            return self.restrict_for(user, action)
+        return self.none()
 
     def restrict_for(self, user, action: str):
         return self.none()

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from apps.accounts import permissions
-from apps.accounts.models import Membership, Role
+from apps.accounts.models import Role
 from apps.audit.actions import Action
 from apps.audit.actors import Actor
 from apps.audit.services import diff, record
@@ -85,11 +85,7 @@ def _validate(fields: dict, steps: list[dict]) -> None:
 
 
 def _potential_requesters(team_id: int) -> set[int]:
-    return set(
-        Membership.objects.filter(
-            team_id=team_id, role__in=[Role.CONTRIBUTOR, Role.ADMIN], user__is_active=True
-        ).values_list("user_id", flat=True)
-    )
+    return set(permissions.holders(permissions.REQUEST_DEPLOY, team_id=team_id).values_list("user_id", flat=True))
 
 
 def _check_satisfiable(policy: ApprovalPolicy) -> None:

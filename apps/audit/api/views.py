@@ -61,13 +61,15 @@ class CanReadAudit(BasePermission):
 
 
 class NoTokenExports(BasePermission):
+    """No token scope carries EXPORT_AUDIT (accounts.permissions), so a token is refused every export route."""
+
     message = (
         "API tokens cannot export the audit trail: an export is a person's act. "
         "Sign in as an auditor or team admin to export."
     )
 
     def has_permission(self, request, view):
-        return getattr(request.user, "api_token", None) is None
+        return permissions.token_allows(request.user, permissions.EXPORT_AUDIT)
 
 
 @extend_schema_view(
@@ -133,7 +135,7 @@ class AuditExportViewSet(viewsets.GenericViewSet):
         responses={202: AuditExportOutput},
     )
     def create(self, request):
-        if not services.may_export(request.user):
+        if not permissions.may_export_audit(request.user):
             raise PermissionDenied("Only auditors and team admins can export the audit trail.")
         data = ExportStartInput(data=request.data)
         data.is_valid(raise_exception=True)

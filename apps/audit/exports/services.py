@@ -29,13 +29,6 @@ CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/jsonl; 
                  "pdf": "application/pdf", "json": "application/json"}  # fmt: skip
 
 
-def may_export(user) -> bool:
-    # A superuser may export even before any team exists (portal-wide events), as can_view_audit() allows reading.
-    if not (user.is_authenticated and user.is_active):
-        return False
-    return permissions.is_portal_admin(user) or permissions.team_ids_with(user, permissions.EXPORT_AUDIT).exists()
-
-
 def export_events(*, user, filters: AuditFilters):
     """The events an export of `filters` by `user` contains (the same scope as the audit page)."""
     return audit_event_list(user=user, **filters.selector_kwargs())
@@ -46,7 +39,7 @@ def export_start(*, actor: Actor, format: str, filters: AuditFilters, extra: dic
 
     Trail exports (CSV, JSON Lines, PDF) count their events for progress; dossiers do not.
     """
-    if actor.user is None or not may_export(actor.user):
+    if actor.user is None or not permissions.may_export_audit(actor.user):
         raise PermissionDenied("Only auditors and team admins can export the audit trail.")
     if format not in ExportFormat.values:
         raise ValueError(f"unknown export format {format!r}")
