@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "apps.inventory",
     "apps.approvals",
     "apps.gitsync",
+    "apps.deployments",
     "apps.hooks",
     "apps.dashboard",
     "django.contrib.admin",
@@ -321,6 +322,10 @@ GITHUB_API_URL = env_str("GITHUB_API_URL", "https://api.github.com").rstrip("/")
 # The App's installation token, sent as `Authorization: Bearer` when answering a run; never logged.
 GITHUB_APP_INSTALLATION_TOKEN = env_str("GITHUB_APP_INSTALLATION_TOKEN", "")
 GITHUB_API_TIMEOUT_SECONDS = env_int("GITHUB_API_TIMEOUT_SECONDS", 10)
+# Deployment targets: beat looks every minute for targets whose own observation interval has passed.
+CELERY_BEAT_SCHEDULE |= {
+    "observe-deployment-targets": {"task": "apps.deployments.tasks.observe_due_targets_task", "schedule": 60},
+}
 CELERY_BEAT_SCHEDULE |= {
     "answer-github-deployment-gates": {"task": "apps.hooks.tasks.github_gates_answer_due_task", "schedule": 300},
 }

@@ -51,6 +51,13 @@ class Action(StrEnum):
     DECISION_RECORDED = "decision.recorded"
     SIGNATURE_FAILED = "signature.failed"
     DEPLOYMENT_REPORTED = "deployment.reported"
+    # deployments
+    TARGET_CREATED = "target.created"
+    TARGET_UPDATED = "target.updated"
+    TARGET_OBSERVE_REQUESTED = "target.observe_requested"
+    DEPLOYMENT_OBSERVED = "deployment.observed"
+    DEPLOYMENT_DRIFT_DETECTED = "deployment.drift_detected"
+    DEPLOYMENT_DRIFT_RESOLVED = "deployment.drift_resolved"
     # gitsync
     REPOSITORY_CREATED = "repository.created"
     REPOSITORY_UPDATED = "repository.updated"

@@ -1006,3 +1006,35 @@ Out-of-time holdout: the quarter after the training snapshot. Previous: {spec.ve
 
 {spec.limitations} {spec.caveats}
 """
+
+
+@dataclass(frozen=True)
+class GitOpsRollout:
+    """One commit of the demo's GitOps repository: `model` `version` declared in `environment`'s manifests."""
+
+    model: str
+    version: str
+    environment: str
+    message: str
+
+
+# What the platform team rolled out, in order: every approved request, plus one change nobody approved.
+GITOPS_ROLLOUTS = [
+    GitOpsRollout(SME, "2.0.0", "development", "Roll out SME PD 2.0.0 to development"),
+    GitOpsRollout(CHAT, "2.1.0", "development", "Roll out chat intents 2.1.0 to development"),
+    GitOpsRollout(CHURN, "1.3.0", "development", "Roll out churn 1.3.0 to development"),
+    GitOpsRollout(SCORECARD, "2.2.0", "development", "Roll out the recalibrated scorecard 2.2.0 to development"),
+    GitOpsRollout(ATO, "1.0.0", "development", "Roll out account takeover 1.0.0 to development"),
+    GitOpsRollout(SME, "2.0.0", "staging", "Promote SME PD 2.0.0 to staging"),
+    GitOpsRollout(CHAT, "2.1.0", "staging", "Promote chat intents 2.1.0 to staging"),
+    GitOpsRollout(CHURN, "1.3.0", "staging", "Promote churn 1.3.0 to staging"),
+    GitOpsRollout(SME, "2.0.0", "production", "Promote SME PD 2.0.0 to production (IRB capital run)"),
+    GitOpsRollout(CHAT, "2.1.0", "production", "Promote chat intents 2.1.0 to production"),
+    GitOpsRollout(CHURN, "1.3.0", "production", "Promote churn 1.3.0 to production"),
+    GitOpsRollout(CHURN, "1.4.0", "development", "Roll out churn 1.4.0 to development"),
+    GitOpsRollout(CHURN, "1.4.0", "staging", "Shadow churn 1.4.0 in staging"),
+    GitOpsRollout(AML, "3.0.0", "development", "Roll out AML 3.0.0 to development"),
+    GitOpsRollout(AML, "3.0.0", "staging", "Shadow AML 3.0.0 in staging"),
+    # The exception the demo keeps: the production request still waits for the security review.
+    GitOpsRollout(AML, "3.0.0", "production", "Hotfix: AML 3.0.0 to production for the year-end FIU deadline"),
+]

@@ -210,6 +210,10 @@ class Environment(models.Model):
     protected = models.BooleanField(
         default=False, help_text="A protected environment refuses requests that no approval policy governs."
     )
+    rollout_grace_minutes = models.PositiveIntegerField(
+        default=60,
+        help_text="How long after approval a version may take to appear on the targets before its rollout is overdue.",
+    )
     description = models.TextField(blank=True, validators=_text(2000))
 
     class Meta:

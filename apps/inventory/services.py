@@ -294,7 +294,7 @@ def model_version_update(*, actor: Actor, version: ModelVersion, **fields) -> Mo
     return version
 
 
-ENVIRONMENT_FIELDS = ("name", "slug", "order", "protected", "description")
+ENVIRONMENT_FIELDS = ("name", "slug", "order", "protected", "rollout_grace_minutes", "description")
 
 
 @transaction.atomic

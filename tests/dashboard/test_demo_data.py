@@ -109,7 +109,8 @@ def test_the_output_lists_the_logins_and_what_was_created(loaded):
         f"12 models, "
         f"{ModelVersion.objects.exclude(source='git').count()} versions, 3 environments, "
         f"{len(demo.POLICIES)} approval policies, "
-        f"{len(demo.REQUESTS)} deployment requests, 1 Git repositories, 1 granted credentials, 1 service accounts and "
+        f"{len(demo.REQUESTS)} deployment requests, 1 Git repositories, 1 granted credentials, 1 service accounts, "
+        f"3 deployment targets and "
         f"{AuditEvent.objects.count()} audit events." in output
     )
 
@@ -123,9 +124,8 @@ def test_a_second_run_writes_no_rows_and_no_audit_events(loaded):
     assert ChainHead.objects.get().sequence == head
     assert (
         "0 teams, 0 users, 0 models, 0 versions, 0 environments, 0 approval policies, 0 deployment requests, "
-        "0 Git repositories, 0 granted credentials, 0 service accounts and 0 audit events "
-        "(the demo data was already loaded)."
-        in output
+        "0 Git repositories, 0 granted credentials, 0 service accounts, 0 deployment targets and 0 audit events "
+        "(the demo data was already loaded)." in output
     )
 
 
@@ -292,3 +292,17 @@ def test_credit_risk_has_a_ci_service_account_with_a_scoped_token(loaded):
     assert token.scopes == ["read", "register", "report-deployment", "request-deploy"]
     assert {m.team.name for m in token.account.memberships.select_related("team")} == {demo.CREDIT}
     assert AuditEvent.objects.filter(action="token.created", actor_label="omar").count() == 1
+
+
+def test_the_demo_targets_show_what_runs_and_the_one_exception(loaded):
+    from apps.deployments.models import EXCEPTIONS, DeploymentTarget, DriftState
+
+    assert sorted(DeploymentTarget.objects.values_list("name", "last_status")) == [
+        ("gitops-development", "ok"), ("gitops-production", "ok"), ("gitops-staging", "ok"),
+    ]  # fmt: skip
+    [exception] = DriftState.objects.filter(status__in=EXCEPTIONS).select_related("model", "environment")
+    assert (exception.model.name, exception.environment.slug, exception.status) == (
+        "AML Transaction Monitoring", "production", "unapproved",
+    )  # fmt: skip
+    churn = DriftState.objects.get(model__name="Customer Churn Predictor", environment__slug="production")
+    assert (churn.status, churn.running_label) == ("in_sync", "1.3.0")

@@ -39,7 +39,10 @@ from apps.audit.models import AuditEvent, ChainHead
 from apps.core import request_context
 from apps.core.exceptions import DomainError
 from apps.dashboard import demo_data as demo
-from apps.dashboard import demo_git
+from apps.dashboard import demo_git, demo_gitops
+from apps.deployments import services as deployments
+from apps.deployments.models import EXCEPTIONS, DeploymentTarget, DriftState
+from apps.deployments.observing import observe_target
 from apps.gitsync import services as gitsync
 from apps.gitsync.models import GitRepository, SyncStatus, Trigger
 from apps.gitsync.sync import sync_repository
@@ -281,6 +284,50 @@ class Loader:
             )
         self.created["credentials"] += 1
 
+    def load_targets(self) -> None:
+        """A GitOps repository of KServe manifests and one target per environment, observed once: /deployments/
+        shows what runs, and the one exception the demo keeps (AML 3.0.0 in production without approval)."""
+        if not settings.GITSYNC_ALLOW_LOCAL:
+            self.notes.append(
+                "Skipped the demo deployment targets: local repositories are off (GITSYNC_ALLOW_LOCAL=1)."
+            )
+            return
+        path = Path(settings.GITSYNC_MIRROR_DIR).parent / "demo-git" / demo_gitops.REPOSITORY_NAME
+        demo_gitops.build(path, self.gitops_commits())
+        for environment in demo_gitops.ENVIRONMENTS:
+            name = f"gitops-{environment}"
+            if DeploymentTarget.objects.filter(name=name).exists():
+                continue
+            with transaction.atomic():
+                target = deployments.target_save(
+                    actor=self.actor(demo.ADMIN), name=name, environment=self.environments[environment],
+                    team=self.teams[demo.CREDIT], kind="gitops", interval_seconds=300,
+                    config={"url": str(path), "branch": "main", "paths": [f"{environment}/**/*.yaml"]},
+                )  # fmt: skip
+            self.created["deployment targets"] += 1
+            with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"), _quiet_tasks():
+                observe_target(target.pk, trigger="command", requested_by="load_demo")
+        exceptions = DriftState.objects.filter(status__in=EXCEPTIONS).count()
+        self.notes.append(
+            f"Observed the demo's GitOps repository ({path}): {exceptions} exception(s) on /deployments/."
+        )
+
+    def gitops_commits(self) -> list[tuple[str, dict[str, str]]]:
+        """What the platform team committed: each approved request rolled out, then one hand-made production change."""
+        commits = []
+        for spec in demo.GITOPS_ROLLOUTS:
+            model = RegisteredModel.objects.get(name=spec.model)
+            version = model.versions.get(version=spec.version)
+            file = f"{spec.environment}/{model.slug}.yaml"
+            approved = version.deployment_requests.filter(environment__slug=spec.environment, state="approved").last()
+            digest = (approved.subject.get("artifact_digest") if approved else "") or version.artifact_digest
+            content = demo_gitops.manifest(
+                spec.environment, model.slug, version.version, digest.removeprefix("sha256:"), version.artifact_uri,
+                version.framework,
+            )  # fmt: skip
+            commits.append((spec.message, {file: content}))
+        return commits
+
     def load_service_account(self) -> None:
         """Credit Risk's CI pipeline: a service account with one token (its secret is never printed; issue a new
         token on the team page to try the CLI)."""
@@ -385,6 +432,7 @@ class Command(BaseCommand):
                     f"Demo deployment requests only partly loaded ({loader.created['deployment requests']} made): "
                     f"{exc}. The inventory is complete; reload into an empty database for the full demo."
                 ) from exc
+            loader.load_targets()
         self.print_logins(password)
         for note in loader.notes:
             self.stdout.write(note)
@@ -394,7 +442,7 @@ class Command(BaseCommand):
             f"{created['versions']} versions, {created['environments']} environments, "
             f"{created['approval policies']} approval policies, {created['deployment requests']} deployment requests, "
             f"{created['repositories']} Git repositories, {created['credentials']} granted credentials, "
-            f"{created['service accounts']} service accounts "
+            f"{created['service accounts']} service accounts, {created['deployment targets']} deployment targets "
             f"and {_chain_length() - chain_before} audit events"
             + ("." if created.total() else " (the demo data was already loaded).")
         )
