@@ -59,12 +59,17 @@ def observe_target(target_id: int, *, trigger: str = "schedule", requested_by: s
             target_unreachable(target, str(exc))
             if getattr(exc, "transient", False):
                 raise TransientTargetError(str(exc)) from exc
-            return target
+            return _reloaded(target)
         except Exception as exc:  # an adapter bug must not leave the target looking fine
             logger.exception("observing target %s failed", target.pk)
             target_unreachable(target, f"internal error while reading the target ({type(exc).__name__})")
-            return target
+            return _reloaded(target)
         observation_apply(target, observed)
+    return _reloaded(target)
+
+
+def _reloaded(target: DeploymentTarget) -> DeploymentTarget:
+    target.refresh_from_db(fields=["last_status", "last_error", "last_observed_at", "observe_queued_at"])
     return target
 
 
