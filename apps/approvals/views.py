@@ -63,6 +63,9 @@ def _detail_context(request, deployment_request, decision_form=None, cancel_form
         "open_step": open_step,
         "can_decide": can_decide,
         "is_requester": deployment_request.requester_id == request.user.pk,
+        # Submit and withdraw are offered only while the requester may still request deployments of the model.
+        "can_act_as_requester": deployment_request.requester_id == request.user.pk
+        and permissions.can(request.user, permissions.REQUEST_DEPLOY, deployment_request.version.model),
         "decision_form": decision_form or DecisionForm(initial={"step": open_step.pk if open_step else None}),
         "cancel_form": cancel_form or CancelForm(),
         "evidence": evidence.build(deployment_request),

@@ -138,17 +138,27 @@ def _close(
     transaction.on_commit(lambda: signals.request_closed.send(sender=DeploymentRequest, request=request, state=state))
 
 
+def _require_requester(actor: Actor, request: DeploymentRequest, model, verb: str) -> None:
+    """Submitting and withdrawing are the requester's, and only while they may still request deployments of the
+    model: a person needs a current contributor or admin role, a token the request-deploy scope as well."""
+    if actor.user is None or actor.user.pk != request.requester_id:
+        raise ApprovalForbidden(f"Only the requester can {verb} this request.", code="not_requester")
+    message = (f"You may not {verb} deployment requests of {model.name}: that takes a contributor or admin role in "
+               f"{model.team} (and, for a token, the request-deploy scope).")  # fmt: skip
+    permissions.require(actor.user, permissions.REQUEST_DEPLOY, model, message)
+
+
 @transaction.atomic
 def deployment_request_submit(*, actor: Actor, request: DeploymentRequest) -> DeploymentRequest:
     """Run the checks, freeze the governing policy and the subject, and open the first step.
 
-    A failing check or an impossible policy refuses the submission and writes nothing.
+    Only the requester, while they may still request deployments of the model (REQUEST_DEPLOY). A failing
+    check or an impossible policy refuses the submission and writes nothing.
     """
     request = DeploymentRequest.objects.select_for_update().get(pk=request.pk)
     version = ModelVersion.objects.select_related("model__team").get(pk=request.version_id)
     environment = request.environment
-    if actor.user is None or actor.user.pk != request.requester_id:
-        raise ApprovalForbidden("Only the requester can submit this request.", code="not_requester")
+    _require_requester(actor, request, version.model, "submit")
     if request.state != RequestState.DRAFT:
         raise ApprovalError(f"Only a draft can be submitted; this request is {request.state}.", code="not_draft")
     now = timezone.now()
@@ -222,10 +232,9 @@ def request_deployment(
 
 @transaction.atomic
 def deployment_request_cancel(*, actor: Actor, request: DeploymentRequest, reason: str = "") -> DeploymentRequest:
-    """The requester withdraws a draft or pending request."""
-    request = DeploymentRequest.objects.select_for_update().get(pk=request.pk)
-    if actor.user is None or actor.user.pk != request.requester_id:
-        raise ApprovalForbidden("Only the requester can withdraw this request.", code="not_requester")
+    """The requester withdraws a draft or pending request (while they may still request deployments of the model)."""
+    request = DeploymentRequest.objects.select_for_update().select_related("version__model").get(pk=request.pk)
+    _require_requester(actor, request, request.version.model, "withdraw")
     if not request.is_open():
         raise ApprovalError(f"This request is already {request.state}.", code="request_closed")
     _close(request, RequestState.CANCELLED, actor=actor, action=Action.REQUEST_CANCELLED,
