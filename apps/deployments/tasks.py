@@ -69,7 +69,7 @@ def notify_drift_task(model_id: int, environment_id: int, before: str | None, af
     """E-mail the model's owners and its team's admins that drift was found or resolved."""
     from django.contrib.auth import get_user_model
 
-    from apps.accounts.models import Membership, Role
+    from apps.accounts import permissions
     from apps.inventory.models import Environment, RegisteredModel
 
     from .models import DriftStatus
@@ -78,7 +78,7 @@ def notify_drift_task(model_id: int, environment_id: int, before: str | None, af
     environment = Environment.objects.filter(pk=environment_id).first()
     if model is None or environment is None:
         return 0
-    admins = Membership.objects.filter(team_id=model.team_id, role=Role.ADMIN).values("user_id")
+    admins = permissions.holders(permissions.MANAGE_TEAM, team_id=model.team_id).values("user_id")  # the team's admins
     people = get_user_model().objects.filter(is_active=True).filter(
         pk__in=list(model.owners.values_list("pk", flat=True)) + [row["user_id"] for row in admins]
     )  # fmt: skip
