@@ -1,0 +1,394 @@
+"""Deployment reads for pages, the API and the dossier: permission-scoped, a fixed number of queries per page.
+
+What runs comes from the observation intervals (`Running`), what should run from the approved requests, and the
+verdict from `DriftState`. A model's deployments are shown to whoever may view the model (its team, or a person
+it was shared with); a target to portal admins and the members of its operating team.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, Subquery, Value, When
+from django.shortcuts import get_object_or_404
+
+from apps.approvals.models import Decision, DeploymentRequest, Outcome, RequestState
+from apps.audit.models import AuditEvent
+from apps.gitsync import git
+from apps.inventory.models import Environment, RegisteredModel
+
+from .models import EXCEPTIONS, DeploymentTarget, DriftState, Running
+
+ANY_EXCEPTION = "exceptions"  # the status filter's value for "any compliance exception"
+
+
+# --- the matrix: models by environments --------------------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    """One model in one environment: what runs (open intervals), what was last approved, and the status."""
+
+    environment: Environment
+    observed: bool  # an enabled target watches the environment
+    running: list[Running] = field(default_factory=list)
+    approved: DeploymentRequest | None = None
+    state: DriftState | None = None
+
+    @property
+    def status(self) -> str | None:
+        return self.state.status if self.state else None
+
+    @property
+    def is_exception(self) -> bool:
+        return self.state is not None and self.state.is_exception
+
+    @property
+    def empty(self) -> bool:
+        return not (self.running or self.approved or self.state)
+
+    @property
+    def running_versions(self) -> list[str]:
+        return list(dict.fromkeys(row.version_label or "?" for row in self.running))
+
+    @property
+    def since(self) -> datetime | None:
+        return min((row.started_at for row in self.running), default=None)
+
+
+@dataclass
+class MatrixRow:
+    model: RegisteredModel
+    cells: list[Cell]
+
+    @property
+    def has_exception(self) -> bool:
+        return any(cell.is_exception for cell in self.cells)
+
+
+def environment_list():
+    """Every environment in promotion order, each with `observed`: whether an enabled target watches it."""
+    watched = DeploymentTarget.objects.filter(environment=OuterRef("pk"), enabled=True)
+    return Environment.objects.annotate(observed=Exists(watched)).order_by("order")
+
+
+def _latest_approved(model_ids, env_ids):
+    """The latest approved request per (model, environment): the version that should run there."""
+    newest = (
+        DeploymentRequest.objects.filter(
+            state=RequestState.APPROVED,
+            version__model_id=OuterRef("version__model_id"),
+            environment_id=OuterRef("environment_id"),
+        )
+        .order_by(F("closed_at").desc(nulls_last=True), "-pk")
+        .values("pk")[:1]
+    )
+    return DeploymentRequest.objects.filter(
+        state=RequestState.APPROVED, version__model_id__in=model_ids, environment_id__in=env_ids, pk=Subquery(newest)
+    ).select_related("version")
+
+
+def _cells(model_ids: list[int], environments: list[Environment]) -> dict[tuple[int, int], Cell]:
+    """Every (model, environment) cell, filled in three queries whatever the number of models."""
+    cells = {(m, env.pk): Cell(environment=env, observed=env.observed) for m in model_ids for env in environments}
+    env_ids = [env.pk for env in environments]
+    if not cells:
+        return cells
+    states = DriftState.objects.filter(model_id__in=model_ids, environment_id__in=env_ids)
+    for state in states.select_related("running_version"):
+        cells[(state.model_id, state.environment_id)].state = state
+    running = Running.objects.current().filter(model_id__in=model_ids, environment_id__in=env_ids)
+    for row in running.select_related("target", "version").order_by("started_at", "pk"):
+        cells[(row.model_id, row.environment_id)].running.append(row)
+    for request in _latest_approved(model_ids, env_ids):
+        cells[(request.version.model_id, request.environment_id)].approved = request
+    return cells
+
+
+class DriftMatrix:
+    """The matrix's rows (one per model, exceptions first) as a Paginator wants them: counting and slicing are one
+    query each, and the cells of a page are filled in three more, however many rows it holds."""
+
+    def __init__(self, models, environments):
+        self._models = models
+        self._environments = environments
+        self._environment_list = None
+
+    @property
+    def environments(self) -> list[Environment]:
+        if self._environment_list is None:
+            self._environment_list = list(self._environments)
+        return self._environment_list
+
+    def count(self) -> int:
+        return self._models.count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            return self[index : index + 1][0]
+        models = list(self._models[index])
+        cells = _cells([model.pk for model in models], self.environments)
+        return [MatrixRow(model, [cells[(model.pk, env.pk)] for env in self.environments]) for model in models]
+
+
+def drift_matrix(*, user, team: str | None = None, environment: str | None = None, status: str | None = None):
+    """Models `user` may view that run, or are approved to run, somewhere; by team, environment (slugs) and status
+    (a DriftStatus value, or ANY_EXCEPTION). Models with a compliance exception come first, then by name."""
+    environments = environment_list()
+    scope = {}
+    if environment:
+        environments = environments.filter(slug=environment)
+        scope = {"environment__slug": environment}
+    states = DriftState.objects.filter(model=OuterRef("pk"), **scope)
+    present = (
+        Q(Exists(states))
+        | Q(Exists(Running.objects.current().filter(model=OuterRef("pk"), **scope)))
+        | Q(Exists(DeploymentRequest.objects.filter(version__model=OuterRef("pk"), state=RequestState.APPROVED,
+                                                    **scope)))
+    )  # fmt: skip
+    models = RegisteredModel.objects.restrict(user).filter(present).select_related("team")
+    if team:
+        models = models.filter(team__slug=team)
+    if status == ANY_EXCEPTION:
+        models = models.filter(Exists(states.filter(status__in=EXCEPTIONS)))
+    elif status:
+        models = models.filter(Exists(states.filter(status=status)))
+    models = models.annotate(exceptional=Exists(states.filter(status__in=EXCEPTIONS)))
+    return DriftMatrix(models.order_by(F("exceptional").desc(), "name", "pk"), environments)
+
+
+def model_deployments(*, model: RegisteredModel) -> list[Cell]:
+    """Where a model (the caller may already view) runs or is approved to run: one cell per such environment."""
+    environments = list(environment_list())
+    cells = _cells([model.pk], environments)
+    return [cells[(model.pk, env.pk)] for env in environments if not cells[(model.pk, env.pk)].empty]
+
+
+def running_now(*, model=None, version=None):
+    """What runs now for a model or one of its versions (the caller may already view it), by environment."""
+    if (model is None) == (version is None):
+        raise TypeError("running_now() takes a model or a version")
+    rows = Running.objects.current().select_related("target", "environment", "version")
+    rows = rows.filter(version=version) if version is not None else rows.filter(model=model)
+    return rows.order_by("environment__order", "started_at", "pk")
+
+
+def version_deployments(*, version) -> list[tuple[Running, DriftState | None]]:
+    """Where a version runs now, each interval with its model's status in that environment (two queries)."""
+    rows = list(running_now(version=version))
+    states = DriftState.objects.filter(model_id=version.model_id, environment_id__in={r.environment_id for r in rows})
+    by_env = {state.environment_id: state for state in states} if rows else {}
+    return [(row, by_env.get(row.environment_id)) for row in rows]
+
+
+def drift_state_list(*, user):
+    """Statuses of the models `user` may view, exceptions first, then by model and environment."""
+    rank = Case(When(status__in=EXCEPTIONS, then=Value(0)), default=Value(1), output_field=IntegerField())
+    return (
+        DriftState.objects.filter(model__in=RegisteredModel.objects.restrict(user))
+        .select_related("model__team", "environment", "approved_request__version")
+        .annotate(exception_rank=rank)
+        .order_by("exception_rank", "model__name", "environment__order", "pk")
+    )
+
+
+# --- targets and their observations ------------------------------------------------------------------------------
+
+
+def target_list(*, user):
+    """Targets `user` may see (portal admins: all; otherwise those their teams operate), with what runs now."""
+    running = Count("intervals", filter=Q(intervals__until__isnull=True))
+    return (
+        DeploymentTarget.objects.restrict(user)
+        .select_related("environment", "team", "credential")
+        .annotate(running_count=running)
+        .order_by("environment__order", "name")
+    )
+
+
+def public_config(value):
+    """A target's configuration as it may be shown: it holds no secret by rule, and URLs lose any user-info."""
+    if isinstance(value, str):
+        return git.redact(value)
+    if isinstance(value, dict):
+        return {key: public_config(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [public_config(item) for item in value]
+    return {} if value is None else value
+
+
+def target_get(*, user, pk) -> DeploymentTarget:
+    """One target `user` may see, else 404 (the same answer whether it exists or not)."""
+    return get_object_or_404(target_list(user=user), pk=pk)
+
+
+def target_intervals(*, target: DeploymentTarget):
+    """The target's observation history: every interval, newest first."""
+    return target.intervals.select_related("model", "version").order_by("-started_at", "-pk")
+
+
+def target_history(*, user, target: DeploymentTarget):
+    """Audit events about the target itself (defined, edited, asked to observe), newest first."""
+    events = AuditEvent.objects.filter(target_type=DeploymentTarget._meta.label_lower, target_id=str(target.pk))
+    return events.readable_by(user).order_by("-sequence")
+
+
+def visible_model_ids(*, user, model_ids) -> set[int]:
+    """Which of these models `user` may view (to link only to pages that will open)."""
+    ids = {pk for pk in model_ids if pk}
+    if not ids:
+        return set()
+    return set(RegisteredModel.objects.restrict(user).filter(pk__in=ids).values_list("pk", flat=True))
+
+
+def visible_target_ids(*, user, target_ids) -> set[int]:
+    """Which of these targets `user` may see (to link only to pages that will open)."""
+    if not target_ids:
+        return set()
+    return set(DeploymentTarget.objects.restrict(user).filter(pk__in=target_ids).values_list("pk", flat=True))
+
+
+def observation_list(*, user):
+    """Intervals `user` may see: of models they may view, or on targets their teams operate; newest first."""
+    models = RegisteredModel.objects.restrict(user).values("pk")
+    targets = DeploymentTarget.objects.restrict(user).values("pk")
+    return (
+        Running.objects.filter(Q(model_id__in=models) | Q(target_id__in=targets))
+        .select_related("target", "environment", "model", "version")
+        .order_by("-started_at", "-pk")
+    )
+
+
+# --- point in time -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Approval:
+    """The request that approved a version for an environment, as it stood at the time asked about."""
+
+    request: DeploymentRequest
+    approvers: list[Decision]
+
+    @property
+    def approved_at(self) -> datetime | None:
+        return self.request.closed_at
+
+    @property
+    def policy_name(self) -> str | None:
+        return (self.request.frozen_policy or {}).get("name")
+
+    @property
+    def policy_revision(self) -> int | None:
+        return (self.request.frozen_policy or {}).get("revision")
+
+
+@dataclass
+class RunningAt:
+    """One interval that covered the moment, the approval in force for its version then, and whether it was a
+    rollback (an older version again, after a newer one)."""
+
+    interval: Running
+    approval: Approval | None
+    rollback_from: str | None = None
+
+
+@dataclass
+class PointInTime:
+    """What ran for a model in an environment at a moment; with nothing running, the intervals around the gap."""
+
+    model: RegisteredModel
+    environment: Environment
+    moment: datetime
+    running: list[RunningAt]
+    before: Running | None  # the last interval that had ended by the moment
+    after: Running | None  # the first interval that started after it
+
+    @property
+    def gap(self) -> bool:
+        return not self.running
+
+    @property
+    def summary(self) -> str:
+        """The answer in one paragraph, for people (the page) and programs that log it (the API)."""
+        where = f"{self.model.name} in {self.environment.name} at {_utc(self.moment)}"
+        if self.gap:
+            before = (f"before it, {_version(self.before)} ran until {_utc(self.before.until)}" if self.before
+                      else "nothing had run there before")  # fmt: skip
+            after = (f"after it, {_version(self.after)} ran from {_utc(self.after.started_at)}" if self.after
+                     else "nothing has run there since")  # fmt: skip
+            return f"Nothing ran for {where}: {before}; {after}."
+        return f"For {where}: " + " ".join(_sentence(item) for item in self.running)
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _version(row: Running) -> str:
+    return f"{row.version_label or 'an unnamed version'} (on {row.target.name})"
+
+
+def _sentence(item: RunningAt) -> str:
+    row, approval = item.interval, item.approval
+    text = f"{_version(row)} ran since {_utc(row.started_at)}"
+    if row.commit_sha:
+        text += f", deployed by commit {row.commit_sha[:12]}" + (f" ({row.commit_author})" if row.commit_author else "")
+    if item.rollback_from:
+        text += f", a rollback from {item.rollback_from}"
+    if approval is None:
+        return text + "; no approval for this version in this environment was in force then."
+    people = ", ".join(f"{d.printed_name} ({d.meaning})" for d in approval.approvers) or "no approver"
+    policy = (f"policy “{approval.policy_name}” revision {approval.policy_revision}" if approval.policy_name
+              else "no policy (the environment was not protected)")  # fmt: skip
+    return (f"{text}; approved in request #{approval.request.pk} on {_utc(approval.approved_at)} by {people} under "
+            f"{policy}.")  # fmt: skip
+
+
+def _approvals(environment, version_ids, moment) -> dict[int, Approval]:
+    """Per version, the latest request approving it for `environment` at or before `moment` (two queries)."""
+    if not version_ids:
+        return {}
+    approved = DeploymentRequest.objects.filter(
+        state=RequestState.APPROVED, environment=environment, closed_at__lte=moment
+    )
+    newest = approved.filter(version_id=OuterRef("version_id")).order_by("-closed_at", "-pk").values("pk")[:1]
+    signed = Decision.objects.filter(outcome=Outcome.APPROVE, voided_at__isnull=True).order_by("decided_at", "pk")
+    requests = approved.filter(version_id__in=version_ids, pk=Subquery(newest)).prefetch_related(
+        Prefetch("decisions", queryset=signed, to_attr="approving")
+    )
+    return {request.version_id: Approval(request, request.approving) for request in requests}
+
+
+def _is_rollback(row: Running, before: Running | None, ran_earlier: set[str]) -> bool:
+    if before is None or before.version_label == row.version_label:
+        return False
+    if row.version_label in ran_earlier:
+        return True
+    return bool(row.version and before.version and row.version.created_at < before.version.created_at)
+
+
+def deployed_at(*, user, model: RegisteredModel, environment: Environment, moment: datetime) -> PointInTime:
+    """What ran for `model` in `environment` at `moment`: since when, deployed by which commit, approved by whom
+    under which policy revision; in a gap, the intervals before and after it. 404 for a model `user` may not view.
+
+    At most seven queries, whatever the length of the history.
+    """
+    model = get_object_or_404(RegisteredModel.objects.restrict(user), pk=model.pk)
+    intervals = Running.objects.filter(model=model, environment=environment).select_related("target", "version")
+    covering = list(intervals.at(moment).order_by("started_at", "pk"))
+    before = intervals.filter(until__lte=moment).order_by("-until", "-pk").first()
+    after = intervals.filter(started_at__gt=moment).order_by("started_at", "pk").first()
+    ran_earlier: set[str] = set()
+    labels = {row.version_label for row in covering} - {before.version_label if before else None}
+    if before is not None and labels:
+        earlier = intervals.filter(version_label__in=labels, until__lte=before.started_at)
+        ran_earlier = set(earlier.values_list("version_label", flat=True).distinct())
+    approvals = _approvals(environment, {row.version_id for row in covering if row.version_id}, moment)
+    running = [
+        RunningAt(row, approvals.get(row.version_id),
+                  before.version_label if _is_rollback(row, before, ran_earlier) else None)
+        for row in covering
+    ]  # fmt: skip
+    return PointInTime(model, environment, moment, running, before, after)
