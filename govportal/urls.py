@@ -19,6 +19,7 @@ api_v1 = [
     path("", include("apps.gitsync.api.urls")),
     path("", include("apps.audit.api.urls")),
     path("", include("apps.accounts.api.urls")),
+    path("", include("apps.deployments.api.urls")),
 ]
 
 urlpatterns = [
