@@ -41,6 +41,7 @@ urlpatterns = [
     path("approvals/", include("apps.approvals.urls")),
     path("admin/", admin.site.urls),
     path("repositories/", include("apps.gitsync.urls")),
+    path("deployments/", include("apps.deployments.urls")),
     path("hooks/", include("apps.hooks.urls")),
     path("", include("apps.dashboard.urls")),
 ]

@@ -1,0 +1,78 @@
+"""Deployments on other apps' pages, and its badges: inventory's model and version pages `{% load deployments %}`
+and place these blocks (inventory sits below deployments, so it cannot import it; the template reaches up)."""
+
+import json
+
+from django import template
+from django.utils.html import format_html
+
+from .. import selectors
+from ..forms import PointInTimeForm
+from ..models import DriftStatus, TargetStatus
+
+register = template.Library()
+
+DRIFT_BADGES = {
+    DriftStatus.IN_SYNC: "success",
+    DriftStatus.ROLLOUT_PENDING: "info",
+    DriftStatus.ROLLOUT_OVERDUE: "warning",
+    DriftStatus.UNAPPROVED: "danger",
+    DriftStatus.DIGEST_MISMATCH: "danger",
+    DriftStatus.RETIRED_BUT_RUNNING: "danger",
+    DriftStatus.UNKNOWN: "secondary",
+}
+TARGET_BADGES = {TargetStatus.OK: "success", TargetStatus.UNKNOWN: "warning", TargetStatus.NEVER: "light border"}
+
+
+@register.filter
+def drift_badge(state):
+    """A DriftState (or a bare status) as a coloured badge; the reason shows on hover."""
+    status = getattr(state, "status", state)
+    if not status:
+        return format_html('<span class="badge text-bg-light border drift-status" data-status="">{}</span>', "—")
+    return format_html(
+        '<span class="badge text-bg-{} drift-status" data-status="{}" title="{}">{}</span>',
+        DRIFT_BADGES.get(status, "secondary"), status, getattr(state, "reason", ""),
+        DriftStatus(status).label if status in DriftStatus.values else status,
+    )  # fmt: skip
+
+
+@register.filter
+def target_badge(status: str):
+    return format_html(
+        '<span class="badge text-bg-{} target-status" data-status="{}">{}</span>',
+        TARGET_BADGES.get(status, "secondary"), status,
+        TargetStatus(status).label if status in TargetStatus.values else status,
+    )  # fmt: skip
+
+
+@register.filter
+def redacted_config(config) -> str:
+    """A target's configuration as indented JSON, any user-info in URLs replaced (it holds no secret by rule)."""
+    return json.dumps(selectors.public_config(config), indent=2, sort_keys=True, ensure_ascii=False)
+
+
+@register.inclusion_tag("deployments/_model_deployments.html", takes_context=True)
+def model_deployments(context, model):
+    """The model page's block: per environment, what runs now and since when, what is approved, the status; and
+    the point-in-time question."""
+    cells = selectors.model_deployments(model=model)
+    targets = {row.target_id for cell in cells for row in cell.running}
+    return {
+        "model": model,
+        "cells": cells,
+        "visible_targets": selectors.visible_target_ids(user=context["request"].user, target_ids=targets),
+        "form": PointInTimeForm(initial={"environment": cells[0].environment.slug if cells else None}),
+    }
+
+
+@register.inclusion_tag("deployments/_version_deployments.html", takes_context=True)
+def version_deployments(context, version):
+    """The version page's block: where this version runs now, since when, and its model's status there."""
+    rows = selectors.version_deployments(version=version)
+    targets = {row.target_id for row, _state in rows}
+    return {
+        "version": version,
+        "rows": rows,
+        "visible_targets": selectors.visible_target_ids(user=context["request"].user, target_ids=targets),
+    }

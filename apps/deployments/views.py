@@ -1,0 +1,120 @@
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.accounts import permissions
+from apps.audit import links
+from apps.audit.actors import Actor
+from apps.core.forms import error_text
+from apps.inventory import selectors as inventory
+
+from . import selectors, services
+from .forms import PointInTimeForm
+from .models import DriftStatus, TargetStatus
+
+PAGE_SIZE = 25
+INTERVALS_PAGE_SIZE = 20
+HISTORY_SHOWN = 50
+STATUS_FILTERS = [(selectors.ANY_EXCEPTION, "Any exception"), *DriftStatus.choices]
+
+
+def _params(request, *keys) -> dict[str, str]:
+    return {key: request.GET.get(key, "").strip() for key in keys}
+
+
+@login_required
+def matrix(request):
+    params = _params(request, "team", "environment", "status")
+    status = params["status"] if params["status"] in dict(STATUS_FILTERS) else None
+    rows = selectors.drift_matrix(user=request.user, team=params["team"] or None,
+                                  environment=params["environment"] or None, status=status)  # fmt: skip
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "deployments/matrix.html", {
+        "page": page,
+        "columns": rows.environments,
+        "params": params,
+        "teams": inventory.teams_for_filter(user=request.user),
+        "environments": selectors.environment_list(),
+        "statuses": STATUS_FILTERS,
+    })  # fmt: skip
+
+
+@login_required
+def target_list(request):
+    params = _params(request, "environment", "status")
+    targets = selectors.target_list(user=request.user)
+    if params["environment"]:
+        targets = targets.filter(environment__slug=params["environment"])
+    if params["status"] in TargetStatus.values:
+        targets = targets.filter(last_status=params["status"])
+    page = Paginator(targets, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "deployments/target_list.html", {
+        "page": page,
+        "params": params,
+        "environments": selectors.environment_list(),
+        "statuses": TargetStatus.choices,
+        "is_portal_admin": permissions.is_portal_admin(request.user),
+    })  # fmt: skip
+
+
+@login_required
+def target_detail(request, pk):
+    target = selectors.target_get(user=request.user, pk=pk)
+    intervals = Paginator(selectors.target_intervals(target=target), INTERVALS_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    running = list(selectors.target_intervals(target=target).filter(until__isnull=True))
+    shown = {row.model_id for row in [*running, *intervals]}
+    history = selectors.target_history(user=request.user, target=target)[:HISTORY_SHOWN]
+    return render(request, "deployments/target_detail.html", {
+        "target": target,
+        "running": running,
+        "intervals": intervals,
+        "visible_models": selectors.visible_model_ids(user=request.user, model_ids=shown),
+        "history": links.attach_target_urls(history),
+        "can_observe": permissions.can(request.user, permissions.MANAGE_TEAM, target),
+        "can_view_audit": permissions.can_view_audit(request.user),
+        "is_portal_admin": permissions.is_portal_admin(request.user),
+    })  # fmt: skip
+
+
+@login_required
+@require_POST
+def target_observe(request, pk):
+    target = selectors.target_get(user=request.user, pk=pk)
+    try:
+        queued = services.target_request_observe(actor=Actor.of(request.user), target=target)
+    except ValidationError as exc:
+        messages.error(request, error_text(exc))
+    else:
+        if queued and settings.CELERY_TASK_ALWAYS_EAGER:  # no broker: observed in this request
+            messages.success(request, "Observed: what runs now is below.")
+        elif queued:
+            messages.success(request, "Observation queued: a worker picks it up; reload to see the result.")
+        else:
+            messages.info(request, "An observation is already queued; your request joins it.")
+    return redirect("deployments:target-detail", pk=pk)
+
+
+@login_required
+@require_GET
+def point_in_time(request, slug):
+    """What ran for a model in an environment at a time: the model page asks through htmx (the answer alone);
+    without JavaScript the form lands here (the whole page)."""
+    model = inventory.registered_model_get(user=request.user, slug=slug)
+    form = PointInTimeForm(request.GET or None)
+    answer = None
+    if form.is_valid():
+        data = form.cleaned_data
+        answer = selectors.deployed_at(user=request.user, model=model, environment=data["environment"],
+                                       moment=data["moment"])  # fmt: skip
+    fragment = request.headers.get("HX-Request") == "true"
+    template = "deployments/_point_in_time_answer.html" if fragment else "deployments/point_in_time.html"
+    response = render(request, template, {"model": model, "form": form, "answer": answer})
+    patch_vary_headers(response, ["HX-Request"])
+    return response
