@@ -91,7 +91,7 @@ def test_json_dossier_has_every_heading_and_the_models_record(client, cast, stor
     assert all(d["signed"] and len(d["signature_hash"]) == 64 for d in request["decisions"])
     assert data["current_deployments"] == [{
         "environment": "production", "status": "approved for", "version": "1.0.0", "artifact_digest": DIGEST,
-        "approved_at": request["closed_at"], "request": story.approved.pk,
+        "approved_at": request["closed_at"], "request": story.approved.pk, "running": [], "drift": None,
     }]  # fmt: skip
 
     events = data["event_history"]

@@ -10,12 +10,13 @@ from django.db.models import Prefetch
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.approvals.models import Decision, DeploymentRequest, RequestState, RequestStep
+from apps.approvals.models import Decision, DeploymentRequest, RequestStep
 from apps.audit.actions import Action
 from apps.audit.exports import writer
 from apps.audit.hashing import format_timestamp
 from apps.audit.models import AuditEvent, AuditExport, ChainHead
-from apps.inventory.models import AIActCategory, Environment, RegisteredModel
+from apps.deployments.selectors import model_deployments
+from apps.inventory.models import AIActCategory, RegisteredModel
 
 TITLE = "Model compliance dossier"
 SECTIONS = (
@@ -173,26 +174,24 @@ def _request(request: DeploymentRequest) -> dict:
     }
 
 
-def _current_deployments(requests: list) -> list[dict]:
-    """For now, what each environment was last approved to run (observed deployments come later)."""
-    latest: dict = {}
-    for request in requests:
-        if request.state == RequestState.APPROVED and request.closed_at:
-            best = latest.get(request.environment_id)
-            if best is None or request.closed_at > best.closed_at:
-                latest[request.environment_id] = request
-    order = dict(Environment.objects.values_list("pk", "order"))
-    return [
-        {
-            "environment": r.environment.name,
-            "status": "approved for",
-            "version": r.version.version,
-            "artifact_digest": r.subject.get("artifact_digest"),
-            "approved_at": _time(r.closed_at),
-            "request": r.pk,
-        }
-        for r in sorted(latest.values(), key=lambda r: order.get(r.environment_id, 0))
-    ]
+def _current_deployments(model: RegisteredModel) -> list[dict]:
+    """Per environment: the version last approved there, what the deployment targets report running now (since
+    when), and the status that compares the two."""
+    rows = []
+    for cell in model_deployments(model=model):
+        approved, state = cell.approved, cell.state
+        rows.append({
+            "environment": cell.environment.name,
+            "status": "approved for" if approved else "not approved",
+            "version": approved.version.version if approved else None,
+            "artifact_digest": approved.subject.get("artifact_digest") if approved else None,
+            "approved_at": _time(approved.closed_at) if approved else None,
+            "request": approved.pk if approved else None,
+            "running": [{"version": r.version_label, "target": r.target.name, "since": _time(r.started_at)}
+                        for r in cell.running],
+            "drift": {"status": state.status, "reason": state.reason, "since": _time(state.since)} if state else None,
+        })  # fmt: skip
+    return rows
 
 
 def dossier_data(model: RegisteredModel, *, export: AuditExport | None = None) -> dict:
@@ -217,6 +216,6 @@ def dossier_data(model: RegisteredModel, *, export: AuditExport | None = None) -
         "versions": _versions(model),
         "validation": _validation(model, events),
         "deployment_requests": [_request(request) for request in requests],
-        "current_deployments": _current_deployments(requests),
+        "current_deployments": _current_deployments(model),
         "event_history": events,
     }

@@ -29,13 +29,15 @@ def _heading(key: str) -> str:
 def _at_a_glance(data: dict) -> list[tuple[str, str]]:
     """The cover's summary: what is approved where, how current validation is, how many requests and versions."""
     validation, versions = data["validation"], data["versions"]
-    deployed = ", ".join(f"{d['environment']} {d['version']}" for d in data["current_deployments"]) or "none"
+    deployed = ", ".join(f"{d['environment']} {d['version']}" for d in data["current_deployments"] if d["version"])
+    running = ", ".join(f"{d['environment']} {_running(d)}" for d in data["current_deployments"] if d["running"])
     due = (validation["next_validation_due"] or "not set") + (" (overdue)" if validation["overdue"] else "")
     checked = f"last {validation['last_validated_on'] or 'never'}, next due {due}"
     states = Counter(request["state"] for request in data["deployment_requests"])
     requests = ", ".join(f"{count} {state}" for state, count in states.items()) or "none"
     return [
-        ("Approved for", deployed),
+        ("Approved for", deployed or "none"),
+        ("Runs now", running or "nothing observed"),
         ("Validation", f"{checked}; independent validator {_name(validation['validator'])}"),
         ("Deployment requests", requests),
         ("Versions", f"{len(versions)}, latest {versions[0]['version']}" if versions else "none"),
@@ -241,35 +243,45 @@ def _requests_section(data: dict, doc) -> list:
     return story
 
 
+def _running(deployment: dict) -> str:
+    versions = ", ".join(dict.fromkeys(r["version"] or "?" for r in deployment["running"]))
+    drift = deployment["drift"]
+    return f"{versions} ({drift['status'].replace('_', ' ')})" if drift else versions
+
+
 def _deployments_section(data: dict, doc) -> list:
     story = [
         pdf.para(_heading("current_deployments"), "h1"),
         pdf.para(
-            "The version each environment was last approved to run (the latest approved request per environment).",
+            "Per environment: the version it is approved for (the latest approved request), what the deployment "
+            "targets report running now and since when, and the status comparing the two.",
             "small",
         ),
     ]
     if not data["current_deployments"]:
-        return [KeepTogether([*story, pdf.para("Not approved for any environment.")])]
+        return [KeepTogether([*story, pdf.para("Not approved for, nor observed in, any environment.")])]
     columns = pdf.scale(
         [
-            pdf.Column("Environment", 80),
-            pdf.Column("Status", 60),
-            pdf.Column("Version", 60),
-            pdf.Column("Artifact SHA-256", 170, font=pdf.MONO),
-            pdf.Column("Approved (UTC)", 90),
-            pdf.Column("Request", 50),
+            pdf.Column("Environment", 70),
+            pdf.Column("Approved", 50),
+            pdf.Column("Artifact SHA-256", 120, font=pdf.MONO),
+            pdf.Column("Approved (UTC)", 80),
+            pdf.Column("Request", 40),
+            pdf.Column("Runs now, since (UTC)", 100),
+            pdf.Column("Status", 90),
         ],
         doc.portrait_width,
     )
     rows = [
         [
             d["environment"],
-            d["status"],
-            d["version"],
+            d["version"] or "not approved",
             d["artifact_digest"] or "—",
             pdf.utc(d["approved_at"]),
-            f"#{d['request']}",
+            f"#{d['request']}" if d["request"] else "—",
+            "; ".join(f"{r['version'] or '?'} on {r['target']} since {pdf.utc(r['since'])}" for r in d["running"])
+            or "nothing observed",
+            f"{d['drift']['status'].replace('_', ' ')}: {d['drift']['reason']}" if d["drift"] else "—",
         ]
         for d in data["current_deployments"]
     ]
