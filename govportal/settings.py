@@ -322,6 +322,8 @@ GITHUB_API_URL = env_str("GITHUB_API_URL", "https://api.github.com").rstrip("/")
 # The App's installation token, sent as `Authorization: Bearer` when answering a run; never logged.
 GITHUB_APP_INSTALLATION_TOKEN = env_str("GITHUB_APP_INSTALLATION_TOKEN", "")
 GITHUB_API_TIMEOUT_SECONDS = env_int("GITHUB_API_TIMEOUT_SECONDS", 10)
+# Rollouts: how long a worker holds a rollout before another may take it over (longer than a deploy can take).
+ROLLOUT_LEASE_SECONDS = env_int("ROLLOUT_LEASE_SECONDS", 600)
 # Deployment targets: beat looks every minute for targets whose own observation interval has passed.
 CELERY_BEAT_SCHEDULE |= {
     "observe-deployment-targets": {"task": "apps.deployments.tasks.observe_due_targets_task", "schedule": 60},

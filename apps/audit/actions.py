@@ -58,6 +58,11 @@ class Action(StrEnum):
     DEPLOYMENT_OBSERVED = "deployment.observed"
     DEPLOYMENT_DRIFT_DETECTED = "deployment.drift_detected"
     DEPLOYMENT_DRIFT_RESOLVED = "deployment.drift_resolved"
+    DEPLOYMENT_STARTED = "deployment.started"
+    DEPLOYMENT_SUCCEEDED = "deployment.succeeded"
+    DEPLOYMENT_FAILED = "deployment.failed"
+    BREAK_GLASS_RECORDED = "deployment.break_glass"
+    BREAK_GLASS_POST_HOC = "deployment.break_glass_post_hoc"
     # gitsync
     REPOSITORY_CREATED = "repository.created"
     REPOSITORY_UPDATED = "repository.updated"

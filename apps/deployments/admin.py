@@ -51,7 +51,7 @@ class DeploymentTargetForm(forms.ModelForm):
         if self.errors:
             return
         try:
-            services._clean(self.instance)  # the service's own check, without its write
+            services.target_check(self.instance)  # the service's own check, without its write
         except ValidationError as exc:
             apply_errors(self, exc)
 

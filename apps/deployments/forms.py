@@ -61,3 +61,21 @@ class PointInTimeForm(BootstrapMixin, forms.Form):
             except ValidationError as exc:
                 self.add_error("time", exc)
         return data
+
+
+class BreakGlassForm(BootstrapMixin, forms.Form):
+    """An emergency deployment, recorded by a portal admin. The rules (reason, a deploying target) are the service's."""
+
+    model = forms.SlugField(
+        label="Model", help_text="The model's slug, as in its page's address (e.g. churn-predictor)."
+    )
+    version = forms.CharField(max_length=64, help_text="The version that runs (or must run) now, e.g. 1.4.1.")
+    environment = forms.ModelChoiceField(queryset=Environment.objects.order_by("order"), empty_label=None)
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}), max_length=5000,
+        help_text="Why this could not wait for an approval. It goes on record, and auditors read it.",
+    )  # fmt: skip
+    deploy = forms.BooleanField(
+        required=False, label="Deploy it through the portal",
+        help_text="Leave unticked to record a deployment already made by hand.",
+    )  # fmt: skip

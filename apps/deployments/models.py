@@ -194,3 +194,111 @@ class DriftState(models.Model):
 
     def audit_scope(self) -> dict:
         return {"team": self.model.team_id, "model": self.model_id, "environment": self.environment_id}
+
+
+class RolloutStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Deployed"
+    FAILED = "failed", "Failed"
+
+
+class Rollout(models.Model):
+    """One approved request deployed through one target: made in the approving transaction, done once by a worker.
+
+    The (request, target) pair is unique, so approving twice or re-running the task never makes a second rollout;
+    a worker claims the row before touching the target, and the adapter's deploy() is idempotent (it first looks
+    whether the target already declares the approved version), so a worker killed mid-rollout is finished by the
+    next one without deploying twice. `break_glass` is set instead of `request` for an emergency deployment.
+    """
+
+    request = models.ForeignKey(
+        "approvals.DeploymentRequest", null=True, blank=True, on_delete=models.PROTECT, related_name="rollouts"
+    )
+    break_glass = models.ForeignKey(
+        "deployments.BreakGlass", null=True, blank=True, on_delete=models.PROTECT, related_name="rollouts"
+    )
+    target = models.ForeignKey(DeploymentTarget, on_delete=models.PROTECT, related_name="rollouts")
+    version = models.ForeignKey("inventory.ModelVersion", on_delete=models.PROTECT, related_name="+")
+    digest = models.CharField(max_length=100, blank=True, help_text="The approved artifact digest, deployed as is.")
+    status = models.CharField(max_length=10, choices=RolloutStatus.choices, default=RolloutStatus.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    detail = models.TextField(blank=True, help_text="What the target did (a commit, an alias), or why it failed.")
+    reference = models.CharField(max_length=200, blank=True, help_text="The commit SHA or alias version deployed.")
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "target"], name="unique_rollout_request_target"),
+            models.UniqueConstraint(fields=["break_glass", "target"], name="unique_rollout_break_glass_target"),
+            models.CheckConstraint(
+                condition=Q(request__isnull=False) ^ Q(break_glass__isnull=False), name="rollout_has_one_authority"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.version} to {self.target}"
+
+    @property
+    def permission_team_id(self):
+        return self.version.model.team_id
+
+    def audit_scope(self) -> dict:
+        return {
+            "team": self.version.model.team_id, "model": self.version.model_id, "version": self.version_id,
+            "environment": self.target.environment_id, "request": self.request_id,
+        }  # fmt: skip
+
+
+class BreakGlassQuerySet(RestrictedQuerySet):
+    def restrict_for(self, user, action):
+        return self.filter(version__model__team_id__in=permissions.team_ids_with(user, action))
+
+    def open(self):
+        return self.filter(closed_at__isnull=True)
+
+
+class BreakGlass(models.Model):
+    """An emergency deployment a portal admin recorded: deployed by the portal, or by hand and recorded here.
+
+    It stays an open exception until a post-hoc request for the same version and environment is approved; a
+    rejected post-hoc request leaves it open and says so.
+    """
+
+    version = models.ForeignKey("inventory.ModelVersion", on_delete=models.PROTECT, related_name="break_glass")
+    environment = models.ForeignKey("inventory.Environment", on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField(max_length=5000)
+    deployed_by_portal = models.BooleanField(default=False)
+    recorded_by = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, related_name="+", help_text="The portal admin who recorded it."
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    post_hoc_request = models.ForeignKey(
+        "approvals.DeploymentRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    post_hoc_outcome = models.CharField(max_length=20, blank=True, help_text="rejected, cancelled or expired so far.")
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = BreakGlassQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-recorded_at", "-pk"]
+
+    def __str__(self):
+        return f"Break-glass: {self.version} in {self.environment}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+    @property
+    def permission_team_id(self):
+        return self.version.model.team_id
+
+    def audit_scope(self) -> dict:
+        return {"team": self.version.model.team_id, "model": self.version.model_id, "version": self.version_id,
+                "environment": self.environment_id}  # fmt: skip

@@ -246,14 +246,14 @@ def _approved(request, reports) -> policies.Approved | None:
 
 
 def _store(model, env_id, state, verdict, request, rows, now) -> int:
-    """Write the (model, environment) status if it changed, with its one audit event; 1 when it changed."""
+    """Write the (model, environment) status and its details; a change of status is one audit event (returns 1).
+
+    The same status with new details (another target, a newer approved request, a new reason) is kept current
+    without an event: the event records changes of status, and the intervals record every observation.
+    """
     before = state.status if state else None
     after = verdict.status if verdict else None
-    if before == after and (verdict is None or state.reason == verdict.reason):
-        return 0
-    if before == after:  # same status, new details (another target, a new reason): kept current, not an event
-        state.reason = verdict.reason[:500]
-        state.save(update_fields=["reason", "updated_at"])
+    if verdict is None and state is None:
         return 0
     if verdict is None:
         event_target = Target("deployments.driftstate", state.pk, str(state), state.audit_scope())
@@ -261,18 +261,29 @@ def _store(model, env_id, state, verdict, request, rows, now) -> int:
         action = Action.DEPLOYMENT_DRIFT_RESOLVED
     else:
         running = verdict.running
-        version_id = running.version_id if running else None
-        state = state or DriftState(model=model, environment_id=env_id)
-        state.model = model
-        state.status, state.since, state.reason = verdict.status, now, verdict.reason[:500]
-        state.running_version_id, state.running_label = version_id, (running.version if running else "")
-        state.approved_request = request
-        state.evidence = {
-            **verdict.evidence,
-            "targets": sorted({row.target.name for row in rows}),
-            "observed": [_evidence(row) for row in rows],
-            "approved_request": request.pk if request else None,
+        details = {
+            "reason": verdict.reason[:500],
+            "running_version_id": running.version_id if running else None,
+            "running_label": running.version if running else "",
+            "approved_request_id": request.pk if request else None,
+            "evidence": {
+                **verdict.evidence,
+                "targets": sorted({row.target.name for row in rows}),
+                "observed": [_evidence(row) for row in rows],
+                "approved_request": request.pk if request else None,
+            },
         }
+        if state is not None and before == after:
+            if all(getattr(state, key) == value for key, value in details.items()):
+                return 0
+            for key, value in details.items():
+                setattr(state, key, value)
+            state.save(update_fields=[*details, "updated_at"])
+            return 0
+        state = state or DriftState(model=model, environment_id=env_id)
+        state.model, state.status, state.since = model, verdict.status, now
+        for key, value in details.items():
+            setattr(state, key, value)
         state.save()
         event_target = state
         if after in EXCEPTIONS:

@@ -16,7 +16,7 @@ from apps.audit.models import AuditEvent
 from apps.gitsync import git
 from apps.inventory.models import Environment, RegisteredModel
 
-from .models import EXCEPTIONS, DeploymentTarget, DriftState, Running
+from .models import EXCEPTIONS, BreakGlass, DeploymentTarget, DriftState, Rollout, Running
 
 ANY_EXCEPTION = "exceptions"  # the status filter's value for "any compliance exception"
 
@@ -392,3 +392,17 @@ def deployed_at(*, user, model: RegisteredModel, environment: Environment, momen
         for row in covering
     ]  # fmt: skip
     return PointInTime(model, environment, moment, running, before, after)
+
+
+def break_glass_list(*, user):
+    """Emergency deployments of models the user may see: open ones first, newest first."""
+    return (
+        BreakGlass.objects.restrict(user)
+        .select_related("version__model", "environment", "recorded_by", "post_hoc_request")
+        .order_by(F("closed_at").desc(nulls_first=True), "-recorded_at", "-pk")
+    )
+
+
+def request_rollouts(*, request):
+    """The rollouts of one deployment request (for readers who may already see the request)."""
+    return Rollout.objects.filter(request=request).select_related("target").order_by("pk")

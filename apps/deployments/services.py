@@ -36,7 +36,7 @@ def _snapshot(target: DeploymentTarget) -> dict:
     }
 
 
-def _clean(target: DeploymentTarget) -> None:
+def target_check(target: DeploymentTarget) -> None:
     """Check a target before it is saved; ValidationError naming each bad field in plain words."""
     errors: dict[str, list[str]] = {}
     target.name = (target.name or "").strip()
@@ -81,7 +81,7 @@ def target_save(*, actor: Actor, target: DeploymentTarget | None = None, **field
         before = _snapshot(target)
     for field, value in fields.items():
         setattr(target, field, value)
-    _clean(target)
+    target_check(target)
     after = _snapshot(target)
     changes = {key: [before.get(key), value] for key, value in after.items()} if created else diff(before, after)
     if not changes:

@@ -37,6 +37,7 @@ def observe_due_targets_task() -> int:
 
     from .models import DeploymentTarget
     from .observing import refresh_due
+    from .rollouts import rollouts_requeue_stalled
     from .services import claim_queue_slot
 
     now = timezone.now()
@@ -50,6 +51,7 @@ def observe_due_targets_task() -> int:
             observe_target_task.delay(pk, "schedule", "beat")
             queued += 1
     refresh_due(now)
+    rollouts_requeue_stalled(now)
     return queued
 
 
@@ -95,3 +97,46 @@ def notify_drift_task(model_id: int, environment_id: int, before: str | None, af
         f"See the model's deployments and the evidence: {url}\n"
     )
     return EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, recipients).send()
+
+
+@shared_task(bind=True, acks_late=True, max_retries=8, soft_time_limit=300, time_limit=330)
+def rollout_task(self, rollout_id: int) -> str | None:
+    """Deploy one rollout (exactly once: see apps.deployments.rollouts). Transient failures retry with backoff."""
+    from apps.core import request_context
+
+    from .rollouts import TransientRolloutError, rollout_run
+
+    try:
+        with request_context.bind(source="task"):
+            rollout = rollout_run(rollout_id)
+    except TransientRolloutError as exc:
+        if self.request.is_eager:
+            return "queued"
+        delay = min(900, 30 * 2**self.request.retries)
+        jitter = random.randint(0, delay // 4)  # noqa: S311 — spreading retries, not a secret
+        raise self.retry(exc=exc, countdown=delay + jitter) from exc
+    return rollout.status if rollout else None
+
+
+@shared_task(acks_late=True)
+def notify_rollout_failed_task(rollout_id: int) -> int:
+    """Tell the requester (or the portal admin who recorded a break-glass) that the rollout failed, and why."""
+    from .models import Rollout, RolloutStatus
+
+    rollout = Rollout.objects.select_related("request__requester", "break_glass__recorded_by", "version__model",
+                                             "target").filter(pk=rollout_id).first()  # fmt: skip
+    if rollout is None or rollout.status != RolloutStatus.FAILED:
+        return 0
+    person = rollout.request.requester if rollout.request_id else rollout.break_glass.recorded_by
+    if not person.email:
+        return 0
+    if rollout.request_id:
+        path = reverse("approvals:request-detail", args=[rollout.request_id])
+    else:
+        path = reverse("inventory:model-detail", args=[rollout.version.model.slug])
+    subject = f"[GovPortal] Rollout failed: {rollout.version.model.name} {rollout.version.version} → {rollout.target}"
+    body = (
+        f"The portal could not deploy {rollout.version.model.name} {rollout.version.version} through "
+        f"{rollout.target}:\n\n{rollout.detail}\n\nDetails: {settings.PORTAL_BASE_URL.rstrip('/')}{path}\n"
+    )
+    return EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [person.email]).send()

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
@@ -10,11 +10,12 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.accounts import permissions
 from apps.audit import links
 from apps.audit.actors import Actor
-from apps.core.forms import error_text
+from apps.core.forms import apply_errors, error_text
+from apps.inventory import models as inventory_models
 from apps.inventory import selectors as inventory
 
-from . import selectors, services
-from .forms import PointInTimeForm
+from . import breakglass, selectors, services
+from .forms import BreakGlassForm, PointInTimeForm
 from .models import DriftStatus, TargetStatus
 
 PAGE_SIZE = 25
@@ -41,6 +42,7 @@ def matrix(request):
         "teams": inventory.teams_for_filter(user=request.user),
         "environments": selectors.environment_list(),
         "statuses": STATUS_FILTERS,
+        "open_break_glass": selectors.break_glass_list(user=request.user).filter(closed_at__isnull=True)[:10],
     })  # fmt: skip
 
 
@@ -118,3 +120,38 @@ def point_in_time(request, slug):
     response = render(request, template, {"model": model, "form": form, "answer": answer})
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+@login_required
+def break_glass_list(request):
+    records = selectors.break_glass_list(user=request.user)
+    page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "deployments/break_glass_list.html", {
+        "page": page, "can_record": permissions.is_portal_admin(request.user),
+    })  # fmt: skip
+
+
+@login_required
+def break_glass_new(request):
+    if not permissions.is_portal_admin(request.user):
+        raise PermissionDenied("Only portal administrators record emergency deployments.")
+    form = BreakGlassForm(request.POST or None, initial=request.GET.dict() if request.method == "GET" else None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        version = inventory_models.ModelVersion.objects.filter(
+            model__slug=data["model"], version=data["version"]
+        ).select_related("model").first()  # fmt: skip
+        if version is None:
+            form.add_error("version", f"{data['model']} has no version {data['version']}.")
+        else:
+            try:
+                breakglass.break_glass_record(actor=Actor.of(request.user), version=version,
+                                              environment=data["environment"], reason=data["reason"],
+                                              deploy=data["deploy"])  # fmt: skip
+            except ValidationError as exc:
+                apply_errors(form, exc)
+            else:
+                messages.warning(request, "Emergency deployment recorded. It stays an open exception until a "
+                                 "post-hoc request for the same version and environment is approved.")  # fmt: skip
+                return redirect("deployments:break-glass")
+    return render(request, "deployments/break_glass_form.html", {"form": form})

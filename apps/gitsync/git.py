@@ -345,8 +345,9 @@ class Mirror:
         if current != url:
             self._git("config", "remote.origin.url", url)
 
-    def fetch(self, timeout: float = FETCH_TIMEOUT) -> None:
-        """Fetch every branch and tag from the remote, pruning deleted refs and overwriting rewritten ones."""
+    @contextlib.contextmanager
+    def _remote_access(self):
+        """The `-c` options and environment for talking to the remote: askpass for the credential, hosts, protocols."""
         if not self.exists():
             raise GitError(f"the mirror at {self.path} does not exist (call ensure() first)")
         env: dict[str, str] = {} if self.allow_local else {"GIT_ALLOW_PROTOCOL": NETWORK_PROTOCOLS}
@@ -367,22 +368,52 @@ class Mirror:
                 "GOVPORTAL_GIT_HOSTS": " ".join(self.allowed_hosts),
             }
         try:
-            self._git(
-                *config,
-                "fetch",
-                "--quiet",
-                "--prune",
-                "--prune-tags",
-                "--force",
-                "--no-write-fetch-head",
-                "origin",
-                env=env,
-                timeout=timeout,
-                what=f"git fetch from {redact(self.url, self._secrets)}",
-            )
+            yield config, env
         finally:
             if askpass_dir:
                 shutil.rmtree(askpass_dir, ignore_errors=True)
+
+    def fetch(self, timeout: float = FETCH_TIMEOUT) -> None:
+        """Fetch every branch and tag from the remote, pruning deleted refs and overwriting rewritten ones."""
+        with self._remote_access() as (config, env):
+            self._git(
+                *config, "fetch", "--quiet", "--prune", "--prune-tags", "--force", "--no-write-fetch-head", "origin",
+                env=env, timeout=timeout, what=f"git fetch from {redact(self.url, self._secrets)}",
+            )  # fmt: skip
+
+    def commit_files(self, parent: str, files: dict[str, bytes], message: str, author: tuple[str, str]) -> str:
+        """A new commit on top of `parent` with `files` (path → content) replaced; returns its SHA. Plumbing only:
+        the mirror stays bare, no working tree and no ref is touched."""
+        parent = _check_rev(parent)
+        if any(not path or path.startswith("/") or any(c in path for c in "\n\r\x00") for path in files):
+            raise GitError("invalid path in a commit")
+        name, email = author
+        identity = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_NAME": name,
+                    "GIT_COMMITTER_EMAIL": email}  # fmt: skip
+        with tempfile.TemporaryDirectory(prefix="govportal-index-") as scratch:
+            env = {"GIT_INDEX_FILE": str(Path(scratch) / "index"), **identity}
+            self._git("read-tree", parent, env=env)
+            for path, content in files.items():
+                blob = self._git("hash-object", "-w", "--stdin", input=content).stdout.decode().strip()
+                self._git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
+            tree = self._git("write-tree", env=env).stdout.decode().strip()
+        return (
+            self._git("commit-tree", tree, "-p", parent, input=message.encode(), env=identity).stdout.decode().strip()
+        )
+
+    def push(self, commit: str, branch: str, timeout: float = FETCH_TIMEOUT) -> None:
+        """Push `commit` to the remote's `branch` as a fast-forward; GitError(transient=False) with "rejected" in its
+        text when the branch moved meanwhile (fetch and try again on the fresh head)."""
+        refspec = f"{_check_rev(commit)}:refs/heads/{_check_rev(branch)}"
+        with self._remote_access() as (config, env):
+            self._git(
+                *config, "push", "--quiet", "--porcelain", "origin", refspec,
+                env=env, timeout=timeout, what=f"git push to {redact(self.url, self._secrets)}",
+            )  # fmt: skip
+
+    def message(self, commit: str) -> str:
+        """The full message of `commit`."""
+        return _text(self._git("log", "-1", "--format=%B", _check_rev(commit)).stdout)
 
     # -- reading -------------------------------------------------------------------------------------------
 

@@ -50,7 +50,10 @@ def manifest(model: str, version: str, digest: str = "", name: str = "scorer", k
 
 @pytest.fixture
 def gitops(tmp_path):
-    return Work(tmp_path / "deploy")
+    """The GitOps repository: a working repository that accepts pushes to its checked-out branch, as a server would."""
+    work = Work(tmp_path / "deploy")
+    work.git("config", "receive.denyCurrentBranch", "updateInstead")
+    return work
 
 
 def add_target(cast, envs, gitops, *, name="prod-gitops", paths=("prod/**/*.yaml",), **config):

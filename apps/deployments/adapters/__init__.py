@@ -60,3 +60,31 @@ def adapter_for(kind: str) -> ModuleType:
     if kind not in ADAPTERS:
         raise KeyError(f"unknown target kind {kind!r}")
     return importlib.import_module(f"{__name__}.{ADAPTERS[kind]}")
+
+
+@dataclass(frozen=True)
+class DeployOrder:
+    """What an approved request (or a break-glass record) asks a target to run: exactly the approved artifact."""
+
+    model_slug: str
+    model_name: str
+    version: str
+    digest: str
+    artifact_uri: str
+    message: str  # a commit message or description naming the request, its subject hash and its approvers
+    author: tuple[str, str]  # (name, e-mail) the change is made as
+
+
+@dataclass(frozen=True)
+class Deployed:
+    reference: str  # the commit SHA, the alias's version…
+    detail: str  # in plain words, for the request page
+    already: bool = False  # the target declared the approved version already: nothing was changed
+
+
+def names_model(key: str, order: DeployOrder) -> bool:
+    """Does the identity a target uses (`key`) name the ordered model (by slug or by name)?"""
+    from django.utils.text import slugify
+
+    key = (key or "").strip().lower()
+    return bool(key) and (key in (order.model_slug, order.model_name.lower()) or slugify(key) == order.model_slug)

@@ -20,7 +20,7 @@ from django.conf import settings
 from apps.gitsync import git
 from apps.gitsync.services import local_source_error, url_secret_error
 
-from . import Observed, TargetError, normalise_digest
+from . import Deployed, DeployOrder, Observed, TargetError, names_model, normalise_digest
 from ._config import only, refuse, text, text_list
 
 FIELDS = {"url", "branch", "paths", "model_annotation", "version_annotation", "digest_annotation", "field_path"}
@@ -218,3 +218,95 @@ def observe(target, secret, known=frozenset()) -> list[Observed]:
         return observed
     except git.GitError as exc:
         raise TargetError(f"could not read the repository: {exc}", transient=exc.transient) from None
+
+
+# --- deploying: a commit that changes the manifests to the approved version, pushed as a fast-forward -------------
+
+PUSH_ATTEMPTS = 3
+_SEPARATOR = re.compile(r"(?m)(^---[ \t]*(?:#.*)?$)")
+
+
+def _set_key(text: str, key: str, value: str, after: str | None) -> str:
+    """`key: "value"` in one YAML document's text, replacing the line that holds it or inserting it after `after`."""
+    pattern = re.compile(rf"(?m)^([ \t]*)([\"']?){re.escape(key)}\2[ \t]*:.*$")
+    matches = list(pattern.finditer(text))
+    line = f'"{value}"'
+    if len(matches) > 1:
+        raise TargetError(f"{key} appears more than once in one manifest; change it by hand")
+    if matches:
+        match = matches[0]
+        return text[: match.start()] + f"{match[1]}{key}: {line}" + text[match.end() :]
+    anchor = list(re.compile(rf"(?m)^([ \t]*)([\"']?){re.escape(after)}\2[ \t]*:.*$").finditer(text)) if after else []
+    if len(anchor) != 1:
+        raise TargetError(f"no {key} to change in the manifest, and nowhere to add it; change it by hand")
+    return text[: anchor[0].end()] + f"\n{anchor[0][1]}{key}: {line}" + text[anchor[0].end() :]
+
+
+def _rewrite(data: bytes, path: str, order, config: dict) -> tuple[bytes, bool]:
+    """The file with every document that declares the ordered model set to the approved version; (bytes, found)."""
+    pieces = _SEPARATOR.split(data.decode("utf-8"))
+    found = False
+    for index, piece in enumerate(pieces):
+        if _SEPARATOR.fullmatch(piece) or not piece.strip():
+            continue
+        documents = _documents(piece.encode(), path)
+        item = _observed(documents[0], path, config) if documents else None
+        if item is None or not names_model(item.model, order):
+            continue
+        found = True
+        text = _set_key(piece, config["version_annotation"], order.version, config["model_annotation"])
+        if order.digest:
+            text = _set_key(text, config["digest_annotation"], f"sha256:{order.digest}", config["version_annotation"])
+        if config["field_path"] and order.artifact_uri:
+            leaf = re.split(r"\.|\[\d+\]", config["field_path"])[-1] or config["field_path"]
+            text = _set_key(text, leaf, order.artifact_uri, None)
+        [check] = _documents(text.encode(), path)  # the change must still parse and say what was approved
+        changed = _observed(check, path, config)
+        if changed is None or changed.version != order.version or (order.digest and changed.digest != order.digest):
+            raise TargetError(f"{path}: the changed manifest does not read back as {order.version}; change it by hand")
+        pieces[index] = text
+    return "".join(pieces).encode(), found
+
+
+def deploy(target, secret, order: DeployOrder) -> Deployed:
+    """Commit the approved version into the manifests that declare the model and push it (retried on a moved
+    branch). Idempotent: when the branch already declares the approved version and digest, nothing is committed."""
+    config = target.config
+    mirror = _mirror(target, secret)
+    try:
+        mirror.ensure()
+        for _attempt in range(PUSH_ATTEMPTS):
+            mirror.fetch()
+            head = mirror.head(config["branch"])
+            if head is None:
+                raise TargetError(f"the branch {config['branch']!r} does not exist in {git.redact(config['url'])}")
+            patterns = [_glob(pattern) for pattern in config["paths"]]
+            paths = [p for p in mirror.list_paths(head) if any(pattern.match(p) for pattern in patterns)]
+            files = mirror.read_files([(head, path) for path in paths], settings.GITSYNC_MAX_FILE_BYTES)
+            changed, found = {}, []
+            for (_, path), data in files.items():
+                if not isinstance(data, bytes):
+                    continue
+                new, declares = _rewrite(data, path, order, config)
+                if declares:
+                    found.append(path)
+                if new != data:
+                    changed[path] = new
+            if not found:
+                raise TargetError(
+                    f"no manifest under {', '.join(config['paths'])} declares {order.model_slug}: add one by hand "
+                    "for a model's first deployment, then the portal keeps its version in line"
+                )
+            if not changed:
+                return Deployed(head, f"{', '.join(found)} already declare {order.version} at {head[:10]}", True)
+            commit = mirror.commit_files(head, changed, order.message, order.author)
+            try:
+                mirror.push(commit, config["branch"])
+            except git.GitError as exc:
+                if "failed to push" in str(exc) or "rejected" in str(exc):
+                    continue  # the branch moved meanwhile: read it again and redo the change on the fresh head
+                raise
+            return Deployed(commit, f"committed {commit[:10]} to {config['branch']} ({', '.join(sorted(changed))})")
+        raise TargetError(f"the branch kept moving: gave up after {PUSH_ATTEMPTS} attempts", transient=True)
+    except git.GitError as exc:
+        raise TargetError(f"could not deploy through the repository: {exc}", transient=exc.transient) from None

@@ -8,7 +8,7 @@ from django.utils.html import format_html
 
 from .. import selectors
 from ..forms import PointInTimeForm
-from ..models import DriftStatus, TargetStatus
+from ..models import DriftStatus, RolloutStatus, TargetStatus
 
 register = template.Library()
 
@@ -76,3 +76,24 @@ def version_deployments(context, version):
         "rows": rows,
         "visible_targets": selectors.visible_target_ids(user=context["request"].user, target_ids=targets),
     }
+
+
+@register.inclusion_tag("deployments/_request_rollouts.html", takes_context=True)
+def request_rollouts(context, request):
+    """The request page's block: how the approved request was rolled out through each deploying target."""
+    rollouts = list(selectors.request_rollouts(request=request))
+    targets = {rollout.target_id for rollout in rollouts}
+    return {
+        "deployment_request": request,
+        "rollouts": rollouts,
+        "visible_targets": selectors.visible_target_ids(user=context["request"].user, target_ids=targets),
+    }
+
+
+@register.filter
+def rollout_badge(status: str):
+    classes = {"queued": "text-bg-secondary", "running": "text-bg-info", "succeeded": "text-bg-success",
+               "failed": "text-bg-danger"}  # fmt: skip
+    label = dict(RolloutStatus.choices).get(status, status)
+    return format_html('<span class="badge {} rollout-status" data-status="{}">{}</span>', classes.get(status, ""),
+                       status, label)  # fmt: skip
