@@ -225,3 +225,46 @@ def test_bad_configuration_is_refused_on_save_and_writes_nothing(cast, envs, con
                              team=cast.team_a, kind="mlflow", config=config)  # fmt: skip
     assert any(message in text for text in exc.value.message_dict["config"]), exc.value.message_dict
     assert not DeploymentTarget.objects.exists() and trail.actions() == []
+
+
+def test_an_approval_moves_the_alias_onto_the_approved_version_and_only_that_artifact(
+    cast, models, envs, registry, django_capture_on_commit_callbacks
+):
+    from apps.deployments.models import Rollout, RolloutStatus
+
+    approve(cast, models.scorecard.versions.get(version="1.0.0"), envs.production)
+    register(registry, SCORECARD, "s3://models/scorecard/1.0.0",
+             **{"govportal.version": "1.0.0", "govportal.digest": DIGEST_A})  # fmt: skip
+    target = add_target(cast, envs, registry.server.url)
+    observe_target(target.pk)
+    candidate = registry.create_version(SCORECARD, "s3://models/scorecard/1.1.0",
+                                        {"govportal.version": "1.1.0", "govportal.digest": DIGEST_A})  # fmt: skip
+
+    with django_capture_on_commit_callbacks(execute=True):
+        request = approve(cast, models.scorecard.versions.get(version="1.1.0"), envs.production)
+
+    rollout = Rollout.objects.get(request=request, target=target)
+    assert (rollout.status, rollout.reference) == (RolloutStatus.SUCCEEDED, f"{SCORECARD}@production={candidate}")
+    assert registry._call("GET", "registered-models/alias", name=SCORECARD, alias="production")["model_version"][
+        "version"] == candidate  # fmt: skip
+    assert status_of(models.scorecard, envs.production) == "in_sync"
+    assert set(running(target)) == {(SCORECARD, "1.1.0")}
+
+
+def test_a_version_whose_registry_digest_differs_from_the_approved_one_is_not_deployed(
+    cast, models, envs, registry, django_capture_on_commit_callbacks
+):
+    from apps.deployments.models import Rollout, RolloutStatus
+
+    first = register(registry, SCORECARD, "s3://models/scorecard/1.0.0",
+                     **{"govportal.version": "1.0.0", "govportal.digest": DIGEST_B})  # fmt: skip
+    add_target(cast, envs, registry.server.url)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        request = approve(cast, models.scorecard.versions.get(version="1.0.0"), envs.production)
+
+    rollout = Rollout.objects.get(request=request)
+    assert rollout.status == RolloutStatus.FAILED
+    assert f"has sha256:{DIGEST_B[:12]}…, not the approved sha256:{DIGEST_A[:12]}…" in rollout.detail
+    assert registry._call("GET", "registered-models/alias", name=SCORECARD, alias="production")["model_version"][
+        "version"] == first  # fmt: skip

@@ -9,7 +9,7 @@ number) and ``govportal.digest`` or ``sha256`` (a sha256 digest, else none); its
 import re
 from urllib.parse import urlencode
 
-from . import Observed, TargetError, normalise_digest
+from . import Deployed, DeployOrder, Observed, TargetError, normalise_digest
 from ._config import http_url, only, refuse, text, text_list
 from ._http import Client, bearer_or_basic
 
@@ -115,3 +115,59 @@ def observe(target, secret, known=frozenset()) -> list[Observed]:
         if version is not None:
             observed.append(_observed(name, alias, version))
     return observed
+
+
+# --- deploying: point the alias at the MLflow version that carries the approved version and digest ---------------
+
+
+def _model_name(client: Client, order) -> str:
+    """The registered model the order means: the one named like the model (its name, then its slug)."""
+    for name in dict.fromkeys([order.model_name, order.model_slug]):
+        what = f"GET registered-models/get for {name!r}"
+        answer = client.request(f"{API}/registered-models/get?{urlencode({'name': name})}", what=what)
+        if answer.status < 400:
+            return name
+        if answer.status >= 500:
+            raise _error(client, answer, what)
+    raise TargetError(f"the MLflow registry has no registered model named {order.model_name!r} or {order.model_slug!r}")
+
+
+def _candidates(client: Client, name: str) -> list[dict]:
+    what = f"GET model-versions/search for {name!r}"
+    query = urlencode({"filter": f"name='{name}'", "max_results": 1000})
+    answer = client.request(f"{API}/model-versions/search?{query}", what=what)
+    if answer.status >= 400:
+        raise _error(client, answer, what)
+    data = answer.json(what)
+    versions = data.get("model_versions") if isinstance(data, dict) else None
+    return [version for version in versions or [] if isinstance(version, dict) and version.get("version")]
+
+
+def deploy(target, secret, order: DeployOrder) -> Deployed:
+    """Move the alias to the MLflow version that names the approved version (tag govportal.version, else its
+    number) and carries the approved digest; refuse a version whose digest is missing or differs. Idempotent."""
+    alias = target.config["alias"]
+    client = Client(target.config["url"], authorization=bearer_or_basic(secret), secret=secret)
+    name = _model_name(client, order)
+    matching = [v for v in _candidates(client, name) if _observed(name, alias, v).version == order.version]
+    if not matching:
+        raise TargetError(f"{name} has no MLflow version for {order.version} (tag it {VERSION_TAG}={order.version})")
+    chosen = max(matching, key=lambda v: int(v["version"]) if str(v["version"]).isdigit() else 0)
+    digest = _observed(name, alias, chosen).digest
+    if order.digest and digest != order.digest:
+        found = f"sha256:{digest[:12]}…" if digest else "no digest tag"
+        raise TargetError(
+            f"MLflow version {chosen['version']} of {name} has {found}, not the approved sha256:{order.digest[:12]}…: "
+            "only the approved artifact is deployed"
+        )
+    current = _version(client, name, alias)
+    if current is not None and str(current["version"]) == str(chosen["version"]):
+        return Deployed(f"{name}@{alias}={chosen['version']}", f"{name}@{alias} already points at version "
+                        f"{chosen['version']} ({order.version})", True)  # fmt: skip
+    what = f"POST registered-models/alias for {name!r}@{alias}"
+    answer = client.request(f"{API}/registered-models/alias", method="POST", what=what,
+                            payload={"name": name, "alias": alias, "version": str(chosen["version"])})  # fmt: skip
+    if answer.status >= 400:
+        raise _error(client, answer, what)
+    return Deployed(f"{name}@{alias}={chosen['version']}", f"set {name}@{alias} to MLflow version {chosen['version']} "
+                    f"({order.version})")  # fmt: skip
