@@ -44,6 +44,11 @@ class UserAdmin(BaseUserAdmin):
         else:
             self.message_user(request, "None of them was locked out or had failed sign-ins.", messages.INFO)
 
+    # Superusers make a person a portal auditor here: the service records it in `user.updated`.
+    fieldsets = (*BaseUserAdmin.fieldsets, ("Audit trail", {"fields": ("is_portal_auditor",)}))
+    list_display = (*BaseUserAdmin.list_display, "is_portal_auditor")
+    list_filter = (*BaseUserAdmin.list_filter, "is_portal_auditor")
+
     def save_model(self, request, obj, form, change):
         services.user_save_from_admin(
             actor=Actor.of(request.user), user=obj, password_changed=not change and "password1" in form.changed_data

@@ -1,4 +1,5 @@
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from apps.core.querysets import RestrictedQuerySet
@@ -12,6 +13,12 @@ class User(AbstractUser):
     """
 
     is_service_account = models.BooleanField(default=False)
+    is_portal_auditor = models.BooleanField(
+        "portal auditor",
+        default=False,
+        help_text="Reads the portal-wide security events (sign-ins, failed signatures, rejected webhooks) of "
+        "every team. Team roles still decide everything else.",
+    )
 
     class Meta:
         ordering = ["username"]
@@ -19,6 +26,21 @@ class User(AbstractUser):
     @property
     def display_name(self) -> str:
         return self.get_full_name() or self.username
+
+    def clean(self):
+        super().clean()
+        if self.is_service_account and self.is_portal_auditor:
+            raise ValidationError(
+                {"is_portal_auditor": "A service account acts for one team, not as a portal auditor."}
+            )
+
+    def audit_scope(self) -> dict:
+        # A service account belongs to the team it was made for (its first membership): events about it are that
+        # team's. A person's account is portal-wide.
+        if not self.is_service_account or self.pk is None:
+            return {}
+        membership = self.memberships.order_by("pk").first()
+        return {"team": membership.team_id} if membership else {}
 
 
 class Role(models.TextChoices):

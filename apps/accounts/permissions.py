@@ -207,18 +207,41 @@ def require_portal_admin(user, message: str) -> None:
         raise PermissionDenied(message)
 
 
+def may_read_security_events(user) -> bool:
+    """Portal-wide security events (audit.actions.SECURITY_ACTIONS: sign-ins, failed signatures, rejected
+    webhooks) are for superusers and portal auditors only: not for team admins or team auditors, and never on a
+    model's, version's or request's history shown to anyone else. Service accounts are never portal auditors."""
+    if not _active(user, VIEW_AUDIT):
+        return False
+    return user.is_superuser or (user.is_portal_auditor and not user.is_service_account)
+
+
 def can_view_audit(user) -> bool:
-    return _active(user) and (user.is_superuser or team_ids_with(user, VIEW_AUDIT).exists())
+    """May `user` open the audit trail (/audit/, the API's events)? What they read there, restrict() decides."""
+    if not _active(user, VIEW_AUDIT):
+        return False
+    return may_read_security_events(user) or team_ids_with(user, VIEW_AUDIT).exists()
 
 
 def may_export_audit(user) -> bool:
     """May `user` export the audit trail? A person's act: no token scope carries EXPORT_AUDIT.
 
-    Superusers may export even before any team exists (portal-wide events).
+    Superusers may export even before any team exists (portal-wide events), and portal auditors what they read.
     """
     if not _active(user, EXPORT_AUDIT):
         return False
-    return user.is_superuser or team_ids_with(user, EXPORT_AUDIT).exists()
+    return may_read_security_events(user) or team_ids_with(user, EXPORT_AUDIT).exists()
+
+
+def audit_export_team(user, filters: dict) -> int | None:
+    """The one team an export by `user` with `filters` concerns: the team it filters on, else the only team whose
+    trail `user` may export. None when it reaches further (several teams, or a portal auditor's security events)."""
+    if filters.get("team"):
+        return filters["team"]
+    if may_read_security_events(user):
+        return None
+    teams = list(team_ids_with(user, EXPORT_AUDIT).values_list("team_id", flat=True)[:2])
+    return teams[0] if len(teams) == 1 else None
 
 
 def removes_last_manager(membership) -> bool:

@@ -105,7 +105,9 @@ def object_permission_revoke(*, actor: Actor, user: User, action: str, obj) -> N
     )
 
 
-_AUDITED_USER_FIELDS = ("username", "email", "first_name", "last_name", "is_active", "is_staff", "is_superuser")
+_AUDITED_USER_FIELDS = (
+    "username", "email", "first_name", "last_name", "is_active", "is_staff", "is_superuser", "is_portal_auditor",
+)  # fmt: skip
 
 
 def _user_snapshot(user: User) -> dict:
@@ -122,6 +124,7 @@ def user_create(
     first_name: str = "",
     last_name: str = "",
     is_superuser: bool = False,
+    is_portal_auditor: bool = False,
 ) -> User:
     """Create a sign-in account (administrators, or the system during setup)."""
     if actor.user is not None:
@@ -133,6 +136,7 @@ def user_create(
         last_name=last_name,
         is_superuser=is_superuser,
         is_staff=is_superuser,
+        is_portal_auditor=is_portal_auditor,
     )
     user.set_password(password)
     user.full_clean()

@@ -56,7 +56,8 @@ def version_requests(request, version_id):
 def _detail_context(request, deployment_request, decision_form=None, cancel_form=None):
     open_step = next((s for s in deployment_request.steps.all() if s.state == "open"), None)
     can_decide = open_step is not None and selectors.waiting_for(user=request.user).filter(pk=open_step.pk).exists()
-    history = links.attach_target_urls(audit_event_list_for_request(request=deployment_request)[:100])
+    history = audit_event_list_for_request(request=deployment_request, user=request.user)[:100]
+    history = links.attach_target_urls(history)
     return {
         "req": deployment_request,
         "version": deployment_request.version,

@@ -73,3 +73,19 @@ class Action(StrEnum):
     # hooks
     WEBHOOK_REJECTED = "webhook.rejected"
     GITHUB_DEPLOYMENT_ANSWERED = "github.deployment_answered"
+
+
+# Portal-wide security events: sign-ins and their failures, failed or locked e-signatures, rejected webhooks.
+# Only portal auditors and superusers read them (accounts.permissions.may_read_security_events decides): not team
+# admins or team auditors, and not on the model, version and request histories shown to everyone who sees those.
+SECURITY_ACTIONS: frozenset[str] = frozenset(
+    {
+        Action.USER_LOGGED_IN,
+        Action.USER_LOGIN_FAILED,
+        Action.USER_LOGGED_OUT,
+        Action.USER_LOGIN_LOCKED,
+        Action.USER_UNLOCKED,
+        Action.SIGNATURE_FAILED,
+        Action.WEBHOOK_REJECTED,
+    }
+)

@@ -4,6 +4,7 @@ from django.db import models
 from apps.core.querysets import RestrictedQuerySet
 
 from . import hashing
+from .actions import SECURITY_ACTIONS
 from .actors import ActorKind
 
 SCOPE_FIELDS = ("team_id", "model_id", "version_id", "environment_id", "request_id")
@@ -11,16 +12,27 @@ SCOPE_FIELDS = ("team_id", "model_id", "version_id", "environment_id", "request_
 
 class AuditEventQuerySet(RestrictedQuerySet):
     def restrict_for(self, user, action):
-        # Imported here: accounts sits above audit and records audit events itself.
+        # Imported here, not at module level: accounts sits below audit (it records audit events itself), and audit
+        # only asks it questions once the apps are loaded.
         from apps.accounts import permissions
 
         if action != "view":
             return self.none()
-        teams = permissions.team_ids_with(user, "view_audit")
-        if not teams.exists():
+        teams = permissions.team_ids_with(user, permissions.VIEW_AUDIT)
+        security = permissions.may_read_security_events(user)
+        if not security and not teams.exists():
             return self.none()
-        # Portal-wide events (policies, environments, accounts) have no team: every auditor reads them.
-        return self.filter(models.Q(team_id__in=teams) | models.Q(team_id__isnull=True))
+        # Portal-wide events (policies, environments, people's accounts) have no team: every auditor reads them.
+        readable = models.Q(team_id__in=teams) | models.Q(team_id__isnull=True)
+        if security:  # a portal auditor reads every team's security events as well
+            return self.filter(readable | models.Q(action__in=SECURITY_ACTIONS))
+        return self.filter(readable).exclude(action__in=SECURITY_ACTIONS)
+
+    def readable_by(self, user):
+        """Without the security events `user` may not read: for histories shown to whoever sees the object."""
+        from apps.accounts import permissions
+
+        return self if permissions.may_read_security_events(user) else self.exclude(action__in=SECURITY_ACTIONS)
 
     def for_model(self, model):
         return self.filter(model_id=model.pk)
@@ -160,6 +172,13 @@ class AuditExport(models.Model):
 
     def __str__(self):
         return f"{self.get_format_display()} export {self.pk}"
+
+    def audit_scope(self) -> dict:
+        # `audit.exported` is the exported team's business, not every auditor's (accounts.permissions decides which).
+        from apps.accounts import permissions
+
+        team = permissions.audit_export_team(self.requested_by, self.filters)
+        return {"team": team} if team else {}
 
     @property
     def progress_percent(self) -> int:

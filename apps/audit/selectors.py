@@ -1,4 +1,8 @@
-"""Audit reads: scoped by the reader's audit rights, filtered, newest first."""
+"""Audit reads: scoped by the reader's audit rights, filtered, newest first.
+
+The object histories (model, version, request) are shown to whoever may see the object, so they carry no
+security event (audit.actions.SECURITY_ACTIONS) unless the reader may read those (a portal auditor).
+"""
 
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -46,21 +50,21 @@ def audit_event_list(
     return qs.order_by("-sequence")
 
 
-def audit_event_list_for_models(*, model_ids):
+def audit_event_list_for_models(*, model_ids, user):
     """History of several models (a subquery of models the reader may already see), newest first."""
-    return AuditEvent.objects.filter(model_id__in=model_ids).order_by("-sequence")
+    return AuditEvent.objects.filter(model_id__in=model_ids).readable_by(user).order_by("-sequence")
 
 
-def audit_event_list_for_version(*, version):
+def audit_event_list_for_version(*, version, user):
     """One version's own history, for readers who may already see its model."""
-    return AuditEvent.objects.filter(version_id=version.pk).order_by("-sequence")
+    return AuditEvent.objects.filter(version_id=version.pk).readable_by(user).order_by("-sequence")
 
 
-def audit_event_list_for_request(*, request):
+def audit_event_list_for_request(*, request, user):
     """A deployment request's own history, for readers who may already see the request."""
-    return AuditEvent.objects.filter(request_id=request.pk).order_by("sequence")
+    return AuditEvent.objects.filter(request_id=request.pk).readable_by(user).order_by("sequence")
 
 
-def audit_event_list_for_model(*, model):
+def audit_event_list_for_model(*, model, user):
     """A model's own history (the model and its versions), for readers who may already see the model."""
-    return AuditEvent.objects.filter(model_id=model.pk).order_by("-sequence")
+    return AuditEvent.objects.filter(model_id=model.pk).readable_by(user).order_by("-sequence")

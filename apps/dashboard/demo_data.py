@@ -20,6 +20,7 @@ class DemoUser:
     last_name: str
     title: str
     superuser: bool = False
+    portal_auditor: bool = False  # reads every team's security events (sign-ins, failed signatures)
 
     @property
     def email(self) -> str:
@@ -33,7 +34,7 @@ USERS = [
     DemoUser("nadia", "Nadia", "Brooks", "Model risk analyst"),
     DemoUser("sam", "Sam", "Lindqvist", "Security reviewer"),
     DemoUser("bo", "Bo", "Andersen", "Business owner"),
-    DemoUser("audrey", "Audrey", "Chen", "Internal auditor"),
+    DemoUser("audrey", "Audrey", "Chen", "Internal auditor", portal_auditor=True),
     DemoUser("omar", "Omar", "Haddad", "Head of credit risk analytics"),
     DemoUser("lena", "Lena", "Fischer", "Fraud analytics lead"),
     DemoUser("tom", "Tom", "Reyes", "Marketing analytics lead"),

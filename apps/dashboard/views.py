@@ -37,7 +37,7 @@ def home(request):
     if permissions.can_view_audit(request.user):
         recent = audit_event_list(user=request.user)[:10]
     else:  # everyone sees what happened to the models they can see
-        recent = audit_event_list_for_models(model_ids=visible.values("pk"))[:10]
+        recent = audit_event_list_for_models(model_ids=visible.values("pk"), user=request.user)[:10]
     recent = links.attach_target_urls(recent)
     return render(request, "dashboard/home.html", {"counts": counts, "overdue": overdue, "recent": recent})
 

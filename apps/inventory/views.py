@@ -40,7 +40,7 @@ def model_list(request):
 @login_required
 def model_detail(request, slug):
     model = selectors.registered_model_get(user=request.user, slug=slug)
-    history = links.attach_target_urls(audit_event_list_for_model(model=model)[:50])
+    history = links.attach_target_urls(audit_event_list_for_model(model=model, user=request.user)[:50])
     return render(request, "inventory/model_detail.html", {
         "model": model,
         "versions": selectors.model_version_list(model=model),
@@ -141,7 +141,7 @@ def version_detail(request, slug, version):
         "version": obj,
         "model": obj.model,
         "children": obj.children.select_related("model").order_by("model__name", "version"),
-        "history": links.attach_target_urls(audit_event_list_for_version(version=obj)[:50]),
+        "history": links.attach_target_urls(audit_event_list_for_version(version=obj, user=request.user)[:50]),
         "can_view_audit": permissions.can_view_audit(request.user),
         "can_request": permissions.can(request.user, permissions.REQUEST_DEPLOY, obj.model),
         "can_change": permissions.can(request.user, permissions.CHANGE, obj.model),

@@ -96,6 +96,8 @@ def test_the_cast_signs_in_with_the_demo_password(loaded):
     assert Membership.objects.filter(user__username="audrey", role="auditor").count() == teams
     for approver in ("rita", "nadia", "sam", "bo"):
         assert Membership.objects.filter(user__username=approver, role="approver").count() == teams
+    # audrey reads every team's security events too (sign-ins, failed signatures); nobody else does.
+    assert list(User.objects.filter(is_portal_auditor=True).values_list("username", flat=True)) == ["audrey"]
 
 
 def test_the_output_lists_the_logins_and_what_was_created(loaded):
@@ -104,6 +106,7 @@ def test_the_output_lists_the_logins_and_what_was_created(loaded):
     for username in CAST:
         assert re.search(rf"^  {username} .* demo-pass-for-tests$", output, re.MULTILINE), username
     assert "Dana Whitfield" in output and "contributor (all teams)" in output
+    assert re.search(r"^  audrey .* portal auditor; auditor \(all teams\)", output, re.MULTILINE)
     assert (
         f"Created {Team.objects.count()} teams, {User.objects.filter(is_service_account=False).count()} users, "
         f"12 models, "

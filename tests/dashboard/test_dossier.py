@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 from pypdf import PdfReader
 
+from apps.accounts.signatures import SignatureError
 from apps.approvals.models import Decision
 from apps.audit import hashing, signing
 from apps.audit.actions import Action
@@ -166,3 +167,17 @@ def test_model_page_offers_the_dossier_only_to_those_who_may_export(client, cast
     assert "Compliance dossier" in page and f'action="{story.url}"' in page
     client.force_login(cast.vera)
     assert "Compliance dossier" not in client.get(f"/models/{story.model.slug}/").content.decode()
+
+
+
+@pytest.mark.parametrize(("who", "shown"), [("audrey", False), ("alice", False), ("admin", True)])
+def test_a_failed_signature_is_in_the_dossier_of_portal_auditors_only(client, cast, envs, story, who, shown):  # noqa: F811
+    pending = request_production(cast, story.model.versions.get(version="1.1.0"), envs)
+    with pytest.raises(SignatureError):
+        decide(cast.rita, pending, password="not-my-password")
+
+    data = json.loads(body_of(fetch(client, getattr(cast, who), story.url, "json")))
+
+    actions = {event["action"] for event in data["event_history"]}
+    assert "request.submitted" in actions
+    assert ("signature.failed" in actions) is shown

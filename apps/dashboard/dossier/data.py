@@ -198,10 +198,12 @@ def dossier_data(model: RegisteredModel, *, export: AuditExport | None = None) -
     """Everything about `model`, JSON-ready, under the keys of SECTIONS; events up to the chain head read now."""
     model = RegisteredModel.objects.select_related("team", "validator", "created_by").get(pk=model.pk)
     head = ChainHead.objects.filter(pk=1).first() or ChainHead()
-    rows = writer.rows(AuditEvent.objects.filter(model_id=model.pk, sequence__lte=head.sequence))
+    user = export.requested_by if export else None
+    # The security events of its requests (failed signatures) only for a portal auditor's dossier.
+    events_qs = AuditEvent.objects.filter(model_id=model.pk, sequence__lte=head.sequence).readable_by(user)
+    rows = writer.rows(events_qs)
     events = [writer.jsonl_event(row) for row in rows]
     requests = _requests(model)
-    user = export.requested_by if export else None
     return {
         "title": TITLE,
         "model": model.name,

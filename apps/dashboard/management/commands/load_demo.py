@@ -110,6 +110,7 @@ class Loader:
                     first_name=spec.first_name,
                     last_name=spec.last_name,
                     is_superuser=spec.superuser,
+                    is_portal_auditor=spec.portal_auditor,
                 )
                 self.created["users"] += 1
                 self.made_users.add(spec.username)
@@ -466,6 +467,7 @@ class Command(BaseCommand):
         rows = [("username", "name", "roles", "password")]
         for user in sorted(users, key=lambda user: usernames.index(user.username)):
             roles = "superuser" if user.is_superuser else self.role_summary(by_user[user.username])
+            roles = f"portal auditor; {roles}" if user.is_portal_auditor else roles
             rows.append((user.username, user.display_name, roles, password if user.username in demo_made else "(own)"))
         widths = [max(len(cell) for cell in column) for column in zip(*rows, strict=True)]
         self.stdout.write("Demo logins:")
