@@ -169,7 +169,6 @@ def test_model_page_offers_the_dossier_only_to_those_who_may_export(client, cast
     assert "Compliance dossier" not in client.get(f"/models/{story.model.slug}/").content.decode()
 
 
-
 @pytest.mark.parametrize(("who", "shown"), [("audrey", False), ("alice", False), ("admin", True)])
 def test_a_failed_signature_is_in_the_dossier_of_portal_auditors_only(client, cast, envs, story, who, shown):  # noqa: F811
     pending = request_production(cast, story.model.versions.get(version="1.1.0"), envs)
