@@ -60,6 +60,8 @@ def build(path: Path, commits: list[tuple[str, dict[str, str]]]) -> Path:
         return path
     path.mkdir(parents=True, exist_ok=True)
     _git(path, "init", "-q", "-b", "main", when=START)
+    # The portal's rollouts push to it as to a Git server; the checked-out files follow, for a person to read.
+    _git(path, "config", "receive.denyCurrentBranch", "updateInstead", when=START)
     for day, (message, files) in enumerate(commits):
         for name, content in files.items():
             target = path / name

@@ -96,7 +96,8 @@ def test_pdf_report_cover_summaries_and_listing_tell_the_whole_story(client, dja
     assert all(re.search(rf"Page {n} of\s*{len(pages)}", page) for n, page in enumerate(pages, 1))
 
     for heading in ("1. Deployment requests by outcome and environment", "2. Approvals and signature manifestations",
-                    "3. Deployments approved", "4. Lifecycle changes", "5. Event listing"):  # fmt: skip
+                    "3. Deployments approved", "4. Lifecycle changes", "5. Emergency (break-glass) deployments",
+                    "6. Event listing"):  # fmt: skip
         assert heading in text
     assert "production 1 1 0 0 2" in text  # one approved, one rejected: the outcome table's production row
     assert f"Approved as {MODEL_RISK_REVIEW}" in text and f"Approved as {BUSINESS_SIGN_OFF}" in text
@@ -161,7 +162,7 @@ def test_listing_repeats_its_header_on_every_page(client, django_capture_on_comm
     export, body = run_report(client, django_capture_on_commit_callbacks, cast.admin)
 
     pages = pages_of(body)
-    listing = [page for page in pages if page.startswith(compliance.TITLE) and "5. Event listing" in page]
+    listing = [page for page in pages if page.startswith(compliance.TITLE) and "6. Event listing" in page]
     assert len(listing) >= 3
     assert all(LISTING_HEADER in page for page in listing)
     assert all(f"GovPortal audit export {export.pk}" in page for page in pages)

@@ -217,3 +217,28 @@ def test_break_glass_refusals_write_nothing(cast, models, envs, who, reason, dep
         breakglass.break_glass_record(actor=Actor.of(getattr(cast, who)), version=models.scorecard.versions.first(),
                                       environment=envs.production, reason=reason, deploy=deploy)  # fmt: skip
     assert not BreakGlass.objects.exists() and trail.actions() == []
+
+
+def test_the_compliance_pdf_lists_break_glass_with_its_post_hoc_outcome(
+    client, cast, models, envs, django_capture_on_commit_callbacks
+):
+    from tests.audit.test_reports import pages_of, run_report
+
+    version = models.scorecard.versions.get(version="1.1.0")
+    with transaction.atomic():
+        breakglass.break_glass_record(
+            actor=Actor.of(cast.admin), version=version, environment=envs.production, deploy=False,
+            reason="Outage: 1.0.0 crashed on the new feature store.",
+        )  # fmt: skip
+        request = approvals.deployment_request_create(
+            actor=Actor.of(cast.dana), version=version, environment=envs.production, justification="Post-hoc."
+        )
+        approvals.deployment_request_cancel(actor=Actor.of(cast.dana), request=request)  # fmt: skip
+    breakglass.post_hoc_settled(DeploymentRequest.objects.get(pk=request.pk))
+
+    _export, body = run_report(client, django_capture_on_commit_callbacks, cast.admin)
+
+    text = " ".join(pages_of(body))
+    section = text[text.index("5. Emergency (break-glass) deployments") :]
+    assert "Retail Scorecard 1.1.0" in section and "Outage: 1.0.0 crashed on the new feature store." in section
+    assert f"request #{request.pk} cancelled" in section and "still open" in section

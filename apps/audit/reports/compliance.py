@@ -53,7 +53,8 @@ OFFLINE_STEPS = (
 )
 CONTENTS = (
     "1. Deployment requests by outcome and environment · 2. Approvals and signature manifestations · 3. Deployments "
-    "approved · 4. Lifecycle changes · 5. Event listing. Sections 1 to 4 are derived from the events in this report "
+    "approved · 4. Lifecycle changes · 5. Emergency (break-glass) deployments · 6. Event listing. Sections 1 to 5 "
+    "are derived from the events in this report "
     "alone. The listing summarises each event's changes and cuts long values; the CSV and JSON Lines exports hold "
     "every field in full. Times are UTC, ISO 8601."
 )
@@ -181,7 +182,7 @@ def _write(export, handle, *, filters, verification, events, stats, summary, tal
         header=f"{TITLE} · {settings.PORTAL_BASE_URL.rstrip('/')} · generated {generated_at}",
     )  # fmt: skip
     doc.listing_columns = pdf.make_columns(LISTING_COLUMNS, doc.landscape_width)
-    doc.listing_title = f"5. Event listing — {stats['count']:,} events, oldest first"
+    doc.listing_title = f"6. Event listing — {stats['count']:,} events, oldest first"
     doc.build(pdf.LazyStory(
         _cover(export, filters, verification, stats, generated_at, doc.portrait_width),
         [NextPageTemplate("body"), PageBreak()],

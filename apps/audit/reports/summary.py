@@ -18,7 +18,8 @@ CLOSING = {Action.REQUEST_APPROVED: "approved", Action.REQUEST_REJECTED: "reject
            Action.REQUEST_CANCELLED: "cancelled", Action.REQUEST_EXPIRED: "expired"}  # fmt: skip
 OUTCOMES = tuple(CLOSING.values())
 SUMMARY_ACTIONS = (*CLOSING, Action.REQUEST_SUBMITTED, Action.REQUEST_RESET, Action.DECISION_RECORDED,
-                   Action.MODEL_LIFECYCLE_CHANGED)  # fmt: skip
+                   Action.MODEL_LIFECYCLE_CHANGED, Action.BREAK_GLASS_RECORDED,
+                   Action.BREAK_GLASS_POST_HOC)  # fmt: skip
 REQUEST_LABEL = re.compile(r"^Request #(?P<id>\d+): (?P<subject>.*) → (?P<environment>[^→]+)$")
 EVENT_COLUMNS = ("sequence", "timestamp", "actor_label", "actor_kind", "action", "target_type", "target_id",
                  "target_label", "environment_id", "request_id", "changes")  # fmt: skip
@@ -32,6 +33,8 @@ DECISION_COLUMNS = (("Request", 45), ("Step", 95), ("Outcome", 45), ("Meaning", 
 APPROVED_COLUMNS = (("Request", 45), ("Model and version", 150), ("Environment", 80), ("Approved (UTC)", 90),
                     ("Final decision by", 80), ("Policy", 130), ("Artifact SHA-256", 150, pdf.MONO))  # fmt: skip
 LIFECYCLE_COLUMNS = (("Model", 150), ("From → to", 130), ("Reason", 260), ("By", 90), ("When (UTC)", 95))
+BREAK_GLASS_COLUMNS = (("Record", 45), ("Model and version", 140), ("Environment", 80), ("Recorded (UTC)", 90),
+                       ("By", 75), ("Deployed", 70), ("Reason", 200), ("Post-hoc approval", 120))  # fmt: skip
 
 
 def new_value(changes: dict, key: str):
@@ -56,6 +59,7 @@ class Summary:
     decisions: list = field(default_factory=list)
     approved: list = field(default_factory=list)
     lifecycle: list = field(default_factory=list)
+    break_glass: dict = field(default_factory=dict)  # record id → its row; the post-hoc outcome is filled in later
     _submitted: dict = field(default_factory=dict)  # request id → (artifact digest, policy) of its last submission
     _live: dict = field(default_factory=lambda: defaultdict(list))  # request id → decisions since its last reset
 
@@ -78,6 +82,17 @@ class Summary:
             self._closed(row, CLOSING[action])
         elif action == Action.DECISION_RECORDED:
             self._decided(row)
+        elif action == Action.BREAK_GLASS_RECORDED:
+            subject = f"{new_value(changes, 'model') or '—'} {new_value(changes, 'version') or ''}".strip()
+            self.break_glass[row["target_id"]] = [
+                f"#{row['target_id']}", subject, new_value(changes, "environment") or "—", pdf.utc(row["timestamp"]),
+                actor_text(row), new_value(changes, "deployed") or "—", new_value(changes, "reason") or "—",
+                "none yet: open",
+            ]  # fmt: skip
+        elif action == Action.BREAK_GLASS_POST_HOC and row["target_id"] in self.break_glass:
+            outcome, request = new_value(changes, "outcome"), new_value(changes, "request")
+            state = "closed" if outcome == "approved" else "still open"
+            self.break_glass[row["target_id"]][7] = f"request #{request} {outcome} {pdf.utc(row['timestamp'])}: {state}"
         elif action == Action.MODEL_LIFECYCLE_CHANGED:
             old, new = (changes.get("lifecycle_status") or [None, None])[:2]
             reason = new_value(changes, "reason") or "—"
@@ -174,5 +189,13 @@ def sections(summary: Summary, width: float) -> list:
         "Models moved between development, validation, production and retired (model.lifecycle_changed), with "
         "the reason given.",
         LIFECYCLE_COLUMNS, summary.lifecycle, width, "No lifecycle change in this report's scope.",
+    )  # fmt: skip
+    story += _section(
+        "5. Emergency (break-glass) deployments",
+        "Deployments a portal administrator recorded without an approval (deployment.break_glass), with the reason "
+        "given and the outcome of the post-hoc request for the same version and environment "
+        "(deployment.break_glass_post_hoc). Each stays open until a post-hoc request is approved.",
+        BREAK_GLASS_COLUMNS, list(summary.break_glass.values()), width,
+        "No emergency deployment in this report's scope.",
     )  # fmt: skip
     return story
