@@ -406,3 +406,29 @@ def break_glass_list(*, user):
 def request_rollouts(*, request):
     """The rollouts of one deployment request (for readers who may already see the request)."""
     return Rollout.objects.filter(request=request).select_related("target").order_by("pk")
+
+
+def version_environments(*, model, version_ids) -> dict[int, list[dict]]:
+    """Per version: the environments it is approved for and those where it runs now, in promotion order."""
+    approved = DeploymentRequest.objects.filter(version_id__in=version_ids, state=RequestState.APPROVED).values_list(
+        "version_id", "environment__name", "environment__order"
+    )  # fmt: skip
+    running = Running.objects.filter(model=model, version_id__in=version_ids, until__isnull=True).values_list(
+        "version_id", "environment__name", "environment__order"
+    )  # fmt: skip
+    badges: dict[int, dict[str, dict]] = {}
+    for version_id, name, order in approved:
+        badges.setdefault(version_id, {}).setdefault(name, {"environment": name, "order": order, "approved": True,
+                                                           "running": False})  # fmt: skip
+    for version_id, name, order in running:
+        badge = badges.setdefault(version_id, {}).setdefault(name, {"environment": name, "order": order,
+                                                                    "approved": False, "running": False})  # fmt: skip
+        badge["running"] = True
+    result = {}
+    for version_id, by_name in badges.items():
+        rows = sorted(by_name.values(), key=lambda badge: badge["order"])
+        for badge in rows:
+            state = "approved" if badge["approved"] else "not approved"
+            badge["title"] = f"{state} for {badge['environment']}" + ("; runs there now" if badge["running"] else "")
+        result[version_id] = rows
+    return result

@@ -17,6 +17,8 @@ from .forms import LifecycleForm, ModelForm, ShareForm, VersionForm
 from .models import AIActCategory, Lifecycle, RiskTier
 
 PAGE_SIZE = 25
+HISTORY_PAGE_SIZE = 25  # a model's or version's audit history, newest first
+VERSIONS_PAGE_SIZE = 20
 
 
 @login_required
@@ -40,11 +42,17 @@ def model_list(request):
 @login_required
 def model_detail(request, slug):
     model = selectors.registered_model_get(user=request.user, slug=slug)
-    history = links.attach_target_urls(audit_event_list_for_model(model=model, user=request.user)[:50])
+    history_page = Paginator(audit_event_list_for_model(model=model, user=request.user), HISTORY_PAGE_SIZE).get_page(
+        request.GET.get("history_page")
+    )
+    versions_page = Paginator(selectors.model_version_list(model=model), VERSIONS_PAGE_SIZE).get_page(
+        request.GET.get("versions_page")
+    )
     return render(request, "inventory/model_detail.html", {
         "model": model,
-        "versions": selectors.model_version_list(model=model),
-        "history": history,
+        "versions": versions_page,
+        "history": links.attach_target_urls(list(history_page)),
+        "history_page": history_page,
         "can_change": permissions.can(request.user, permissions.CHANGE, model),
         "can_lifecycle": permissions.can(request.user, permissions.CHANGE_LIFECYCLE, model),
         "can_share": permissions.can(request.user, permissions.MANAGE_TEAM, model.team),
@@ -137,11 +145,15 @@ def _version_parents(model):
 @login_required
 def version_detail(request, slug, version):
     obj = selectors.model_version_get(user=request.user, slug=slug, version=version)
+    history_page = Paginator(audit_event_list_for_version(version=obj, user=request.user), HISTORY_PAGE_SIZE).get_page(
+        request.GET.get("history_page")
+    )
     return render(request, "inventory/version_detail.html", {
         "version": obj,
         "model": obj.model,
         "children": obj.children.select_related("model").order_by("model__name", "version"),
-        "history": links.attach_target_urls(audit_event_list_for_version(version=obj, user=request.user)[:50]),
+        "history": links.attach_target_urls(list(history_page)),
+        "history_page": history_page,
         "can_view_audit": permissions.can_view_audit(request.user),
         "can_request": permissions.can(request.user, permissions.REQUEST_DEPLOY, obj.model),
         "can_change": permissions.can(request.user, permissions.CHANGE, obj.model),

@@ -42,6 +42,12 @@ def query_with(context, **changes):
     return f"?{encoded}" if encoded else "?"
 
 
+@register.simple_tag(takes_context=True)
+def query_page(context, param: str, number) -> str:
+    """The current query string with the page parameter `param` (a page has several paginated lists) set."""
+    return query_with(context, **{param or "page": number})
+
+
 RISK_BADGES = {"low": "success", "medium": "info", "high": "warning", "critical": "danger"}
 LIFECYCLE_BADGES = {"development": "secondary", "validation": "info", "production": "success", "retired": "dark"}
 

@@ -97,3 +97,15 @@ def rollout_badge(status: str):
     label = dict(RolloutStatus.choices).get(status, status)
     return format_html('<span class="badge {} rollout-status" data-status="{}">{}</span>', classes.get(status, ""),
                        status, label)  # fmt: skip
+
+
+@register.simple_tag
+def version_environments(model, versions):
+    """{version id: [{environment, running, title}]} for a page of a model's versions: where each is approved and
+    where it runs now, like a registry's stage badges. Two queries, whatever the number of versions."""
+    return selectors.version_environments(model=model, version_ids=[version.pk for version in versions])
+
+
+@register.filter
+def lookup(mapping, key):
+    return (mapping or {}).get(key, ())
