@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -138,6 +140,8 @@ class DeploymentRequest(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(state__in=RequestState.values), name="request_state_valid"),
         ]
+        # The home page's charts count closed requests by state and week, and time the approved ones.
+        indexes = [models.Index(fields=["state", "closed_at"], name="request_state_closed")]
 
     def __str__(self):
         return (
@@ -177,6 +181,9 @@ class StepState(models.TextChoices):
     VOID = "void", "Void"
 
 
+DUE_SOON = timedelta(hours=24)
+
+
 class RequestStep(models.Model):
     """A frozen copy of one policy step inside a request: who may decide it, how many, by when."""
 
@@ -207,6 +214,11 @@ class RequestStep(models.Model):
 
     def is_overdue(self, now=None) -> bool:
         return self.state == StepState.OPEN and self.due_at is not None and self.due_at < (now or timezone.now())
+
+    def is_due_soon(self, now=None) -> bool:
+        """Open, not overdue yet, and due within DUE_SOON: the home page marks it so it is decided in time."""
+        now = now or timezone.now()
+        return self.state == StepState.OPEN and self.due_at is not None and now <= self.due_at < now + DUE_SOON
 
 
 class Outcome(models.TextChoices):

@@ -1,12 +1,28 @@
 """Approval reads for pages and the API: scoped by permission, fixed query counts."""
 
-from django.db.models import Exists, OuterRef, Prefetch, Q
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from django.db import connections
+from django.db.models import Aggregate, Count, DurationField, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q
+from django.db.models.functions import TruncWeek
 from django.shortcuts import get_object_or_404
 
 from apps.accounts import permissions
 from apps.accounts.models import Membership
 
-from .models import ApprovalPolicy, ApproverKind, Decision, DeploymentRequest, RequestState, RequestStep, StepState
+from .models import (
+    OPEN_STATES,
+    ApprovalPolicy,
+    ApproverKind,
+    Decision,
+    DeploymentRequest,
+    RequestState,
+    RequestStep,
+    StepState,
+)
 
 
 def _eligible_step_q(user) -> Q:
@@ -87,3 +103,69 @@ def currently_approved(*, version, environment) -> DeploymentRequest | None:
 
 def policy_list():
     return ApprovalPolicy.objects.select_related("environment").prefetch_related("steps__team", "steps__users")
+
+
+# --- the home page: what the user asked for, and how requests have fared ------------------------------------------
+
+CLOSED_STATES = (RequestState.APPROVED, RequestState.REJECTED, RequestState.CANCELLED, RequestState.EXPIRED)
+
+
+def own_open_requests(*, user):
+    """`user`'s own draft and pending requests, newest first; each with `open_steps`: the step it waits on, if any."""
+    open_steps = RequestStep.objects.filter(state=StepState.OPEN).order_by("round", "order")
+    return (
+        DeploymentRequest.objects.restrict(user)
+        .filter(requester=user, state__in=OPEN_STATES)
+        .select_related("version__model", "environment")
+        .prefetch_related(Prefetch("steps", queryset=open_steps, to_attr="open_steps"))
+        .order_by("-created_at", "-pk")
+    )
+
+
+def requests_closed_per_week(*, user, since: datetime) -> dict[tuple[date, str], int]:
+    """{(Monday of the week, outcome): how many} of the requests `user` may see that closed since `since`."""
+    rows = (
+        DeploymentRequest.objects.restrict(user)
+        .filter(state__in=CLOSED_STATES, closed_at__gte=since)
+        .annotate(week=TruncWeek("closed_at", tzinfo=UTC))
+        .values("week", "state")
+        .annotate(count=Count("pk", distinct=True))
+        .order_by()
+    )
+    return {(row["week"].date(), row["state"]): row["count"] for row in rows}
+
+
+class Median(Aggregate):
+    """The median of numbers or intervals, computed by PostgreSQL (an ordered-set aggregate SQLite lacks)."""
+
+    function = "PERCENTILE_CONT"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+
+
+@dataclass(frozen=True)
+class ApprovalTime:
+    environment: str
+    median: timedelta
+    count: int
+
+
+def approval_time_by_environment(*, user, since: datetime) -> list[ApprovalTime]:
+    """Per environment (in promotion order), the median time from submission to approval of the requests `user`
+    may see that were approved since `since`."""
+    approved = DeploymentRequest.objects.restrict(user).filter(
+        state=RequestState.APPROVED, closed_at__gte=since, submitted_at__isnull=False
+    )
+    if connections[approved.db].vendor == "postgresql":
+        waited = ExpressionWrapper(F("closed_at") - F("submitted_at"), output_field=DurationField())
+        rows = (
+            approved.values("environment__order", "environment__name")
+            .annotate(median=Median(waited, output_field=DurationField()), count=Count("pk", distinct=True))
+            .order_by("environment__order")
+        )
+        return [ApprovalTime(row["environment__name"], row["median"], row["count"]) for row in rows]
+    # Elsewhere (SQLite) the median is taken here, over one row per approval in the window: a bounded set.
+    waits = defaultdict(list)
+    rows = approved.values_list("environment__order", "environment__name", "submitted_at", "closed_at")
+    for order, name, submitted_at, closed_at in rows.order_by():
+        waits[(order, name)].append(closed_at - submitted_at)
+    return [ApprovalTime(name, statistics.median(values), len(values)) for (_, name), values in sorted(waits.items())]

@@ -62,6 +62,17 @@ class RegisteredModelQuerySet(RestrictedQuerySet):
     def restrict_for(self, user, action):
         return self.filter(permissions.object_scope_q(user, action, model_class=RegisteredModel))
 
+    def validation_overdue(self, today: date | None = None):
+        """Models whose periodic validation is past due: RegisteredModel.validation_overdue() as a filter."""
+        return self.filter(validation_overdue_q(today))
+
+
+def validation_overdue_q(today: date | None = None) -> models.Q:
+    """The rule of RegisteredModel.validation_overdue() for queries (filters and conditional counts)."""
+    return models.Q(next_validation_due__lt=today or timezone.localdate()) & ~models.Q(
+        lifecycle_status=Lifecycle.RETIRED
+    )
+
 
 class RegisteredModel(models.Model):
     """A model in the inventory: what it is for, who owns it, how risky it is, and when it was validated."""

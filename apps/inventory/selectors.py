@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404
 from apps.accounts import permissions
 from apps.accounts.models import Team
 
-from .models import RISK_ORDER, ModelVersion, RegisteredModel, Tag
+from .models import RISK_ORDER, Lifecycle, ModelVersion, RegisteredModel, RiskTier, Tag, validation_overdue_q
 
 SORTS = {
     "name": ("name",),
@@ -78,3 +78,19 @@ def teams_for_filter(*, user):
 
 def teams_where(*, user, action: str):
     return Team.objects.restrict(user, action).order_by("name")
+
+
+def validation_overdue_list(*, user, today=None):
+    """Models `user` may see whose validation is overdue, the longest overdue first."""
+    overdue = RegisteredModel.objects.restrict(user).validation_overdue(today)
+    return overdue.select_related("team", "validator").order_by("next_validation_due", "name")
+
+
+def registered_model_counts(*, user, today=None) -> dict:
+    """How many models `user` may see: in all, in production, of high or critical risk, validation overdue."""
+    return RegisteredModel.objects.restrict(user).aggregate(
+        total=Count("pk"),
+        production=Count("pk", filter=Q(lifecycle_status=Lifecycle.PRODUCTION)),
+        high_risk=Count("pk", filter=Q(risk_tier__in=[RiskTier.HIGH, RiskTier.CRITICAL])),
+        overdue=Count("pk", filter=validation_overdue_q(today)),
+    )

@@ -622,3 +622,38 @@ def test_the_requester_withdraws_through_the_page_with_a_reason_on_record(client
     (event,) = trail.events()
     assert event.action == "request.cancelled"
     assert event.changes["reason"] == [None, "Found a data leak in training."]
+
+
+# --- the badge after a decision ---------------------------------------------------------------------------------------
+
+
+def badge(response) -> str | None:
+    """The Approvals badge's number in the page's navigation (#nav), None when it shows none."""
+    nav = text(response).split('id="nav"')[1].split("</nav>")[0]
+    found = re.search(r'id="approvals-badge"[^>]*>(\d+)</span>', nav)
+    return found.group(1) if found else None
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("htmx", [False, True], ids=["form-post", "htmx"])
+def test_the_page_after_a_decision_shows_the_updated_badge(client, cast, envs, v1, v2, trail, htmx):
+    first, second = request_production(cast, v1, envs), request_production(cast, v2, envs)
+    page = login(client, cast.rita).get(detail(first))
+    assert badge(page) == "2"
+    # htmx swaps only #request-body into the page: the form also asks for the navigation, badge and all.
+    form = re.search(r'<form[^>]*action="[^"]*/decide/"[^>]*>', text(page)).group(0)
+    assert 'hx-select-oob="#nav:innerHTML"' in form
+
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+    step = first.steps.get(order=1)
+    response = client.post(
+        f"{detail(first)}decide/", {"outcome": "approve", "password": PASSWORD, "step": step.pk}, follow=True,
+        **headers,
+    )  # fmt: skip
+
+    assert response.redirect_chain == [(detail(first), 302)]
+    assert badge(response) == "1"
+    home = client.get("/")
+    assert badge(home) == "1"
+    waiting = text(home).split('id="waiting"')[1].split("</section>")[0]
+    assert f"#{second.pk}<" in waiting and f"#{first.pk}<" not in waiting

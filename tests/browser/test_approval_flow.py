@@ -86,6 +86,7 @@ def approve_as(login, expect, username: str, printed_name: str, step_name: str, 
     expect(signature).to_contain_text("Signed electronically")
     expect(page.locator("#request-body")).to_contain_text(f"Recorded: Approved as {step_name}.")
     expect(page.locator("#decide")).to_have_count(0)  # one person, one decision
+    expect(page.locator("#approvals-badge")).to_have_count(0)  # the navigation's count follows the decision
     assert page.evaluate("window.notReloaded") is True, "the decision reloaded the page instead of updating it"
     page.context.close()
 
