@@ -33,6 +33,8 @@ def eligible_user_ids(rule: dict, model_team_id: int) -> set[int]:
     if rule["approver_kind"] == ApproverKind.USERS:
         return set(rule["user_ids"])
     if rule["approver_kind"] == ApproverKind.ROLE:
+        if not permissions.role_allows([rule["role"]], permissions.APPROVE):  # a policy saved before the rule
+            return set()
         members = Membership.objects.filter(team_id=model_team_id, role=rule["role"], user__is_active=True)
     else:  # a team: whoever may approve there
         members = permissions.holders(permissions.APPROVE, team_id=rule["team_id"])

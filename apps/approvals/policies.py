@@ -124,7 +124,11 @@ def eligibility(step: dict, user_id: int, roles: dict[int, set[str]], model_team
     step: {"approver_kind", "role", "team_id", "team_name", "user_ids"}; roles: team id → the user's roles.
     """
     kind = step["approver_kind"]
-    if kind == "role" and step["role"] in roles.get(model_team_id, set()):
+    if (
+        kind == "role"
+        and step["role"] in roles.get(model_team_id, set())
+        and permissions.role_allows([step["role"]], permissions.APPROVE)
+    ):
         return f"holds the {step['role']} role in the model's team"
     if kind == "team" and permissions.role_allows(roles.get(step["team_id"], ()), permissions.APPROVE):
         return f"approver in {step.get('team_name') or 'the named team'}"

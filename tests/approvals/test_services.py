@@ -173,6 +173,8 @@ def reload_policy(policy):
          "Step 1 names no approvers."),
         ({"steps": [{"name": "R", "approver_kind": "role", "role": "boss", "quorum": 1}]}, "steps",
          "Step 1 names no valid role."),
+        ({"steps": [{"name": "R", "approver_kind": "role", "role": "viewer", "quorum": 1}]}, "steps",
+         "Step 1 names the viewer role, which may not approve (choose approver or admin)."),
     ],
 )  # fmt: skip
 def test_bad_policy_input_names_the_field_and_writes_nothing(cast, envs, scorecard, fields, field, message):
@@ -640,3 +642,14 @@ def test_promotion_order_needs_an_approval_of_the_same_artifact(cast, envs, v1, 
 
     facts = services.requests.check_facts(v1, envs.staging)
     assert facts.approved_for_previous is False  # that approval was for another artifact
+
+
+def test_a_role_step_saved_before_the_rule_never_lets_a_viewer_approve(cast, envs, policy, v1):
+    """A policy stored with a role that may not approve (say, by an older release) makes nobody eligible."""
+    from apps.approvals.models import PolicyStep
+
+    PolicyStep.objects.filter(policy=policy, order=1).update(role="viewer")
+
+    with pytest.raises(ApprovalError, match="cannot get 2 distinct eligible approvers"):
+        request_production(cast, v1, envs)  # vera and the other viewers do not count: nobody may staff the step
+    assert not DeploymentRequest.objects.filter(state="pending").exists()

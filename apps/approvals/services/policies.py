@@ -72,6 +72,11 @@ def _validate(fields: dict, steps: list[dict]) -> None:
             problem = "needs an approver kind: a role, a team or named people"
         elif step["approver_kind"] == ApproverKind.ROLE and step.get("role") not in Role.values:
             problem = "names no valid role"
+        elif step["approver_kind"] == ApproverKind.ROLE and not permissions.role_allows(
+            [step["role"]], permissions.APPROVE
+        ):
+            approving = " or ".join(permissions.roles_allowing(permissions.APPROVE))
+            problem = f"names the {step['role']} role, which may not approve (choose {approving})"
         elif step["approver_kind"] == ApproverKind.TEAM and not step.get("team"):
             problem = "names no team"
         elif step["approver_kind"] == ApproverKind.USERS and not step.get("users"):
