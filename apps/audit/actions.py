@@ -87,5 +87,8 @@ SECURITY_ACTIONS: frozenset[str] = frozenset(
         Action.USER_UNLOCKED,
         Action.SIGNATURE_FAILED,
         Action.WEBHOOK_REJECTED,
+        # Which secrets exist, where workers read them and which hosts get them: portal-wide, for portal auditors.
+        Action.CREDENTIAL_CREATED,
+        Action.CREDENTIAL_UPDATED,
     }
 )

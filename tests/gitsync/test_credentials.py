@@ -280,3 +280,16 @@ def test_credentials_in_a_url_are_refused_and_never_kept(cast, caplog, url, secr
 def test_ssh_with_a_user_name_is_fine(cast):
     repository = create(cast.alice, cast.team_a, name="ssh", url="git@github.com:acme/models.git")
     assert repository.url == "git@github.com:acme/models.git"
+
+
+def test_credential_events_are_for_portal_auditors_only(cast):
+    from apps.accounts.models import User
+    from apps.audit.selectors import audit_event_list
+
+    accounts.credential_save(actor=Actor.of(cast.admin), credential=None, teams=[cast.team_a], name="github",
+                             reference="env:GITHUB_TOKEN", allowed_hosts="github.com")  # fmt: skip
+    assert not audit_event_list(user=cast.audrey, action="credential.").exists()  # a team auditor
+    assert not audit_event_list(user=cast.alice, action="credential.").exists()  # a team admin
+    User.objects.filter(pk=cast.audrey.pk).update(is_portal_auditor=True)
+    cast.audrey.refresh_from_db()
+    assert audit_event_list(user=cast.audrey, action="credential.").count() == 1
