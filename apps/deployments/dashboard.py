@@ -13,14 +13,13 @@ from apps.audit.actions import Action
 from apps.audit.models import AuditEvent
 from apps.inventory.models import Environment, RegisteredModel
 
-from .models import EXCEPTIONS, DeploymentTarget, DriftState, DriftStatus, Running, TargetStatus
+from .models import EXCEPTIONS, BreakGlass, DeploymentTarget, DriftState, DriftStatus, Running, TargetStatus
 
 
 @dataclass(frozen=True)
 class OpenException:
-    """One open compliance exception, whatever its source. Today every one is a drift status (`kind` is its
-    DriftStatus value); a break-glass deployment still without post-hoc approval is the next kind, added in
-    open_exceptions() alone."""
+    """One open compliance exception, whatever its source: a drift status (`kind` is its DriftStatus value), or a
+    break-glass deployment still without post-hoc approval (`kind` "break_glass")."""
 
     kind: str
     label: str
@@ -38,8 +37,11 @@ class OpenExceptions:
 
 
 def open_exceptions(*, user, limit: int = 10) -> OpenExceptions:
-    """The compliance exceptions open now on the models `user` may view, newest first (two queries)."""
-    states = DriftState.objects.filter(model__in=RegisteredModel.objects.restrict(user), status__in=EXCEPTIONS)
+    """The compliance exceptions open now on the models `user` may view, newest first (four queries): drift
+    statuses, and emergency (break-glass) deployments still without a post-hoc approval."""
+    visible = RegisteredModel.objects.restrict(user)
+    states = DriftState.objects.filter(model__in=visible, status__in=EXCEPTIONS)
+    glass = BreakGlass.objects.open().filter(version__model__in=visible)
     newest = states.select_related("model__team", "environment").order_by("-since", "-pk")[:limit]
     items = [
         OpenException(kind=state.status, label=state.get_status_display(), model=state.model,
@@ -47,7 +49,16 @@ def open_exceptions(*, user, limit: int = 10) -> OpenExceptions:
                       running=state.running_label)
         for state in newest
     ]  # fmt: skip
-    return OpenExceptions(total=states.count(), items=items)
+    for record in glass.select_related("version__model__team", "environment").order_by("-recorded_at")[:limit]:
+        outcome = (f"post-hoc request #{record.post_hoc_request_id} was {record.post_hoc_outcome}"
+                   if record.post_hoc_request_id else "no post-hoc request yet")  # fmt: skip
+        items.append(OpenException(
+            kind="break_glass", label="Break-glass", model=record.version.model, environment=record.environment,
+            reason=f"Emergency deployment without approval ({outcome}): {record.reason}"[:500],
+            since=record.recorded_at, running=record.version.version,
+        ))  # fmt: skip
+    items.sort(key=lambda item: item.since, reverse=True)
+    return OpenExceptions(total=states.count() + glass.count(), items=items[:limit])
 
 
 def unreachable_targets(*, user):

@@ -236,6 +236,29 @@ def test_open_exceptions_are_newest_first_and_never_another_teams(client, cast, 
     assert total(home(client, cast.admin), "exceptions") == 3
 
 
+def test_an_emergency_deployment_is_an_open_exception_until_a_post_hoc_approval(client, cast, models, envs):  # noqa: F811
+    from django.db import transaction
+
+    from apps.audit.actors import Actor
+    from apps.deployments import breakglass
+
+    version = models.scorecard.versions.get(version="1.1.0")
+    with transaction.atomic():
+        record = breakglass.break_glass_record(actor=Actor.of(cast.admin), version=version,
+                                               environment=envs.production, reason="Outage.", deploy=False)  # fmt: skip
+
+    exceptions = section(home(client, cast.vera), "exceptions")
+    assert re.findall(r'data-kind="([a-z_]+)"', exceptions) == ["break_glass"]
+    assert "no post-hoc request yet" in exceptions and "Outage." in exceptions
+    assert section(home(client, cast.ben), "exceptions") is None or "Retail Scorecard" not in section(
+        home(client, cast.ben), "exceptions"
+    )
+
+    record.closed_at = timezone.now()
+    record.save(update_fields=["closed_at"])
+    assert 'data-kind="break_glass"' not in (section(home(client, cast.vera), "exceptions") or "")
+
+
 def test_overdue_validations_show_only_visible_models_and_not_retired_ones(client, cast, models):
     long_ago = timezone.localdate() - timedelta(days=30)
     RegisteredModel.objects.filter(pk__in=[models.scorecard.pk, models.detector.pk]).update(
@@ -384,10 +407,11 @@ def test_chart_labels_are_escaped():
 
 # --- a constant number of queries ----------------------------------------------------------------------------------
 
-# The session and the user 2; the navigation 3 (the Approvals badge, the audit link, the roles); the page 16: the
-# model counts 1, open exceptions 2, waiting steps 2, own requests 3 (count, rows, their open steps), overdue
-# validations 1, failing repositories 1, unknown targets 1, recent deployments 1, the charts 4.
-QUERIES = 21
+# The session and the user 2; the navigation 3 (the Approvals badge, the audit link, the roles); the page 18: the
+# model counts 1, open exceptions 4 (drift and break-glass: rows and a count each), waiting steps 2, own requests 3
+# (count, rows, their open steps), overdue validations 1, failing repositories 1, unknown targets 1, recent
+# deployments 1, the charts 4.
+QUERIES = 23
 
 
 def grow(cast, environments, count: int, start: int):
