@@ -36,14 +36,8 @@ def _target_fields(target) -> tuple[str, str, str, dict]:
     raise TypeError(f"cannot audit a {type(target).__name__}")
 
 
-def record(*, action: Action, actor: Actor, target, changes: dict | None = None) -> AuditEvent:
-    """Append one event to the hash chain, in the caller's transaction.
-
-    The chain head row is locked first, so appends are serialised and sequences
-    stay gapless; if the caller's transaction rolls back, so does the event.
-    """
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("audit.record() must run inside the service's transaction")
+def _event(action, actor, target, changes, context) -> AuditEvent:
+    """An unsaved, unchained event: checked and normalised exactly as it will be hashed."""
     if not isinstance(action, Action):
         raise ValueError(f"unknown audit action {action!r}: add it to apps/audit/actions.py")
     if not isinstance(actor, Actor):
@@ -51,10 +45,7 @@ def record(*, action: Action, actor: Actor, target, changes: dict | None = None)
     target_type, target_id, target_label, scope = _target_fields(target)
     if len(target_type) > 100 or len(target_id) > 64:
         raise ValueError("an audit target's type is at most 100 characters and its id at most 64")
-    head, _ = ChainHead.objects.select_for_update().get_or_create(pk=1)
     event = AuditEvent(
-        sequence=head.sequence + 1,
-        timestamp=timezone.now(),
         actor=actor.user,
         actor_label=actor.label[:200],
         actor_kind=actor.kind,
@@ -63,15 +54,50 @@ def record(*, action: Action, actor: Actor, target, changes: dict | None = None)
         target_id=target_id,
         target_label=target_label,
         changes=_json_value(changes or {}),
-        context=_json_value(request_context.get().as_dict()),
-        prev_hash=head.hash,
+        context=context,
     )
     for name in SCOPE_FIELDS:
         setattr(event, name, scope.get(name.removesuffix("_id")))
-    event.hash = event.compute_hash()
-    event.save(force_insert=True)
-    ChainHead.objects.filter(pk=1).update(sequence=event.sequence, hash=event.hash, updated_at=event.timestamp)
     return event
+
+
+def _in_transaction(name: str) -> None:
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError(f"audit.{name}() must run inside the service's transaction")
+
+
+def record(*, action: Action, actor: Actor, target, changes: dict | None = None) -> AuditEvent:
+    """Append one event to the hash chain, in the caller's transaction.
+
+    The chain head row is locked first, so appends are serialised and sequences
+    stay gapless; if the caller's transaction rolls back, so does the event.
+    """
+    return record_many([(action, actor, target, changes)])[0]
+
+
+def record_many(entries) -> list[AuditEvent]:
+    """Append several events, in order, under ONE lock of the chain head and in one INSERT: each still its own
+    event, hashed and chained to the one before it exactly as record() would have done, in the caller's
+    transaction. `entries` are (action, actor, target, changes) tuples. For bulk paths (bulk registration, the
+    demo loader, Git sync), where one lock per event would serialise everything.
+    """
+    _in_transaction("record_many" if len(entries) != 1 else "record")
+    context = _json_value(request_context.get().as_dict())
+    events = [_event(action, actor, target, changes, context) for action, actor, target, changes in entries]
+    if not events:
+        return []
+    head, _ = ChainHead.objects.select_for_update().get_or_create(pk=1)
+    sequence, previous, now = head.sequence, head.hash, timezone.now()
+    for event in events:
+        sequence += 1
+        event.sequence, event.timestamp, event.prev_hash = sequence, now, previous
+        event.hash = previous = event.compute_hash()
+    if len(events) == 1:
+        events[0].save(force_insert=True)
+    else:
+        AuditEvent.objects.bulk_create(events)
+    ChainHead.objects.filter(pk=1).update(sequence=sequence, hash=previous, updated_at=now)
+    return events
 
 
 def diff(before: dict, after: dict) -> dict:
