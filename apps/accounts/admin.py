@@ -119,15 +119,9 @@ class GrantedCredentialForm(forms.ModelForm):
             raise ValidationError(exc.message_dict["reference"]) from None
 
 
-@admin.register(GrantedCredential)
-class GrantedCredentialAdmin(admin.ModelAdmin):
-    """Portal admins define credentials here; each save goes through the audited service. They are never deleted
-    (repositories and targets keep pointing at them): disable one instead."""
-
-    form = GrantedCredentialForm
-    list_display = ("name", "reference", "hosts", "team_names", "enabled", "updated_at")
-    list_filter = ("enabled", "teams")
-    filter_horizontal = ("teams",)
+class PortalAdminOnly:
+    """For admin pages of portal-wide configuration (credentials, deployment targets): portal admins only, and
+    nothing is deleted (rows other records point at are disabled instead)."""
 
     def has_module_permission(self, request):
         return permissions.is_portal_admin(request.user)
@@ -143,6 +137,17 @@ class GrantedCredentialAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(GrantedCredential)
+class GrantedCredentialAdmin(PortalAdminOnly, admin.ModelAdmin):
+    """Portal admins define credentials here; each save goes through the audited service. They are never deleted
+    (repositories and targets keep pointing at them): disable one instead."""
+
+    form = GrantedCredentialForm
+    list_display = ("name", "reference", "hosts", "team_names", "enabled", "updated_at")
+    list_filter = ("enabled", "teams")
+    filter_horizontal = ("teams",)
 
     @admin.display(description="hosts")
     def hosts(self, obj):

@@ -7,7 +7,7 @@ from django.forms.models import construct_instance
 from django.urls import reverse
 from django.utils.html import format_html
 
-from apps.accounts import permissions
+from apps.accounts.admin import PortalAdminOnly
 from apps.audit.actors import Actor
 from apps.core.forms import apply_errors
 
@@ -57,7 +57,7 @@ class DeploymentTargetForm(forms.ModelForm):
 
 
 @admin.register(DeploymentTarget)
-class DeploymentTargetAdmin(admin.ModelAdmin):
+class DeploymentTargetAdmin(PortalAdminOnly, admin.ModelAdmin):
     """Portal admins define targets here; each save goes through the audited service. Targets are never deleted
     (their observation history is evidence): disable one instead."""
 
@@ -68,21 +68,6 @@ class DeploymentTargetAdmin(admin.ModelAdmin):
     list_select_related = ("environment", "team", "credential")
     search_fields = ("name",)
     readonly_fields = ("last_status", "last_error", "last_observed_at", "created_at", "updated_at")
-
-    def has_module_permission(self, request):
-        return permissions.is_portal_admin(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return permissions.is_portal_admin(request.user)
-
-    def has_add_permission(self, request):
-        return permissions.is_portal_admin(request.user)
-
-    def has_change_permission(self, request, obj=None):
-        return permissions.is_portal_admin(request.user)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="In the portal")
     def portal(self, obj):
