@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format migrate demo bench clean
+.PHONY: run test prod-smoke lint format migrate demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,13 @@ format: $(STAMP)
 test: export DEBUG ?= 1
 test: lint | var
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The Procfile's processes (gunicorn, a Celery worker, beat) under honcho with DEBUG off, on a throw-away PostgreSQL
+# database (on DATABASE_URL's server) and Redis, driven end to end: tests/e2e/test_prod_smoke.py. `make test` skips it.
+# SIGINT after 5 minutes lets the test kill the processes and drop its database before it stops.
+prod-smoke: export DEBUG ?= 1
+prod-smoke: $(STAMP) | var
+	timeout -s INT -k 60 300 $(BIN)/python -m pytest -m prod_smoke tests/e2e/test_prod_smoke.py
 
 bench: export DEBUG ?= 1
 bench: $(STAMP) | var
