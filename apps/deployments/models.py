@@ -226,6 +226,9 @@ class Rollout(models.Model):
     detail = models.TextField(blank=True, help_text="What the target did (a commit, an alias), or why it failed.")
     reference = models.CharField(max_length=200, blank=True, help_text="The commit SHA or alias version deployed.")
     claimed_until = models.DateTimeField(null=True, blank=True)
+    retry_at = models.DateTimeField(
+        null=True, blank=True, help_text="After a transient failure: not tried again before this (the backoff)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

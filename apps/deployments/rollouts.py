@@ -12,6 +12,7 @@
 """
 
 import logging
+import random
 from datetime import timedelta
 
 from django.conf import settings
@@ -34,7 +35,18 @@ MAX_ATTEMPTS = 6
 
 
 class TransientRolloutError(Exception):
-    """The target could not be changed for a reason worth retrying; the rollout is queued again."""
+    """The target could not be changed for a reason worth retrying; the rollout is queued again, due in `delay`
+    seconds (exponential backoff with jitter)."""
+
+    def __init__(self, message: str, delay: int):
+        super().__init__(message)
+        self.delay = delay
+
+
+def backoff(attempt: int) -> int:
+    """Seconds before attempt `attempt` + 1: 30 s doubling to 15 min, plus up to a quarter of jitter."""
+    delay = min(900, 30 * 2 ** max(attempt - 1, 0))
+    return delay + random.randint(0, delay // 4)  # noqa: S311 — spreading retries, not a secret
 
 
 def deploying_kinds() -> set[str]:
@@ -82,7 +94,8 @@ def _queue(ids) -> None:
 def _claim(rollout_id: int) -> Rollout | None:
     """Take the rollout for this worker: queued, or running under a lease that ran out (its worker died)."""
     now = timezone.now()
-    claimable = Q(status=RolloutStatus.QUEUED) | Q(status=RolloutStatus.RUNNING, claimed_until__lt=now)
+    due = Q(retry_at__isnull=True) | Q(retry_at__lte=now)  # a retry waits out its backoff, however it is queued
+    claimable = Q(due, status=RolloutStatus.QUEUED) | Q(status=RolloutStatus.RUNNING, claimed_until__lt=now)
     with transaction.atomic():
         taken = Rollout.objects.filter(claimable, pk=rollout_id).update(
             status=RolloutStatus.RUNNING, claimed_until=now + lease(), attempts=F("attempts") + 1, started_at=now
@@ -156,10 +169,12 @@ def rollout_run(rollout_id: int) -> Rollout | None:
         deployed = adapter.deploy(target, secret, _order(rollout))
     except (TargetError, credentials.CredentialError) as exc:
         if getattr(exc, "transient", False) and rollout.attempts < MAX_ATTEMPTS:
+            delay = backoff(rollout.attempts)
             Rollout.objects.filter(pk=rollout.pk).update(
-                status=RolloutStatus.QUEUED, claimed_until=None, detail=f"retrying: {exc}"[:2000]
-            )
-            raise TransientRolloutError(str(exc)) from exc
+                status=RolloutStatus.QUEUED, claimed_until=None, retry_at=timezone.now() + timedelta(seconds=delay),
+                detail=f"retrying: {exc}"[:2000],
+            )  # fmt: skip
+            raise TransientRolloutError(str(exc), delay) from exc
         return _finish(rollout, RolloutStatus.FAILED, str(exc))
     except Exception as exc:  # a bug must end as a recorded failure, not a rollout stuck in "running"
         logger.exception("rollout %s failed", rollout.pk)
@@ -196,9 +211,10 @@ def _finish(rollout: Rollout, status: str, detail: str, reference: str = "") -> 
 def rollouts_requeue_stalled(now=None) -> int:
     """Queue again what no worker is doing: rollouts left queued (a lost message) or running past their lease."""
     now = now or timezone.now()
+    lost_first = Q(retry_at__isnull=True, created_at__lt=now - lease())  # its first message never arrived
+    lost_retry = Q(retry_at__lt=now - lease())  # its retry was due a lease ago and nobody took it
     stalled = Rollout.objects.filter(
-        Q(status=RolloutStatus.QUEUED, created_at__lt=now - lease())
-        | Q(status=RolloutStatus.RUNNING, claimed_until__lt=now)
+        Q(lost_first | lost_retry, status=RolloutStatus.QUEUED) | Q(status=RolloutStatus.RUNNING, claimed_until__lt=now)
     ).values_list("pk", flat=True)
     ids = list(stalled)
     _queue(ids)

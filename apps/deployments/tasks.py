@@ -112,9 +112,7 @@ def rollout_task(self, rollout_id: int) -> str | None:
     except TransientRolloutError as exc:
         if self.request.is_eager:
             return "queued"
-        delay = min(900, 30 * 2**self.request.retries)
-        jitter = random.randint(0, delay // 4)  # noqa: S311 — spreading retries, not a secret
-        raise self.retry(exc=exc, countdown=delay + jitter) from exc
+        raise self.retry(exc=exc, countdown=exc.delay) from exc
     return rollout.status if rollout else None
 
 

@@ -242,3 +242,44 @@ def test_the_compliance_pdf_lists_break_glass_with_its_post_hoc_outcome(
     section = text[text.index("5. Emergency (break-glass) deployments") :]
     assert "Retail Scorecard 1.1.0" in section and "Outage: 1.0.0 crashed on the new feature store." in section
     assert f"request #{request.pk} cancelled" in section and "still open" in section
+
+
+def test_a_transient_failure_waits_out_its_backoff_and_the_sweep_does_not_skip_it(cast, models, envs, tmp_path):
+    import socket
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.deployments import services
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here: connection refused, a transient failure
+    with transaction.atomic():
+        services.target_save(
+            actor=Actor.of(cast.admin),
+            name="down",
+            environment=envs.production,
+            team=cast.team_a,
+            kind="gitops",
+            config={"url": f"https://127.0.0.1:{port}/d.git", "paths": ["*.yaml"]},
+        )
+        request = approvals.request_deployment(
+            actor=Actor.of(cast.dana),
+            environment=envs.production,
+            version=models.scorecard.versions.first(),
+            justification="Go.",
+        )
+    rollout = Rollout.objects.get(request=request)
+
+    with pytest.raises(rollouts.TransientRolloutError) as exc:
+        rollouts.rollout_run(rollout.pk)
+    rollout.refresh_from_db()
+    assert rollout.status == RolloutStatus.QUEUED and rollout.attempts == 1
+    assert 30 <= exc.value.delay <= 37 and rollout.retry_at > timezone.now()
+    assert "retrying: could not deploy through the repository" in rollout.detail
+
+    assert rollouts.rollout_run(rollout.pk) is None  # a duplicate message: too early, nothing claimed
+    later = rollout.created_at + rollouts.lease() + timedelta(seconds=1)
+    assert rollouts.rollouts_requeue_stalled(now=later) == 0  # waiting for its retry is not being lost
+    assert rollouts.rollouts_requeue_stalled(now=rollout.retry_at + rollouts.lease() + timedelta(seconds=1)) == 1
