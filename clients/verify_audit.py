@@ -2,8 +2,10 @@
 """Verify a GovPortal audit export offline: no portal, no Django, no database.
 
     python clients/verify_audit.py export.jsonl --public-key govportal-audit.pub
+    python clients/verify_audit.py export.csv --manifest export.csv.manifest.json --public-key govportal-audit.pub
 
-Checks, in order, and stops at the first failure (exit 1, naming it):
+JSON Lines carry their signed manifest as the last line and every field of every event, so the
+chain itself is checked, in order, stopping at the first failure (exit 1, naming it):
   1. the manifest (last line) is signed by the portal's Ed25519 key;
   2. every event's hash recomputes from its fields (canonical JSON, SHA-256);
   3. sequences increase; where they are contiguous, each event's prev_hash is the previous event's hash;
@@ -13,7 +15,13 @@ Checks, in order, and stops at the first failure (exit 1, naming it):
   6. every signed checkpoint in the manifest is validly signed, links to the previous
      checkpoint's signature, and names the hash of its event when that event is in the file.
 
-Needs Python 3.9+ and the `cryptography` package. Exit status: 0 verified, 1 failed, 2 usage error.
+Every other export (CSV, PDF report, model dossier) is checked against the detached manifest the
+portal offers beside it (the export page's "Signed manifest", saved by default as
+<file>.manifest.json next to the file): the manifest's signature, the file's SHA-256 against the
+manifest's file_sha256, and the manifest's checkpoints (1, 5 and 6 above). A CSV or PDF does not
+hold every hashed field, so the chain itself is verified from the JSON Lines export.
+
+Needs Python 3.9+ and the `cryptography` package. Exit status: 0 verified, 1 failed (or no manifest), 2 usage error.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import bisect
 import hashlib
 import json
 import math
+import os
 import sys
 
 HASHED_FIELDS = (
@@ -153,18 +162,87 @@ def verify(path: str, key) -> tuple[int, list[str]]:
     if body_sha256 != manifest.get("file_sha256"):
         raise Failure("the file's SHA-256 does not match the manifest: the file was changed")
 
+    check_checkpoints(key, checkpoints, hashes)
+    return count, notes
+
+
+def check_checkpoints(key, checkpoints: list, hashes: dict) -> None:
+    """Each checkpoint is signed and links to the one before; an event in `hashes` must match its checkpoint."""
     prior_signature = None
     for checkpoint in checkpoints:
-        body = {key: checkpoint[key] for key in ("sequence", "head_hash", "created_at", "prev_signature")}
-        check_signature(key, body, checkpoint["signature"], f"checkpoint at {checkpoint['sequence']}")
+        try:
+            body = {name: checkpoint[name] for name in ("sequence", "head_hash", "created_at", "prev_signature")}
+            signature = checkpoint["signature"]
+        except (KeyError, TypeError):
+            raise Failure("a checkpoint in the manifest lacks its fields") from None
+        check_signature(key, body, signature, f"checkpoint at {checkpoint['sequence']}")
         if prior_signature is not None and checkpoint["prev_signature"] != prior_signature:
             raise Failure(f"checkpoint at {checkpoint['sequence']} does not link to the previous checkpoint")
-        prior_signature = checkpoint["signature"]
+        prior_signature = signature
         expected = hashes.get(checkpoint["sequence"])
         if expected is not None and expected != checkpoint["head_hash"]:
             raise Failure(f"event {checkpoint['sequence']} differs from the signed checkpoint: the chain was rewritten",
                           checkpoint["sequence"])  # fmt: skip
-    return count, notes
+
+
+# What each manifest "format" is, in words; anything else is named as the manifest names it.
+FORMAT_NAMES = {"csv": "CSV export", "pdf": "PDF compliance report", "jsonl": "JSON Lines export",
+                "dossier-pdf": "PDF model dossier", "dossier-json": "JSON model dossier"}  # fmt: skip
+SIDECAR_SUFFIX = ".manifest.json"  # the portal names the manifest download <export file name>.manifest.json
+
+
+def key_id(key) -> str:
+    """The key's fingerprint as the portal's manifests state it (key_id): ed25519:<16 hex digits>."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    return "ed25519:" + hashlib.sha256(key.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()[:16]
+
+
+def read_sidecar(path: str) -> tuple[dict, str]:
+    """(manifest, signature) from a detached manifest file, as /audit/exports/<id>/manifest serves it."""
+    try:
+        with open(path, "rb") as handle:
+            data = json.loads(handle.read().decode("utf-8"))
+        manifest, signature = data["manifest"], data["signature"]
+    except FileNotFoundError:
+        raise Failure(f"no manifest: {path} does not exist") from None
+    except (ValueError, KeyError, TypeError):
+        raise Failure(f'{path} is not a signed manifest (JSON with "manifest" and "signature")') from None
+    if not isinstance(manifest, dict) or not isinstance(signature, str):
+        raise Failure(f'{path} is not a signed manifest (JSON with "manifest" and "signature")')
+    return manifest, signature
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_detached(path: str, manifest_path: str, key) -> str:
+    """A CSV, PDF or dossier against its detached manifest: return what was verified, or raise Failure."""
+    manifest, signature = read_sidecar(manifest_path)
+    check_signature(key, manifest, signature, "manifest")
+    if manifest.get("format") == "jsonl":
+        raise Failure("the manifest is a JSON Lines export's: verify the .jsonl file itself")
+    if file_sha256(path) != manifest.get("file_sha256"):
+        raise Failure("the file's SHA-256 does not match the signed manifest: the file was changed "
+                      "(or the manifest is another export's)")  # fmt: skip
+    checkpoints = manifest.get("checkpoints") or []
+    check_checkpoints(key, checkpoints, {})
+    what = FORMAT_NAMES.get(manifest.get("format"), f"{manifest.get('format')} export")
+    count = manifest.get("event_count")
+    span = f", sequences {manifest.get('first_sequence')}..{manifest.get('last_sequence')}" if count else ""
+    signed = (
+        f", {len(checkpoints)} signed checkpoint{'s' if len(checkpoints) != 1 else ''} valid" if checkpoints else ""
+    )
+    made = f"generated {manifest.get('generated_at')} by {manifest.get('generated_by')}"
+    return (
+        f"OK: file intact and signed by key {key_id(key)}: {what} {str(manifest.get('export_id'))[:8]} of "
+        f"{count} events{span}, {made}{signed}; the chain itself is verifiable from the JSON Lines export"
+    )
 
 
 def _check_events(handle, body_end: int, wanted: set) -> tuple[int, list[list[int]], dict, str]:
@@ -214,14 +292,55 @@ def _first_missing(expected_ranges, ranges) -> int | None:
     return None
 
 
+def _is_jsonl(path: str) -> bool:
+    """Whether `path` ends with a JSON Lines export's signed manifest line (whatever the file is called)."""
+    try:
+        with open(path, "rb") as handle:
+            trailer = json.loads(_read_trailer(handle)[0])
+    except (Failure, ValueError):
+        return False
+    return isinstance(trailer, dict) and "manifest" in trailer and "signature" in trailer
+
+
+def _verify_jsonl(path: str, manifest_path: str | None, key) -> list[str]:
+    count, notes = verify(path, key)
+    if manifest_path is not None:  # a detached copy of the manifest, if given, must be the file's own
+        with open(path, "rb") as handle:
+            own = json.loads(_read_trailer(handle)[0])
+        if read_sidecar(manifest_path) != (own["manifest"], own["signature"]):
+            raise Failure(f"{manifest_path} is not this export's manifest (the file's last line is)")
+    return [f"note: {note}" for note in notes] + [
+        f"OK: {count} events verified; manifest signature and file hash valid; signed by key {key_id(key)}"
+    ]
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Verify a GovPortal audit export (JSON Lines) offline.")
-    parser.add_argument("export", help="the .jsonl file downloaded from the portal")
+    parser = argparse.ArgumentParser(
+        description="Verify a GovPortal audit export offline: JSON Lines (the chain itself), or CSV, PDF and "
+        "dossiers (the file against its signed manifest)."
+    )
+    parser.add_argument("export", help="the file downloaded from the portal (.jsonl, .csv, .pdf, .json)")
     parser.add_argument("--public-key", required=True, help="the portal's public key (from /audit/public-key)")
+    parser.add_argument("--manifest", help="the export's signed manifest, downloaded beside it (default: "
+                        f"<export>{SIDECAR_SUFFIX}); JSON Lines carry their own")  # fmt: skip
     args = parser.parse_args(argv)
     key = load_public_key(args.public_key)
+    sidecar = args.manifest
+    if sidecar is None and os.path.exists(args.export + SIDECAR_SUFFIX):
+        sidecar = args.export + SIDECAR_SUFFIX
     try:
-        count, notes = verify(args.export, key)
+        if not os.path.exists(args.export):
+            raise OSError(f"{args.export}: no such file")
+        if args.export.endswith(".jsonl") or (sidecar is None and _is_jsonl(args.export)):
+            lines = _verify_jsonl(args.export, args.manifest, key)
+        elif sidecar is None:
+            raise Failure(
+                f"no manifest for {args.export}: only JSON Lines exports carry their own. Download the export's "
+                f'signed manifest from its page in the portal ("Signed manifest") and save it as '
+                f"{os.path.basename(args.export)}{SIDECAR_SUFFIX} beside the file, or pass --manifest <file>"
+            )
+        else:
+            lines = [verify_detached(args.export, sidecar, key)]
     except Failure as failure:
         where = f" (first bad sequence: {failure.sequence})" if failure.sequence is not None else ""
         print(f"FAILED: {failure}{where}")
@@ -229,9 +348,7 @@ def main(argv=None) -> int:
     except OSError as error:
         print(f"verify_audit: {error}", file=sys.stderr)
         return 2
-    for note in notes:
-        print(f"note: {note}")
-    print(f"OK: {count} events verified; manifest signature and file hash valid")
+    print("\n".join(lines))
     return 0
 
 

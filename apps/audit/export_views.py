@@ -107,7 +107,7 @@ def export_manifest(request, pk):
         raise Http404("The manifest is written when the export finishes.")
     response = JsonResponse({"manifest": export.manifest, "signature": export.signature},
                             json_dumps_params={"indent": 2, "sort_keys": True})  # fmt: skip
-    response["Content-Disposition"] = f'attachment; filename="{export.file_name}.manifest.json"'
+    response["Content-Disposition"] = f'attachment; filename="{export.manifest_file_name}"'
     return response
 
 

@@ -181,6 +181,11 @@ class AuditExport(models.Model):
         return {"team": team} if team else {}
 
     @property
+    def manifest_file_name(self) -> str:
+        """The detached manifest's download name: beside the file, where clients/verify_audit.py looks for it."""
+        return f"{self.file_name}.manifest.json"
+
+    @property
     def progress_percent(self) -> int:
         if self.status == ExportStatus.DONE:
             return 100

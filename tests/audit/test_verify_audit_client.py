@@ -6,16 +6,19 @@ plain Python process. Each tampering test edits a copy of the downloaded file.
 
 import itertools
 import json
+import re
 
 import pytest
 
-from apps.audit import hashing
+from apps.audit import hashing, signing
 from apps.audit.checkpoints import checkpoint_sign
-from apps.audit.models import AuditEvent, ChainHead
+from apps.audit.models import AuditEvent, AuditExport, ChainHead
 
 from .export_helpers import (
     add_trail,
+    bare_python,
     body_of,
+    flip_byte,
     run_verifier,
     save_public_key,
     split_jsonl,
@@ -69,8 +72,8 @@ def test_an_intact_jsonl_export_verifies(export, key_path):
     events, trailer, path = export
     result = run_verifier(path, key_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert (
-        result.stdout.splitlines()[-1] == f"OK: {len(events)} events verified; manifest signature and file hash valid"
+    assert result.stdout.splitlines()[-1] == (
+        f"OK: {len(events)} events verified; manifest signature and file hash valid; signed by key {signing.key_id()}"
     )
     assert trailer["manifest"]["event_count"] == len(events)
 
@@ -211,7 +214,10 @@ def test_an_empty_export_verifies(client, cast, trail, tmp_path, key_path):
     path = tmp_path / "empty.jsonl"
     path.write_bytes(body_of(response))
     result = run_verifier(path, key_path)
-    assert (result.returncode, result.stdout) == (0, "OK: 0 events verified; manifest signature and file hash valid\n")
+    assert (result.returncode, result.stdout) == (
+        0,
+        f"OK: 0 events verified; manifest signature and file hash valid; signed by key {signing.key_id()}\n",
+    )
 
 
 def test_an_export_without_its_final_newline_still_verifies(export, tmp_path, key_path):
@@ -278,3 +284,145 @@ def test_a_rewritten_chain_contradicts_the_signed_checkpoint_the_export_carries(
     result = run_verifier(after, key_path)
     message = f"event {checkpoint.sequence} differs from the signed checkpoint: the chain was rewritten"
     assert_failed(result, message, checkpoint.sequence)
+
+
+# --- every format: CSV, PDF (and JSON Lines) against the detached manifest the portal offers beside them ------
+
+
+WHAT = {"csv": "CSV export", "pdf": "PDF compliance report"}
+
+
+@pytest.fixture(params=["csv", "csv-file", "pdf", "jsonl"])
+def downloaded(request, client, cast, trail, tmp_path, settings, django_capture_on_commit_callbacks):
+    """A genuine export as audrey downloads it: (the export, its file, its manifest), saved under the names the
+    portal gives them. csv is streamed; csv-file is large enough to be written by a task; a PDF always is."""
+    fmt = request.param.removesuffix("-file")
+    if request.param == "csv-file":
+        settings.AUDIT_EXPORT_STREAM_LIMIT = 3
+    with django_capture_on_commit_callbacks(execute=True):
+        response = start_export(client, cast.audrey, fmt)
+    if response.status_code == 302:
+        export = AuditExport.objects.get()
+        data = body_of(client.get(f"/audit/exports/{export.pk}/download"))
+    else:
+        data = body_of(response)
+        export = AuditExport.objects.get(pk=response["X-Export-Id"])
+    export.refresh_from_db()
+    assert export.streamed == (request.param in ("csv", "jsonl"))
+    file = tmp_path / export.file_name
+    file.write_bytes(data)
+    sidecar = client.get(f"/audit/exports/{export.pk}/manifest")
+    assert sidecar["Content-Disposition"] == f'attachment; filename="{export.manifest_file_name}"'
+    manifest = tmp_path / export.manifest_file_name
+    manifest.write_bytes(sidecar.content)
+    return export, file, manifest
+
+
+def test_a_genuine_export_of_every_format_verifies_and_says_what_was_verified(downloaded, key_path):
+    export, file, manifest = downloaded
+    for options in ((), ("--manifest", str(manifest))):  # found beside the file, or named
+        result = run_verifier(file, key_path, *options)
+        assert result.returncode == 0, result.stdout + result.stderr
+        last = result.stdout.splitlines()[-1]
+        if export.format == "jsonl":
+            assert last.startswith(f"OK: {export.row_count} events verified; manifest signature and file hash valid")
+            continue
+        assert last.startswith(
+            f"OK: file intact and signed by key {signing.key_id()}: {WHAT[export.format]} {str(export.pk)[:8]} of "
+            f"{export.row_count} events, sequences {export.manifest['first_sequence']}.."
+        )
+        assert "by audrey; the chain itself is verifiable from the JSON Lines export" in last
+
+
+def test_one_flipped_byte_of_the_file_fails(downloaded, key_path):
+    export, file, _ = downloaded
+    flip_byte(file)
+    result = run_verifier(file, key_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    if export.format == "jsonl":  # the middle of the file is an event: edited, or no longer JSON
+        assert re.match(r"FAILED: (event \d+: its content does not match its hash \(edited\)|line \d+ is not JSON)",
+                        result.stdout), result.stdout  # fmt: skip
+    else:
+        assert result.stdout.startswith(
+            "FAILED: the file's SHA-256 does not match the signed manifest: the file was changed"
+        ), result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_one_flipped_byte_of_the_manifest_fails_its_signature(downloaded, key_path):
+    """A digit of the event count, flipped in the detached manifest (JSON Lines: in the manifest line)."""
+    export, file, manifest = downloaded
+    signed = file if export.format == "jsonl" else manifest
+    data = signed.read_bytes()
+    at = re.search(rb'"event_count": ?\d', data).end() - 1
+    flip_byte(signed, at)
+    result = run_verifier(file, key_path)
+    assert (result.returncode, result.stdout) == (1, "FAILED: manifest: the signature does not verify with this "
+                                                     "public key\n")  # fmt: skip
+
+
+def test_a_flipped_byte_anywhere_in_a_detached_manifest_fails_clearly(downloaded, key_path):
+    _, file, manifest = downloaded
+    flip_byte(manifest)
+    result = run_verifier(file, key_path, "--manifest", str(manifest))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert re.match(r"FAILED: (manifest: the signature does not verify|.* is not a signed manifest|.* is not this "
+                    r"export's manifest)", result.stdout), result.stdout  # fmt: skip
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("downloaded", ["csv", "csv-file", "pdf"], indirect=True)  # JSON Lines carry their own
+def test_a_csv_or_pdf_without_its_manifest_fails_and_says_where_to_find_it(downloaded, key_path):
+    export, file, manifest = downloaded
+    manifest.unlink()
+    result = run_verifier(file, key_path)
+    assert result.returncode == 1
+    assert result.stdout == (
+        f"FAILED: no manifest for {file}: only JSON Lines exports carry their own. Download the export's signed "
+        f'manifest from its page in the portal ("Signed manifest") and save it as {export.manifest_file_name} beside '
+        "the file, or pass --manifest <file>\n"
+    )
+    missing = run_verifier(file, key_path, "--manifest", "elsewhere.json")
+    assert (missing.returncode, missing.stdout) == (1, "FAILED: no manifest: elsewhere.json does not exist\n")
+
+
+def test_another_exports_manifest_does_not_verify_a_file(client, cast, trail, tmp_path, key_path):
+    files = []
+    for action in ("model.", "version."):
+        response = start_export(client, cast.audrey, "csv", action=action)
+        path = tmp_path / f"{action}csv"
+        path.write_bytes(body_of(response))
+        (tmp_path / f"{action}csv.manifest.json").write_bytes(
+            client.get(f"/audit/exports/{response['X-Export-Id']}/manifest").content
+        )
+        files.append(path)
+    result = run_verifier(files[0], key_path, "--manifest", f"{files[1]}.manifest.json")
+    assert result.returncode == 1
+    assert "the file's SHA-256 does not match the signed manifest" in result.stdout
+
+
+def test_a_jsonl_export_named_with_a_detached_manifest_of_another_export_fails(client, cast, trail, tmp_path,
+                                                                               key_path):  # fmt: skip
+    jsonl = start_export(client, cast.audrey, "jsonl")
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(body_of(jsonl))
+    other = start_export(client, cast.audrey, "csv")
+    body_of(other)
+    (tmp_path / "other.manifest.json").write_bytes(
+        client.get(f"/audit/exports/{other['X-Export-Id']}/manifest").content
+    )
+    result = run_verifier(path, key_path, "--manifest", "other.manifest.json")
+    assert (result.returncode, result.stdout) == (
+        1,
+        "FAILED: other.manifest.json is not this export's manifest (the file's last line is)\n",
+    )
+
+
+def test_the_verifier_runs_under_a_python_with_cryptography_and_without_django():
+    import subprocess
+
+    def run(code):
+        return subprocess.run([bare_python(), "-I", "-c", code], capture_output=True, text=True, check=False)
+
+    assert run("import cryptography.hazmat.primitives.asymmetric.ed25519").returncode == 0
+    assert "No module named 'django'" in run("import django").stderr

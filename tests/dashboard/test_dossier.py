@@ -27,6 +27,7 @@ from tests.approvals.conftest import (  # noqa: F401 — fixtures used by name
     request_production,
     scorecard,
 )
+from tests.audit.export_helpers import flip_byte, run_verifier, save_public_key
 from tests.conftest import DIGEST
 
 # Signed decisions re-authenticate outside any transaction, so the story runs on real transactions.
@@ -139,6 +140,28 @@ def test_each_dossier_is_one_audit_export_of_exactly_those_bytes(client, cast, s
     assert b"".join(client.get(f"/audit/exports/{export.pk}/download").streaming_content) == body
     assert exports.file_path(export).read_bytes() == body
     assert not list(exports.file_path(export).parent.glob("*.part"))
+
+
+@pytest.mark.parametrize(("fmt", "what"), [("json", "JSON model dossier"), ("pdf", "PDF model dossier")])
+def test_each_dossier_verifies_offline_against_its_manifest_and_a_flipped_byte_fails(
+    client, cast, story, tmp_path, fmt, what
+):
+    response = fetch(client, cast.audrey, story.url, fmt)
+    export = AuditExport.objects.get()
+    path = tmp_path / export.file_name
+    path.write_bytes(body_of(response))
+    (tmp_path / export.manifest_file_name).write_bytes(client.get(f"/audit/exports/{export.pk}/manifest").content)
+    key = save_public_key(client, tmp_path)
+
+    result = run_verifier(path, key)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith(
+        f"OK: file intact and signed by key {signing.key_id()}: {what} {str(export.pk)[:8]}"
+    )
+    flip_byte(path)
+    result = run_verifier(path, key)
+    assert result.returncode == 1
+    assert result.stdout.startswith("FAILED: the file's SHA-256 does not match the signed manifest")
 
 
 @pytest.mark.parametrize(

@@ -47,9 +47,10 @@ OFFLINE_STEPS = (
     "3. Compute the SHA-256 of this PDF file (sha256sum on Linux, shasum -a 256 on macOS, Get-FileHash in "
     "PowerShell) and compare it with the manifest's file_sha256. A match proves the file is exactly what the "
     "portal produced; a file cannot state its own hash, so the manifest does.",
-    "4. To recompute every event's hash yourself, export the same scope as JSON Lines and run "
-    "python clients/verify_audit.py export.jsonl --public-key govportal-audit.pub (Python standard library and "
-    "the cryptography package; no portal needed).",
+    "4. Or let clients/verify_audit.py do steps 2 and 3 (Python standard library and the cryptography package; no "
+    "portal needed): python clients/verify_audit.py {file} --manifest {file}.manifest.json --public-key "
+    "govportal-audit.pub. To recompute every event's hash yourself, export the same scope as JSON Lines and run it "
+    "on that file.",
 )
 CONTENTS = (
     "1. Deployment requests by outcome and environment · 2. Approvals and signature manifestations · 3. Deployments "
@@ -123,6 +124,7 @@ def _cover(export, filters, verification: Verification, stats: dict, generated_a
     user = export.requested_by
     portal = settings.PORTAL_BASE_URL.rstrip("/")
     key_id = signing.key_id()
+    names = {"portal": portal, "export": export.pk, "key_id": key_id, "file": services.file_name(export)}
     events = f"{stats['count']:,} (sequences {stats['first']} to {stats['last']})" if stats["count"] else None
     facts = [
         ("Portal", portal),
@@ -146,7 +148,7 @@ def _cover(export, filters, verification: Verification, stats: dict, generated_a
         Spacer(1, 10),
         pdf.facts(facts, width=width),
         pdf.para("How to verify this report offline", "h2"),
-        *(pdf.para(step.format(portal=portal, export=export.pk, key_id=key_id), "small") for step in OFFLINE_STEPS),
+        *(pdf.para(step.format(**names), "small") for step in OFFLINE_STEPS),
         pdf.para("Contents", "h2"),
         pdf.para(CONTENTS, "small"),
     ]
