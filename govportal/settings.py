@@ -254,9 +254,13 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-# Celery: no broker → tasks run in-process, synchronously.
+# Celery: no broker → tasks run in-process, synchronously. Celery still opens a producer for an in-process task; with
+# no broker URL kombu would make that an AMQP connection to localhost and warn "No hostname was supplied". Its
+# in-memory transport (named with a host, which it ignores) is what in-process means: nothing is sent anywhere.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+if CELERY_TASK_ALWAYS_EAGER:
+    CELERY_BROKER_URL = "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND")
 CELERY_TASK_ACKS_LATE = True

@@ -54,6 +54,22 @@ def test_celery_runs_tasks_in_process_without_a_broker():
     assert app.conf.task_acks_late is True
 
 
+def test_a_task_run_in_process_prints_no_broker_warning():
+    """Without a broker a task runs in-process and kombu has nothing to warn about (no "No hostname was supplied")."""
+    probe = (
+        "from govportal.celery import app\n"
+        "@app.task(name='probe')\n"
+        "def probe(x): return x + 1\n"
+        "print(app.conf.broker_url, probe.delay(1).get())"
+    )
+    environ = {key: value for key, value in os.environ.items() if key != "CELERY_BROKER_URL"}
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", probe], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120, env=environ | {"DEBUG": "1"})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "memory://localhost/ 2"
+    assert "hostname" not in result.stderr and "WARNING" not in result.stderr, result.stderr
+
+
 def test_the_portal_hashes_passwords_with_argon2():
     result = _manage(
         "shell", "-c", "from django.contrib.auth.hashers import make_password; print(make_password('s3cret-pass'))",

@@ -54,8 +54,8 @@ SYSTEM = Actor.system("load_demo")
 
 @contextmanager
 def _quiet_tasks():
-    """Mute the task runner's per-task INFO lines (and kombu's broker-less warning) for a while."""
-    loggers = [logging.getLogger(name) for name in ("celery.app.trace", "kombu.connection")]
+    """Mute the task runner's per-task INFO lines for a while."""
+    loggers = [logging.getLogger(name) for name in ("celery.app.trace",)]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.ERROR)
