@@ -7,11 +7,13 @@ for 100,000 items a page. The test also reads the schema, so a list added later 
 import pytest
 from django.db import transaction
 from django.test import Client
+from django.utils import timezone
 
 from apps.approvals.models import DeploymentRequest, RequestState
 from apps.audit.actions import Action
 from apps.audit.actors import Actor
 from apps.audit.services import Target, record
+from apps.deployments.models import DeploymentTarget, DriftState, Running
 from apps.gitsync.models import GitRepository, SyncRun
 from apps.inventory.models import Environment, ModelVersion, RegisteredModel
 
@@ -41,6 +43,20 @@ def crowded(cast, models):
         for n in range(ROWS)
     )
     SyncRun.objects.bulk_create(SyncRun(repository=repositories[0], trigger="manual") for _ in range(ROWS))
+    targets = DeploymentTarget.objects.bulk_create(
+        DeploymentTarget(name=f"target-{n:03}", environment=environments[n], team=cast.team_a, kind="gitops",
+                         config={"url": "https://git.example/deploy.git", "paths": ["*.yaml"]})
+        for n in range(ROWS)
+    )  # fmt: skip
+    now = timezone.now()
+    Running.objects.bulk_create(
+        Running(target=targets[n], environment=environments[n], model=scorecard, version=versions[n],
+                model_key=scorecard.slug, version_label=versions[n].version, started_at=now, last_seen_at=now)
+        for n in range(ROWS)
+    )  # fmt: skip
+    DriftState.objects.bulk_create(
+        DriftState(model=scorecard, environment=environments[n], status="in_sync", since=now) for n in range(ROWS)
+    )
     with transaction.atomic():
         for n in range(ROWS):
             record(action=Action.MODEL_UPDATED, actor=Actor.system("bulk"), target=Target("x.y", n, f"Bulk {n}"))
@@ -52,6 +68,9 @@ def crowded(cast, models):
         "/api/v1/repositories/": ROWS,
         f"/api/v1/repositories/{repositories[0].pk}/runs/": ROWS,
         "/api/v1/audit/events/": ROWS,
+        "/api/v1/deployments/targets/": ROWS,
+        "/api/v1/deployments/observations/": ROWS,
+        "/api/v1/deployments/statuses/": ROWS,
     }
 
 
@@ -70,6 +89,9 @@ LISTS = [
     "/api/v1/repositories/",
     "/api/v1/repositories/{id}/runs/",
     "/api/v1/audit/events/",
+    "/api/v1/deployments/targets/",
+    "/api/v1/deployments/observations/",
+    "/api/v1/deployments/statuses/",
 ]
 
 
