@@ -131,6 +131,13 @@ class FileTooLarge(GitError):
 
 
 @dataclass(frozen=True)
+class Symlink:
+    """A path that is a symbolic link at a commit; the sync reads regular files only (see Mirror.read_files)."""
+
+    path: str
+
+
+@dataclass(frozen=True)
 class Commit:
     sha: str
     author_name: str
@@ -268,8 +275,15 @@ def _text(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def _utc(timestamp: str) -> datetime:
-    return datetime.fromtimestamp(int(timestamp), UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _utc_or_none(timestamp: bytes) -> datetime | None:
+    """A Unix time as Git printed it, or None when it is missing or out of range (a hand-made object's date)."""
+    try:
+        return datetime.fromtimestamp(int(timestamp), UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 # Answers Git's "Username for 'https://host'" / "Password for 'https://user@host'" prompts, and only when the
@@ -293,11 +307,15 @@ case "$1" in
 esac
 """
 
-_LOG_FORMAT = "%H%x1f%P%x1f%an%x1f%ae%x1f%ct%x1f%s"
-_TAG_FORMAT = (
-    "%(refname:lstrip=2)%1f%(objecttype)%1f%(objectname)%1f%(*objecttype)%1f%(*objectname)%1f"
-    "%(taggername)%1f%(taggeremail:trim)%1f%(taggerdate:unix)%1f%(contents:signature)%1f%(contents)%00"
-)
+# Fields end in NUL (%x00, %00): Git prints every field as a C string, so no field holds one, while any other byte
+# (a unit separator, a newline, a space) may stand in an author, a tagger or a message.
+_LOG_FIELDS = ("%H", "%P", "%an", "%ae", "%ct", "%s")
+_LOG_FORMAT = "%x00".join(_LOG_FIELDS)  # `git log -z` ends each record with NUL too
+_TAG_FIELDS = (
+    "%(refname)", "%(objecttype)", "%(objectname)", "%(*objecttype)", "%(*objectname)",
+    "%(taggername)", "%(taggeremail:trim)", "%(taggerdate:unix)", "%(contents:signature)", "%(contents)",
+)  # fmt: skip
+_TAG_FORMAT = "%00".join(_TAG_FIELDS) + "%00"  # for-each-ref adds a newline after each record
 
 
 @dataclass
@@ -465,48 +483,55 @@ class Mirror:
         result = self._git("log", "-z", "--no-walk=unsorted", "--stdin", f"--format={_LOG_FORMAT}", input=query)
         return {commit.sha: commit for commit in _parse_log(result.stdout)}
 
-    def tags(self) -> list[Tag]:
-        """Every tag pointing (directly or through annotated tags) at a commit, in one for-each-ref call."""
-        out = _text(self._git("for-each-ref", f"--format={_TAG_FORMAT}", "refs/tags").stdout)
+    def tags(self, skipped: list[tuple[str, str]] | None = None) -> list[Tag]:
+        """Every tag pointing (directly or through annotated tags) at a commit, in one for-each-ref call.
+
+        A tag on anything else (a tree, a blob) is no release: it is left out, and named with the kind of object it
+        points at in ``skipped`` when the caller passes a list to report them.
+        """
+        out = self._git("for-each-ref", f"--format={_TAG_FORMAT}", "refs/tags").stdout
         tags = []
         deep: list[int] = []  # tags whose one-level peel is still a tag (tag of a tag)
-        for record in out.split("\x00\n"):
-            if not record.strip("\n\x00"):
+        for fields in _records(out, len(_TAG_FIELDS), leading_newline=True):
+            refname, otype, oname, ptype, pname, tagger, email, date, signature, contents = fields
+            # A ref name is any bytes Git allows; backslash escapes keep two undecodable names apart.
+            name = refname.decode("utf-8", errors="backslashreplace").removeprefix("refs/tags/")
+            annotated = otype == b"tag"
+            target, target_type = (pname, ptype) if annotated else (oname, otype)
+            if target_type not in {b"commit", b"tag"}:
+                if skipped is not None:
+                    skipped.append((name, _text(target_type) or "missing object"))
                 continue
-            name, otype, oname, ptype, pname, tagger, email, date, signature, contents = record.split("\x1f", 9)
-            contents = contents.removesuffix("\x00")
-            annotated = otype == "tag"
-            if annotated:
-                if signature and contents.endswith(signature):
-                    contents = contents[: -len(signature)]
-                target, target_type = pname, ptype
-            else:
-                target, target_type = oname, otype
-            if target_type not in {"commit", "tag"}:
-                continue  # a tag on a tree or blob is no release
-            if target_type == "tag":
+            if target_type == b"tag":
                 deep.append(len(tags))
+            message = ""
+            if annotated:
+                message = _text(contents)
+                if signature and message.endswith(_text(signature)):
+                    message = message[: -len(_text(signature))]
             tags.append(
                 Tag(
                     name=name,
-                    target_sha=target,
+                    target_sha=_text(target),
                     annotated=annotated,
-                    tagger_name=tagger if annotated else "",
-                    tagger_email=email if annotated else "",
-                    tagged_at=_utc(date) if annotated and date.strip() else None,
-                    message=contents.strip("\n") if annotated else "",
+                    tagger_name=_text(tagger) if annotated else "",
+                    tagger_email=_text(email) if annotated else "",
+                    tagged_at=_utc_or_none(date) if annotated else None,
+                    message=message.strip("\n"),
                 )
             )
         if deep:
-            query = "".join(f"refs/tags/{tags[i].name}^{{}}\n" for i in deep).encode()
+            query = "".join(f"{_check_rev(tags[i].target_sha)}^{{}}\n" for i in deep).encode()
             out = _text(self._git("cat-file", "--batch-check=%(objectname) %(objecttype)", input=query).stdout)
             dropped = set()
             for i, line in zip(deep, out.splitlines(), strict=True):
-                sha, _, kind = line.partition(" ")
+                sha, _, kind = line.rpartition(" ")
                 if kind == "commit":
                     tags[i] = replace(tags[i], target_sha=sha)
                 else:
                     dropped.add(i)
+                    if skipped is not None:
+                        skipped.append((tags[i].name, kind if kind in {"tree", "blob"} else "missing object"))
             tags = [tag for i, tag in enumerate(tags) if i not in dropped]
         return tags
 
@@ -530,10 +555,13 @@ class Mirror:
             raise FileTooLarge(path, int(size), max_bytes)
         return self._git("cat-file", "blob", sha).stdout
 
-    def read_files(self, wanted, max_bytes: int) -> dict[tuple[str, str], bytes | FileTooLarge | None]:
+    def read_files(
+        self, wanted, max_bytes: int, *, links: bool = False
+    ) -> dict[tuple[str, str], bytes | FileTooLarge | Symlink | None]:
         """Many ``(commit, path)`` files in two Git calls: sizes first, then every blob within ``max_bytes``.
 
-        Each value is the bytes, None (no such file), or a FileTooLarge to report. The commits must exist.
+        Each value is the bytes, None (no such file), or a FileTooLarge to report. The commits must exist. With
+        ``links``, a path that is a symbolic link is a Symlink instead of the link's text (one more call).
         """
         wanted = list(dict.fromkeys(wanted))
         if not wanted:
@@ -542,16 +570,24 @@ class Mirror:
             raise GitError("invalid path in a batch read")
         query = "".join(f"{_check_rev(commit)}:{path}\n" for commit, path in wanted).encode()
         checked = self._git("cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)", input=query)
-        results: dict[tuple[str, str], bytes | FileTooLarge | None] = {}
+        results: dict[tuple[str, str], bytes | FileTooLarge | Symlink | None] = {}
         blobs: dict[str, list[tuple[str, str]]] = {}
-        for key, line in zip(wanted, _text(checked.stdout).splitlines(), strict=True):
-            fields = line.split()
-            if line.endswith(" missing") or len(fields) != 3 or fields[1] != "blob":
-                results[key] = None
+        # Split on newlines only: a missing path is echoed back, and may hold other line-breaking characters.
+        for key, raw in zip(wanted, checked.stdout.split(b"\n")[: len(wanted)], strict=True):
+            fields = raw.split(b" ")
+            if len(fields) != 3 or fields[1] != b"blob" or not fields[2].isdigit():
+                results[key] = None  # missing, or a directory / submodule
             elif int(fields[2]) > max_bytes:
                 results[key] = FileTooLarge(key[1], int(fields[2]), max_bytes)
             else:
-                blobs.setdefault(fields[0], []).append(key)
+                blobs.setdefault(fields[0].decode(), []).append(key)
+        if links:
+            for key in self._symlinks([key for keys in blobs.values() for key in keys]):
+                results[key] = Symlink(key[1])
+                for keys in blobs.values():
+                    if key in keys:
+                        keys.remove(key)
+            blobs = {sha: keys for sha, keys in blobs.items() if keys}
         if blobs:
             out = self._git("cat-file", "--batch", input="".join(f"{sha}\n" for sha in blobs).encode()).stdout
             position = 0
@@ -563,6 +599,32 @@ class Mirror:
                 for key in keys:
                     results[key] = content
         return results
+
+    def _symlinks(self, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which ``(commit, path)`` name a symbolic link (mode 120000): Git reads a link as a blob holding its target,
+        so the modes come from the folders' tree objects, all in one call."""
+        folders: dict[tuple[str, str], list[tuple[bytes, tuple[str, str]]]] = {}
+        for commit, path in keys:
+            directory, _, name = path.rpartition("/")
+            folders.setdefault((commit, directory), []).append((name.encode(), (commit, path)))
+        query = "".join(
+            f"{commit}:{directory}\n" if directory else f"{commit}^{{tree}}\n" for commit, directory in folders
+        )
+        out = self._git("cat-file", "--batch", input=query.encode()).stdout
+        found, position = set(), 0
+        for entries in folders.values():
+            header_end = out.index(b"\n", position)
+            header = out[position:header_end].split(b" ")
+            position = header_end + 1
+            if not header[-1].isdigit():
+                continue  # "<query> missing": a header line and nothing else
+            size = int(header[-1])
+            body, position = out[position : position + size], position + size + 1
+            if header[1] != b"tree":
+                continue
+            modes = _tree_modes(body, id_bytes=len(header[0]) // 2)
+            found.update(key for name, key in entries if modes.get(name) == b"120000")
+        return found
 
     def list_paths(self, commit: str) -> list[str]:
         """Every file path at ``commit``, sorted as Git sorts them."""
@@ -579,20 +641,44 @@ class Mirror:
         return [p for p in _text(out).split("\x00") if p]
 
 
+def _tree_modes(tree: bytes, id_bytes: int) -> dict[bytes, bytes]:
+    """Entry name → mode of a raw tree object (``<mode> <name>\\0<object id>`` entries); stops at anything malformed."""
+    modes, position = {}, 0
+    while position < len(tree):
+        space = tree.find(b" ", position)
+        end = tree.find(b"\x00", space + 1)
+        if space < 0 or end < 0:
+            break
+        modes[tree[space + 1 : end]] = tree[position:space]
+        position = end + 1 + id_bytes
+    return modes
+
+
+def _records(out: bytes, width: int, *, leading_newline: bool = False) -> list[list[bytes]]:
+    """Records of ``width`` NUL-terminated fields (see _LOG_FORMAT); for-each-ref starts each later record with the
+    newline it printed after the one before (``leading_newline``)."""
+    fields = out.split(b"\x00")
+    rest = fields.pop()  # after the last terminator: nothing, or for-each-ref's final newline
+    if rest.strip(b"\n") or len(fields) % width:
+        raise GitError(f"unexpected output from git: {len(fields)} fields, not records of {width}")
+    records = [fields[i : i + width] for i in range(0, len(fields), width)]
+    if leading_newline:
+        for record in records[1:]:
+            record[0] = record[0].removeprefix(b"\n")
+    return records
+
+
 def _parse_log(out: bytes) -> list[Commit]:
     commits = []
-    for record in _text(out).split("\x00"):
-        if not record:
-            continue
-        sha, parents, name, email, committed, subject = record.split("\x1f", 5)
+    for sha, parents, name, email, committed, subject in _records(out, len(_LOG_FIELDS)):
         commits.append(
             Commit(
-                sha=sha,
-                author_name=name,
-                author_email=email,
-                committed_at=_utc(committed),
-                subject=subject,
-                parents=tuple(parents.split()),
+                sha=_text(sha),
+                author_name=_text(name),
+                author_email=_text(email),
+                committed_at=_utc_or_none(committed) or EPOCH,
+                subject=_text(subject),
+                parents=tuple(_text(parents).split(" ")) if parents else (),
             )
         )
     return commits

@@ -1,6 +1,7 @@
 """The Git wrapper against real repositories built in tmp dirs (no network, no database)."""
 
 import base64
+import os
 import socket
 import subprocess
 import threading
@@ -9,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from apps.gitsync.git import FileTooLarge, GitError, Mirror, classify, redact
+from apps.gitsync.git import FileTooLarge, GitError, Mirror, Symlink, classify, redact
 
 from .gitwork import BASE, Work
 
@@ -400,3 +401,82 @@ def test_a_big_history_reads_in_one_call(tmp_path):
     assert [c.subject for c in mirror.commits("main", since=commits[1989].sha)] == [
         f"commit {i}" for i in range(1991, 2001)
     ]
+
+
+def test_separators_and_control_characters_in_names_and_messages_are_read_as_written(remote, mirror):
+    """Git output is split on NUL, which no field can hold: any other byte is data."""
+    odd = "Eve\x1fMallory\x1e\t,\x01 Jr"
+    env = {**os.environ, "GIT_AUTHOR_NAME": odd, "GIT_COMMITTER_NAME": odd}
+    env |= {"GIT_AUTHOR_EMAIL": "e@x", "GIT_COMMITTER_EMAIL": "e@x"}
+    (remote.path / "f.txt").write_text("f\n")
+    remote.git("add", "-A")
+    subprocess.run(["git", "commit", "-q", "-m", "sub\x1fject\n\nbody"], cwd=remote.path, check=True, env=env)
+    sha = remote.git("rev-parse", "HEAD")
+    message = "lead\x1f\x1e\n\ntext"
+    subprocess.run(["git", "tag", "-a", "churn@v1.0.0", "-m", message], cwd=remote.path, check=True, env=env)
+    mirror.fetch()
+
+    [commit] = mirror.commits("main")
+    assert (commit.sha, commit.author_name, commit.subject, commit.parents) == (sha, odd, "sub\x1fject", ())
+    [tag] = mirror.tags()
+    assert (tag.name, tag.tagger_name, tag.message, tag.target_sha) == ("churn@v1.0.0", odd, message, sha)
+    assert mirror.commit_info([sha])[sha].author_name == odd
+
+
+def test_hand_made_objects_with_broken_headers_still_read(remote, mirror):
+    """A commit or tag written with `git hash-object --literally` (a NUL in the header, a date Git cannot read)."""
+    base = remote.commit("base")
+    tree = remote.git("rev-parse", "HEAD^{tree}")
+    raw = f"tree {tree}\nparent {base}\nauthor Ev\0il <e@x> 99999999999999999999 +0000\n"
+    raw += "committer C <c@x> x +0000\n\nodd\n"
+    commit = _literal(remote, "commit", raw.encode())
+    remote.git("update-ref", "refs/heads/main", commit)
+    tag = _literal(remote, "tag", f"object {commit}\ntype commit\ntag t\ntagger T\0 <t@x> nope +0000\n\nm\n".encode())
+    remote.git("update-ref", "refs/tags/t", tag)
+    mirror.fetch()
+
+    commits = mirror.commits("main")
+    assert [c.sha for c in commits] == [base, commit]
+    assert commits[1].committed_at == datetime(1970, 1, 1, tzinfo=UTC)
+    [only] = mirror.tags()
+    assert (only.name, only.target_sha, only.tagged_at) == ("t", commit, None)
+
+
+def test_symbolic_links_are_told_apart_when_asked(remote, mirror):
+    (remote.path / "cards").mkdir()
+    (remote.path / "cards" / "real.md").write_text("# real\n")
+    (remote.path / "cards" / "link.md").symlink_to("real.md")
+    (remote.path / "top.yaml").symlink_to("cards/real.md")
+    remote.commit("links")
+    sha = remote.git("rev-parse", "HEAD")
+    mirror.fetch()
+    wanted = [(sha, "cards/real.md"), (sha, "cards/link.md"), (sha, "top.yaml"), (sha, "nope/x.md")]
+
+    assert mirror.read_files(wanted, 1000)[(sha, "cards/link.md")] == b"real.md"  # Git's view: the link's text
+    read = mirror.read_files(wanted, 1000, links=True)
+    assert read == {
+        (sha, "cards/real.md"): b"# real\n",
+        (sha, "cards/link.md"): Symlink("cards/link.md"),
+        (sha, "top.yaml"): Symlink("top.yaml"),
+        (sha, "nope/x.md"): None,
+    }
+
+
+def test_tags_on_trees_and_blobs_are_named_when_asked(remote, mirror):
+    remote.commit("one")
+    remote.git("tag", "on-blob", remote.git("rev-parse", "HEAD:file1.txt"))
+    remote.git("tag", "-a", "on-tree", "-m", "tree", remote.git("rev-parse", "HEAD^{tree}"))
+    remote.git("tag", "-a", "tag-of-tree-tag", "-m", "deep", "on-tree")
+    subprocess.run([b"git", b"tag", b"\xff-bytes"], cwd=remote.path, check=True)  # not UTF-8: Git takes bytes
+    mirror.fetch()
+    skipped = []
+    assert [t.name for t in mirror.tags(skipped=skipped)] == ["\\xff-bytes"]
+    assert sorted(skipped) == [("on-blob", "blob"), ("on-tree", "tree"), ("tag-of-tree-tag", "tree")]
+
+
+def _literal(remote, kind: str, raw: bytes) -> str:
+    result = subprocess.run(
+        ["git", "hash-object", "-t", kind, "-w", "--literally", "--stdin"], cwd=remote.path, input=raw,
+        capture_output=True, check=True,
+    )  # fmt: skip
+    return result.stdout.decode().strip()

@@ -504,3 +504,46 @@ def test_hf_front_matter_errors_use_readme_lines():
 
 def test_hf_card_non_utf8():
     assert "not UTF-8" in only_error(parse_hf_model_card(b"---\nlicense: \xff\n---\n")).message
+
+
+# --- bounds that keep one file from breaking a sync ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("parse", [parse_govportal_yaml, parse_artifacts_yaml, parse_mlmodel])
+@pytest.mark.parametrize("depth", [65, 980])
+def test_nesting_deeper_than_64_levels_is_refused_before_anything_is_built(parse, depth):
+    text = "a:\n" + "".join(f"{'  ' * level}- x{level}:\n" for level in range(1, depth)) + "  " * depth + "- end\n"
+    flow = "models: " + "[" * depth + "]" * depth + "\n"
+    for source in (text, flow):
+        error = only_error(parse(source))
+        assert error.message == "nested more than 64 levels deep; not read"
+
+
+def test_nesting_up_to_64_levels_is_read():
+    flow = "flavors: {sklearn: {}}\nsignature: {inputs: " + "[" * 60 + "]" * 60 + "}\n"
+    assert parse_mlmodel(flow).errors == []
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('models:\n  - name: "Churn\\0"\n', "contains a NUL character (\\0); not read"),
+        ('churn:\n  description: "\\ud800"\n', "contains an unpaired surrogate (\\ud800-\\udfff); not read"),
+    ],
+)
+def test_scalars_no_database_column_holds_are_refused(text, message):
+    for parse in (parse_govportal_yaml, parse_artifacts_yaml):
+        result = parse(text)
+        if result.errors and "surrogate" in message and "malformed YAML" in result.errors[0].message:
+            continue  # libyaml itself refuses the escape: refused all the same
+        assert only_error(result).message == message
+
+
+def test_timestamps_binary_and_sets_come_back_as_json_values():
+    card = "---\nlicense: 2024-01-02\ntags: !!set {a, b}\ndatasets: [!!binary aGVsbG8=]\n---\n"
+    assert parse_hf_model_card(card).metadata == {
+        "license": "2024-01-02",
+        "tags": {"a": None, "b": None},
+        "datasets": ["aGVsbG8="],
+        "metrics": {},
+    }

@@ -5,8 +5,21 @@ from dataclasses import dataclass
 import yaml
 
 DEFAULT_MAX_BYTES = 1_000_000
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """The safe loader, constructing only what JSON can hold: what is read ends up in JSON columns and audit events.
+    Timestamps and !!binary stay the text as written, a !!set is a mapping to nulls."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", yaml.constructor.SafeConstructor.construct_yaml_str)
+_Loader.add_constructor("tag:yaml.org,2002:binary", yaml.constructor.SafeConstructor.construct_yaml_str)
+_Loader.add_constructor("tag:yaml.org,2002:set", yaml.constructor.SafeConstructor.construct_yaml_map)
 MAX_EXPANDED_NODES = 100_000
+# Building nodes and data recurses once per level (in Python): a file nested ~1,000 deep exhausts the stack, below
+# libyaml's own limit. Metadata files are shallow; deeper nesting is refused from the parser's events, before any
+# node is built.
+MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -54,10 +67,13 @@ def load(text: str | bytes, path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> tu
     source, errors = decode(text, path, max_bytes)
     if source is None:
         return Loaded(), errors
-    # One pass with libyaml's parser when present (ten times faster than pure Python): the node tree for line
-    # numbers and the alias check, and the data constructed from that same tree.
+    # libyaml's parser when present (ten times faster than pure Python): its events to bound the depth, then the
+    # node tree for line numbers and the alias check, and the data constructed from that same tree.
     loader = _Loader(source)
     try:
+        too_deep = _too_deep(source)
+        if too_deep is not None:
+            return Loaded(), [ParseError(path, too_deep, "", f"nested more than {MAX_DEPTH} levels deep; not read")]
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
@@ -66,6 +82,10 @@ def load(text: str | bytes, path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> tu
         return Loaded(), [ParseError(path, mark.line + 1 if mark else None, "", f"malformed YAML: {problem}")]
     finally:
         loader.dispose()
+    unstorable = _unstorable(node)
+    if unstorable is not None:
+        line, what = unstorable
+        return Loaded(), [ParseError(path, line, "", f"{what}; not read")]
     if node is not None:
         size = _expanded_size(node, {})
         if size is None or size > MAX_EXPANDED_NODES:
@@ -76,6 +96,43 @@ def load(text: str | bytes, path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> tu
     if node is not None:
         _index(node, "", loaded, errors, path, set())
     return loaded, errors
+
+
+def _too_deep(source: str) -> int | None:
+    """The line where collections first nest deeper than MAX_DEPTH, else None; from parser events (no recursion)."""
+    depth = 0
+    for event in yaml.parse(source, Loader=_Loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return event.start_mark.line + 1
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return None
+
+
+def _unstorable(node) -> tuple[int, str] | None:
+    """(line, why) for a scalar no database column or JSON document can hold: a NUL character or a lone surrogate,
+    which YAML's escapes ("\\0", "\\ud800") can write."""
+    pending, seen = [node] if node is not None else [], set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, yaml.ScalarNode):
+            text = current.value
+            if "\x00" in text:
+                return current.start_mark.line + 1, "contains a NUL character (\\0)"
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                return current.start_mark.line + 1, "contains an unpaired surrogate (\\ud800-\\udfff)"
+        elif isinstance(current, yaml.SequenceNode):
+            pending.extend(current.value)
+        elif isinstance(current, yaml.MappingNode):
+            pending.extend(child for pair in current.value for child in pair)
+    return None
 
 
 def _expanded_size(node, sizes: dict) -> int | None:
