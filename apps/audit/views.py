@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, render
 from apps.accounts import permissions
 from apps.accounts.models import Team
 
-from . import links, selectors
+from . import hashing, links, selectors, sentences
 from .exports import filters as audit_filters
 from .forms import AuditFilterForm
 
@@ -38,7 +38,7 @@ def event_list(request, params=None):
         filters, status = None, 403
     events = selectors.audit_event_list(user=request.user, **filters.selector_kwargs()) if filters else []
     page = Paginator(events, PAGE_SIZE).get_page(params.get("page"))
-    page.object_list = links.attach_target_urls(page.object_list)
+    page.object_list = sentences.describe(links.attach_target_urls(page.object_list))
     context = {"form": form, "page": page, "can_export": permissions.may_export_audit(request.user),
                "export_params": filters.as_dict() if filters else {}}  # fmt: skip
     return render(request, "audit/event_list.html", context, status=status)
@@ -48,5 +48,7 @@ def event_list(request, params=None):
 def event_detail(request, sequence):
     _require_audit_reader(request.user)
     event = get_object_or_404(selectors.audit_event_list(user=request.user), sequence=sequence)
-    links.attach_target_urls([event])
-    return render(request, "audit/event_detail.html", {"event": event})
+    sentences.describe(links.attach_target_urls([event]))
+    context = {"event": event, "context_rows": sentences.context_rows(event.context),
+               "hashed_timestamp": hashing.format_timestamp(event.timestamp)}  # fmt: skip
+    return render(request, "audit/event_detail.html", context)

@@ -1,12 +1,14 @@
-// Show UTC timestamps in the reader's local time; the title keeps the UTC original.
+// Show UTC timestamps in the reader's local time, in the portal's one format (YYYY-MM-DD HH:MM); the title keeps
+// the UTC original. A date without a time of day (datetime="YYYY-MM-DD") is the same everywhere and stays as it is.
+function pad(number) { return (number < 10 ? "0" : "") + number; }
 function localiseTimes(root) {
   root.querySelectorAll("time[datetime]").forEach(function (el) {
-    if (el.dataset.localised) return;
-    var date = new Date(el.getAttribute("datetime"));
+    var value = el.getAttribute("datetime");
+    if (el.dataset.localised || value.indexOf("T") < 0) return;
+    var date = new Date(value);
     if (isNaN(date)) return;
-    el.textContent = date.toLocaleString(undefined, {
-      year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit",
-    });
+    el.textContent = date.getFullYear() + "-" + pad(date.getMonth() + 1) + "-" + pad(date.getDate()) + " " +
+      pad(date.getHours()) + ":" + pad(date.getMinutes());
     el.dataset.localised = "1";
   });
 }

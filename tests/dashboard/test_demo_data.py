@@ -22,6 +22,7 @@ from apps.approvals.models import ApprovalPolicy, Decision, DeploymentRequest, R
 from apps.approvals.selectors import waiting_for
 from apps.approvals.services.decisions import signature_hash
 from apps.approvals.services.requests import governing_policy
+from apps.audit import sentences
 from apps.audit.models import AuditEvent, ChainHead
 from apps.audit.verification import verify_chain
 from apps.dashboard import demo_data as demo
@@ -137,6 +138,15 @@ def test_the_audit_chain_verifies_after_loading(loaded):
     assert result.ok, str(result)
     assert result.count == AuditEvent.objects.count() > 100
     call_command("audit_verify", stdout=StringIO())  # exits 0: raises CommandError otherwise
+
+
+def test_every_event_of_the_demo_reads_as_its_own_sentence(loaded):
+    events = sentences.describe(AuditEvent.objects.order_by("sequence"))
+    generic = [(event.sequence, event.action) for event in events if event.sentence == sentences.GENERIC.format(
+        actor=event.actor_name, action=event.action, target=event.target_label or "—")]  # fmt: skip
+    assert generic == []
+    decided = next(event for event in events if event.action == "decision.recorded" and event.actor_label == "rita")
+    assert re.fullmatch(r"Rita Okafor (approved|rejected) step \d, .+, with(out)? an e-signature", decided.sentence)
 
 
 def test_the_audit_trail_names_who_did_what(loaded):

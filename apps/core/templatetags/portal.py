@@ -1,8 +1,9 @@
 import json
+import re
 from datetime import UTC, date, datetime
 
 from django import template
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from apps.core import markdown
@@ -15,17 +16,54 @@ def render_markdown(text: str):
     return mark_safe(markdown.render(text))  # noqa: S308 — sanitised by nh3 in markdown.render
 
 
+# A datetime as recorded in JSON (audit changes, evidence): ISO 8601 with a zone.
+ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})")
+
+
 @register.filter
 def ts(value):
-    """A UTC timestamp the browser rewrites into the reader's local time (static/js/portal.js)."""
+    """The portal's one time format: a datetime as YYYY-MM-DD HH:MM in the reader's local time (static/js/portal.js
+    rewrites the UTC text sent here), with the exact UTC time on hover; a date (no time of day) as YYYY-MM-DD.
+    ISO 8601 text with a zone (as JSON records times) is read as a datetime."""
     if not value:
         return "—"
+    if isinstance(value, str) and ISO_DATETIME.fullmatch(value):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if isinstance(value, datetime):
         utc = value.astimezone(UTC)
-        iso = utc.strftime("%Y-%m-%dT%H:%M:%SZ")
-        return format_html('<time datetime="{}" title="{} UTC">{} UTC</time>', iso, iso, utc.strftime("%Y-%m-%d %H:%M"))
+        return format_html('<time datetime="{}" title="{} UTC">{} UTC</time>', utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                           utc.strftime("%Y-%m-%d %H:%M:%S"), utc.strftime("%Y-%m-%d %H:%M"))  # fmt: skip
     if isinstance(value, date):
-        return value.isoformat()
+        return format_html('<time datetime="{}">{}</time>', value.isoformat(), value.isoformat())
+    return value
+
+
+@register.filter
+def change_rows(changes) -> list[tuple[str, object, object]]:
+    """(field in words, before, after) for each change of an audit event; a value not recorded as a [before, after]
+    pair is shown as after."""
+    rows = []
+    for field, value in (changes or {}).items():
+        before, after = value if isinstance(value, list) and len(value) == 2 else (None, value)
+        rows.append((field.replace("_", " ").capitalize(), before, after))
+    return rows
+
+
+@register.filter
+def show(value):
+    """A recorded value (audit changes, evidence) as a reader wants it: a list as a list, a time in the one time
+    format, yes/no, and "—" for nothing; an object as compact JSON."""
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime | date) or (isinstance(value, str) and ISO_DATETIME.fullmatch(value)):
+        return ts(value)
+    if isinstance(value, list | tuple):
+        items = format_html_join("", "<li>{}</li>", ((show(item),) for item in value))
+        return format_html('<ul class="value-list">{}</ul>', items)
+    if isinstance(value, dict):
+        return format_html('<code class="value-json">{}</code>', json.dumps(value, sort_keys=True, ensure_ascii=False))
     return value
 
 
