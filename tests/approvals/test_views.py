@@ -151,7 +151,9 @@ def test_the_timeline_shows_each_signature_manifestation(client, cast, pending):
     timeline = page.split('id="timeline"')[1].split("</ol>")[0]
     for decision, printed in ((rita, "Rita Tester (rita)"), (sam, "Sam Tester (sam)")):
         assert printed in timeline
-        assert decision.decided_at.strftime("%Y-%m-%dT%H:%M:%SZ") + "</span> UTC" in timeline
+        # The one time format: local time in the browser, the exact UTC time of the signature on hover
+        at = decision.decided_at
+        assert f'<time datetime="{at:%Y-%m-%dT%H:%M:%SZ}" title="{at:%Y-%m-%d %H:%M:%S} UTC">' in timeline
         assert decision.signature_hash[:16] in timeline
     assert timeline.count("Approved as Model risk review") == 2
     assert "“Backtest fine.”" in timeline

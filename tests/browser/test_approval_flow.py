@@ -21,7 +21,7 @@ pytestmark = pytest.mark.browser
 
 SCREENSHOT = "/tmp/approval-final.png"  # noqa: S108 - for the lead to look at, not asserted
 SELF_APPROVAL = "You requested this deployment, so you cannot approve it"
-UTC_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ UTC")
+LOCAL_TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d")  # the portal's one time format, in the reader's zone
 MODEL_CARD = """# Retail Scorecard 2.0.0
 
 Scores retail credit applications. Trained on 2019-2024 applications; validated by Model Risk.
@@ -82,7 +82,7 @@ def approve_as(login, expect, username: str, printed_name: str, step_name: str, 
     signature = page.locator(f".signature[data-username='{username}']")
     expect(signature).to_contain_text(f"Approved as {step_name}")
     expect(signature).to_contain_text(f"{printed_name} ({username})")
-    expect(signature).to_contain_text(UTC_TIME)
+    expect(signature).to_contain_text(LOCAL_TIME)
     expect(signature).to_contain_text("Signed electronically")
     expect(page.locator("#request-body")).to_contain_text(f"Recorded: Approved as {step_name}.")
     expect(page.locator("#decide")).to_have_count(0)  # one person, one decision
@@ -150,7 +150,7 @@ def test_a_high_risk_version_is_requested_approved_in_two_steps_and_signed(cast,
         signature = dana.locator(f".signature[data-username='{username}']")
         expect(signature).to_contain_text(meaning)
         expect(signature).to_contain_text(f"{printed_name} ({username})")
-        expect(signature).to_contain_text(UTC_TIME)
+        expect(signature).to_contain_text(LOCAL_TIME)
     expect(dana.locator("#requester-note")).to_have_count(0)
     dana.screenshot(path=SCREENSHOT, full_page=True)
 

@@ -143,3 +143,22 @@ def test_every_page_has_the_content_security_policy_and_nothing_inline_that_it_b
         assert policy == POLICY, path  # no 'unsafe-inline' or 'unsafe-eval' anywhere, the admin included
         inline = INLINE.search(response.content.decode())
         assert inline is None, f"{path}: {inline and inline.group(0)}"
+
+
+# A time written out as ISO 8601: what a template shows without the ts filter (a raw datetime, `|date:"c"`, "…Z UTC").
+RAW_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d|\dZ UTC")
+# What is not shown as a time of the page's own: tags (a <time datetime> attribute is ISO on purpose), and the raw
+# record behind a <pre> or <code>.
+NOT_SHOWN = re.compile(r"<(pre|code|script)\b.*?</\1>|<[^>]+>", re.S)
+
+
+def test_every_page_shows_times_in_the_one_time_format(client, portal):
+    client.force_login(portal.admin)
+    pages = [path for path in sorted(crawl(client)) if not path.startswith("/admin/")]
+    raw = {}
+    for path in pages:
+        shown = html.unescape(NOT_SHOWN.sub(" ", client.get(path).content.decode()))
+        if found := RAW_TIME.search(shown):
+            raw[path] = shown[max(0, found.start() - 60) : found.end() + 20]
+    assert raw == {}
+    assert len(pages) > 20
