@@ -6,9 +6,12 @@ Each model and version is applied by one service call, which is its own transact
 chunk), so one bad declaration does not stop the others.
 """
 
+import json
+import logging
 from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import DataError
 from django.utils.text import slugify
 
 from apps.audit.actors import Actor
@@ -19,8 +22,13 @@ from apps.inventory.models import ModelVersion, RegisteredModel, Source
 from . import git
 from .reading import Problems
 
+logger = logging.getLogger(__name__)
 SYNC_ACTOR = Actor.system("git-sync")
 DEPRECATED_TAG = "deprecated"
+JSON_FIELDS = ("metrics", "parameters", "source_metadata")
+# What one write may fail with besides the services' own refusals: a value the database or JSON cannot hold that no
+# check caught (psycopg2 raises ValueError for a NUL, json TypeError for an odd type). It fails that write alone.
+_REFUSED = (ValidationError, PermissionDenied, DataError, ValueError, TypeError)
 
 
 def sync_context(repository, run, commit: str | None = None):
@@ -36,7 +44,21 @@ def _messages(exc: Exception) -> str:
         if hasattr(exc, "message_dict"):
             return "; ".join(f"{key}: {' '.join(value)}" for key, value in exc.message_dict.items())
         return " ".join(exc.messages)
+    if not isinstance(exc, PermissionDenied):
+        logger.warning("git sync: a write failed with %s", type(exc).__name__, exc_info=exc)
+        return f"it could not be stored ({type(exc).__name__}: {str(exc).strip()[:200]})"
     return str(exc)
+
+
+def _json_error(fields: dict) -> str | None:
+    """Why a JSON field cannot be stored (NaN and infinities are not JSON; PostgreSQL refuses them), else None."""
+    for name in JSON_FIELDS:
+        if name in fields:
+            try:
+                json.dumps(fields[name], allow_nan=False)
+            except (ValueError, TypeError) as exc:
+                return f"{name}: cannot be stored as JSON ({exc})"
+    return None
 
 
 @dataclass
@@ -82,7 +104,7 @@ class Applier:
                         actor=SYNC_ACTOR, team=self.repository.team, name=name,
                         source_repository_url=self.repository.url, **create,
                     )  # fmt: skip
-            except (ValidationError, PermissionDenied) as exc:
+            except _REFUSED as exc:
                 self.problems.error(f"{where}: model {name!r} not registered: {_messages(exc)}")
                 return None
             self.models[slug] = model
@@ -92,22 +114,29 @@ class Applier:
             try:
                 with self._context(commit):
                     model = inventory.registered_model_update(actor=SYNC_ACTOR, model=model, **changed)
-            except (ValidationError, PermissionDenied) as exc:
+            except _REFUSED as exc:
                 self.problems.error(f"{where}: model {name!r} not updated: {_messages(exc)}")
             self.models[slug] = model
         return model
 
     def deprecate(self, model, where: str) -> None:
         names = [tag.name for tag in model.tags.all()]
+        if DEPRECATED_TAG not in names:
+            self._tags(model, [*names, DEPRECATED_TAG], f"{where}: could not mark {model.name} deprecated")
+
+    def undeprecate(self, model, where: str) -> None:
+        """Drop the `deprecated` tag of a model GTO shows active again (something happened since its deprecation)."""
+        names = [tag.name for tag in model.tags.all()]
         if DEPRECATED_TAG in names:
-            return
+            kept = [name for name in names if name != DEPRECATED_TAG]
+            self._tags(model, kept, f"{where}: could not mark {model.name} active again")
+
+    def _tags(self, model, names: list[str], failure: str) -> None:
         try:
             with self._context(None):
-                self.models[model.slug] = inventory.registered_model_update(
-                    actor=SYNC_ACTOR, model=model, tags=[*names, DEPRECATED_TAG]
-                )
-        except (ValidationError, PermissionDenied) as exc:
-            self.problems.error(f"{where}: could not mark {model.name} deprecated: {_messages(exc)}")
+                self.models[model.slug] = inventory.registered_model_update(actor=SYNC_ACTOR, model=model, tags=names)
+        except _REFUSED as exc:
+            self.problems.error(f"{failure}: {_messages(exc)}")
 
     # -- versions -------------------------------------------------------------------------------------------
 
@@ -122,17 +151,24 @@ class Applier:
         key = (model.pk, version)
         self.seen.add(key)
         existing = self.versions.get(key)
+        problem = _json_error(fields)
+        if problem:
+            self.problems.error(
+                f"{where}: {model.name} {version} not {'updated' if existing else 'registered'}: {problem}"
+            )
+            return
         if existing is None:
             if commit is None:
                 return
+            author = f"{commit.author_name} <{commit.author_email}>"
             try:
                 with self._context(commit.sha):
                     self.versions[key] = inventory.model_version_create(
                         actor=SYNC_ACTOR, model=model, version=version, source=Source.GIT,
-                        git_commit_sha=commit.sha, git_author=f"{commit.author_name} <{commit.author_email}>",
+                        git_commit_sha=commit.sha, git_author=author if len(author) <= 300 else f"{author[:299]}…",
                         git_committed_at=commit.committed_at, **fields, **(on_create or {}),
                     )  # fmt: skip
-            except (ValidationError, PermissionDenied) as exc:
+            except _REFUSED as exc:
                 self.problems.error(f"{where}: {model.name} {version} not registered: {_messages(exc)}")
                 return
             self.created.add(key)
@@ -146,7 +182,7 @@ class Applier:
         try:
             with self._context(existing.git_commit_sha):
                 self.versions[key] = inventory.model_version_update(actor=SYNC_ACTOR, version=existing, **changed)
-        except (ValidationError, PermissionDenied) as exc:
+        except _REFUSED as exc:
             self.problems.error(f"{where}: {model.name} {version} not updated: {_messages(exc)}")
             return
         if key not in self.created:

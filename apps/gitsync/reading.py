@@ -14,15 +14,15 @@ import functools
 import posixpath
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-
-from django.utils.text import slugify
 
 from . import git, parsers
+from .gto_state import GtoState, GtoVersion, read_gto
 from .parsers import gto
 
+__all__ = ["GtoState", "GtoVersion", "Problems", "read_gto"]
+
 GOVPORTAL_FILE = "govportal.yaml"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+TAG_NAME_MAX = 255  # what ModelVersion.git_tag and KnownTag.name hold; Git allows longer names
 
 
 @dataclass
@@ -42,17 +42,24 @@ class Problems:
 
 
 def text_of(content, path: str, problems: Problems) -> str | None:
-    """A file's text, or None with the reason recorded (too large, not UTF-8)."""
+    """A file's text, or None with the reason recorded (a symbolic link, too large, not UTF-8, a NUL character)."""
     if content is None:
+        return None
+    if isinstance(content, git.Symlink):
+        problems.warn(f"{content.path} is a symbolic link; GovPortal reads only regular files")
         return None
     if isinstance(content, git.FileTooLarge):
         problems.error(f"{path}: {content.size} bytes, over the limit of {content.limit}; not read")
         return None
     try:
-        return content.decode("utf-8").removeprefix("\ufeff")
+        text = content.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         problems.error(f"{path}: not UTF-8 (invalid byte at offset {exc.start}); not read")
         return None
+    if "\x00" in text:  # valid UTF-8, but no database text column holds it
+        problems.error(f"{path}: contains a NUL character (offset {text.index(chr(0))}); not read")
+        return None
+    return text
 
 
 def metadata_files(directory: str) -> list[str]:
@@ -92,84 +99,9 @@ def metadata_from(files: dict, commit: str, directory: str, problems: Problems, 
     return metadata
 
 
-# -- GTO state ------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class GtoVersion:
-    artifact: str
-    version: str
-    tag: git.Tag
-    deregistered: bool = False
-
-
-@dataclass
-class GtoState:
-    """The registry GTO's tags describe, as of now."""
-
-    # Keyed by the model slug of the artifact name, as the inventory matches models ("churn-model" is the
-    # model "Churn Model" of govportal.yaml).
-    versions: dict[tuple[str, str], GtoVersion] = field(default_factory=dict)  # (slug, version) →
-    stages: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (slug, commit) → stages
-    deprecated: set[str] = field(default_factory=set)  # slugs
-    names: dict[str, str] = field(default_factory=dict)  # slug → artifact name
-    artifacts: dict[str, gto.ArtifactDecl] = field(default_factory=dict)  # artifact name → declaration
-
-    def decl(self, slug: str) -> gto.ArtifactDecl | None:
-        return self.artifacts.get(self.names.get(slug, ""))
-
-    def directory(self, slug: str) -> str:
-        """The folder an artifact's declared path names (a file's folder when the path ends in a file name)."""
-        decl = self.decl(slug)
-        path = (decl.path if decl else "").strip("/")
-        if "." in path.rsplit("/", 1)[-1]:
-            return posixpath.dirname(path)
-        return path
-
-
-def _order(tag: git.Tag, event: gto.GtoEvent) -> tuple:
-    # GTO orders a name's events by creation time; the #N counter breaks ties and orders lightweight tags.
-    return (tag.tagged_at or _EPOCH, event.counter or 0, tag.name)
-
-
-def read_gto(tags: list[git.Tag], problems: Problems) -> GtoState:
-    """Registrations, deregistrations, stage assignments and deprecations, the latest event winning."""
-    state = GtoState()
-    events = sorted(
-        ((tag, event) for tag in tags if (event := gto.parse_gto_tag(tag.name, tag.message))),
-        key=lambda pair: _order(*pair),
-    )
-    assigned: dict[tuple[str, str, str], tuple[bool, int]] = {}  # (slug, commit, stage) → (on, event order)
-    for order, (tag, event) in enumerate(events):
-        slug = slugify(event.artifact)
-        state.names.setdefault(slug, event.artifact)
-        if event.action == gto.REGISTER:
-            if not tag.annotated:
-                problems.warn(f"tag {tag.name}: GTO registers versions with annotated tags; read it anyway")
-            state.versions[(slug, event.version)] = GtoVersion(event.artifact, event.version, tag)
-        elif event.action == gto.DEREGISTER:
-            registered = state.versions.get((slug, event.version))
-            if registered is None:
-                problems.warn(f"tag {tag.name}: deregisters {event.artifact} {event.version}, which no tag registers")
-            else:
-                registered.deregistered = True
-        elif event.action in (gto.ASSIGN, gto.UNASSIGN):
-            assigned[(slug, tag.target_sha, event.stage)] = (event.action == gto.ASSIGN, order)
-        elif event.action == gto.DEPRECATE:
-            state.deprecated.add(slug)
-    # As `gto show` does: a stage is held by the version assigned to it last, among those still assigned.
-    holders: dict[tuple[str, str], tuple[int, str]] = {}
-    for (slug, commit, stage), (on, when) in assigned.items():
-        if on and when > holders.get((slug, stage), (-1, ""))[0]:
-            holders[(slug, stage)] = (when, commit)
-    for (slug, stage), (_, commit) in holders.items():
-        state.stages.setdefault((slug, commit), set()).add(stage)
-    return state
-
-
 def read_artifacts(mirror: git.Mirror, head: str, problems: Problems, max_bytes: int) -> dict:
     """Artifact declarations at the head: artifacts.yaml and the `artifacts:` of dvc.yaml (the first wins)."""
-    files = mirror.read_files([(head, "artifacts.yaml"), (head, "dvc.yaml")], max_bytes)
+    files = mirror.read_files([(head, "artifacts.yaml"), (head, "dvc.yaml")], max_bytes, links=True)
     declared = {}
     for path, parse in (("artifacts.yaml", gto.parse_artifacts_yaml), ("dvc.yaml", gto.parse_dvc_yaml_artifacts)):
         text = text_of(files.get((head, path)), path, problems)
@@ -192,6 +124,7 @@ def tags_by_commit(tags: list[git.Tag]) -> dict[str, list[str]]:
 
 def release_tag(registered: str, version: str, names: list[str]) -> str:
     """The tag naming a version at its commit: its GTO registration, then `version`/`vversion`, then any."""
+    names = [name for name in names if len(name) <= TAG_NAME_MAX]
     if not names:
         return ""
     for candidate in (registered, version, f"v{version}"):

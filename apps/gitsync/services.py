@@ -251,8 +251,10 @@ def _send(repository_id: int, trigger: str, requested_by: str) -> None:
     try:
         sync_repository_task.delay(repository_id, trigger, requested_by)
     except Exception:
-        if not settings.CELERY_TASK_ALWAYS_EAGER:
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            # No broker: the sync ran here, in the request that asked for it (Sync now, a webhook). It records its own
+            # failures; anything else is logged, and the person or GitHub is not answered with a server error.
+            logger.exception("the in-process sync of repository %s failed", repository_id)
+        else:
             logger.exception("could not queue the sync of repository %s", repository_id)
-            GitRepository.objects.filter(pk=repository_id).update(sync_queued_at=None)
-            return
-        raise
+        GitRepository.objects.filter(pk=repository_id).update(sync_queued_at=None)

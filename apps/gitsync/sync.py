@@ -47,16 +47,28 @@ def sync_repository(repository_id: int, *, trigger: str, requested_by: str = "")
         try:
             _Sync(repository, run).execute()
         except TransientSyncError:
-            raise
+            raise  # recorded as failed already; the task retries it
         except Exception as exc:
+            # Never out of the task: a failure that escaped would be retried by nobody and shown to nobody. The run
+            # says what went wrong, and the next sync starts again from the last commit that was fully applied.
             logger.exception("sync of repository %s failed", repository.pk)
-            _finish(run, repository, SyncStatus.FAILED, Problems(errors=[f"internal error ({type(exc).__name__})"]))
-            raise
+            _finish(run, repository, SyncStatus.FAILED, Problems(errors=[f"internal error ({reason(exc)})"]))
     if GitRepository.objects.filter(pk=repository.pk, sync_queued_at__isnull=False).exists():
         from .tasks import sync_repository_task
 
         sync_repository_task.delay(repository.pk, Trigger.SCHEDULE, "coalesced request")
     return run
+
+
+def reason(exc: BaseException) -> str:
+    """An unexpected exception in a few words for the run's record: its type and message, without URL user-info."""
+    text = git.redact(str(exc)).strip()
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+
+
+def _storable(message: str) -> str:
+    """Messages quote what repositories hold; a JSON column takes neither NUL nor unpaired surrogates."""
+    return message.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")[:1000]
 
 
 def _close_interrupted_runs(repository: GitRepository) -> None:
@@ -71,8 +83,8 @@ def _close_interrupted_runs(repository: GitRepository) -> None:
 def _finish(run: SyncRun, repository: GitRepository, status: str, problems: Problems, **fields) -> None:
     run.status = status
     run.finished_at = timezone.now()
-    run.errors = [message[:1000] for message in problems.errors[:MAX_MESSAGES]]
-    run.warnings = [message[:1000] for message in problems.warnings[:MAX_MESSAGES]]
+    run.errors = [_storable(message) for message in problems.errors[:MAX_MESSAGES]]
+    run.warnings = [_storable(message) for message in problems.warnings[:MAX_MESSAGES]]
     for name, value in fields.items():
         setattr(run, name, value)
     run.save()
@@ -131,13 +143,16 @@ class _Sync:
             head = mirror.head(repository.branch)
             if head is None:
                 raise git.GitError(f"the branch {repository.branch!r} does not exist in the repository")
-            tags = mirror.tags()
+            skipped: list[tuple[str, str]] = []
+            tags = mirror.tags(skipped=skipped)
         except (git.GitError, ValueError) as exc:
             self.problems.error(f"could not read the repository: {exc}")
             _finish(self.run, repository, SyncStatus.FAILED, self.problems)
             if isinstance(exc, git.GitError) and exc.transient:
                 raise TransientSyncError(str(exc)) from exc
             return
+        for name, kind in skipped:
+            self.problems.warn(f"tag {name} points at a {kind}, not a commit; ignored")
         fingerprint = _fingerprint(tags)
         # "Sync now" re-reads everything (idempotent, so only real differences are written): a fix made in the
         # portal (a team, a clashing model) then takes effect without a new commit.
@@ -170,7 +185,7 @@ class _Sync:
 
     def _read_history(self, mirror: git.Mirror, applier: Applier, since: str | None) -> None:
         touched = mirror.commits(self.repository.branch, since, paths=(GOVPORTAL_FILE,))
-        yaml_files = mirror.read_files([(commit.sha, GOVPORTAL_FILE) for commit in touched], self.max_bytes)
+        yaml_files = mirror.read_files([(commit.sha, GOVPORTAL_FILE) for commit in touched], self.max_bytes, links=True)
         declared = []  # (commit, models, problems), oldest first
         for index, commit in enumerate(touched):
             # Only the newest version of the file reports its mistakes; older ones were superseded.
@@ -179,7 +194,11 @@ class _Sync:
             text = reading.text_of(yaml_files[(commit.sha, GOVPORTAL_FILE)], GOVPORTAL_FILE, problems)
             if text is None:
                 continue  # deleted (nothing is removed from the inventory) or unreadable (reported)
-            result = parsers.parse_govportal_yaml(text, GOVPORTAL_FILE, self.max_bytes)
+            try:
+                result = parsers.parse_govportal_yaml(text, GOVPORTAL_FILE, self.max_bytes)
+            except Exception as exc:  # a reader's bug must not stop the commits after this one
+                self._unexpected(exc, commit, "could not be read", last)
+                continue
             for error in result.errors:
                 problems.error(str(error))
             declared.append((commit, result.models, problems))
@@ -188,9 +207,19 @@ class _Sync:
             for version in (version for spec in specs for version in spec.versions if version.model_card):
                 directory = posixpath.dirname(version.model_card)
                 wanted += [(commit.sha, path) for path in (version.model_card, *reading.metadata_files(directory))]
-        files = mirror.read_files(wanted, self.max_bytes)  # every card and metadata file in one batch
-        for commit, specs, problems in declared:
-            self._apply_declarations(applier, commit, specs, files, problems)
+        files = mirror.read_files(wanted, self.max_bytes, links=True)  # every card and metadata file in one batch
+        for index, (commit, specs, problems) in enumerate(declared):
+            try:
+                self._apply_declarations(applier, commit, specs, files, problems)
+            except Exception as exc:
+                self._unexpected(exc, commit, "could not be applied", index == len(declared) - 1)
+
+    def _unexpected(self, exc: Exception, commit: git.Commit, what: str, last: bool) -> None:
+        """An exception on one commit's govportal.yaml: an error when it is the file as it is now, a warning when a
+        later commit superseded it (and the sync goes on to that one)."""
+        logger.exception("repository %s: %s at %s %s", self.repository.pk, GOVPORTAL_FILE, commit.sha, what)
+        message = f"{GOVPORTAL_FILE} at {commit.sha[:10]} {what} ({reason(exc)})"
+        (self.problems.error if last else self.problems.warn)(message)
 
     def _apply_declarations(self, applier: Applier, commit: git.Commit, specs, files: dict, problems: Problems):
         team = self.repository.team
@@ -256,7 +285,7 @@ class _Sync:
         wanted = []
         for slug, gv in new:
             wanted += [(gv.tag.target_sha, path) for path in reading.metadata_files(state.directory(slug))]
-        files = mirror.read_files(wanted, self.max_bytes)
+        files = mirror.read_files(wanted, self.max_bytes, links=True)
         for slug, artifact in sorted(state.names.items()):
             decl = state.decl(slug)
             if decl is not None and decl.type and decl.type != "model":
@@ -272,6 +301,8 @@ class _Sync:
                 continue
             if slug in state.deprecated:
                 applier.deprecate(model, f"tag {artifact}@deprecated")
+            elif slug in state.revived:  # as GTO: a version registered (or any tag) since the deprecation revives it
+                applier.undeprecate(model, f"tags of {artifact}")
             tagged = [gv for new_slug, gv in new if new_slug == slug]
             for start in range(0, len(tagged), CHUNK):
                 # A first sync registers hundreds of versions: one commit per chunk, a savepoint per version (so
@@ -323,7 +354,12 @@ class _Sync:
     def _tags_moved(self, tags: list[git.Tag]) -> None:
         """Compare tags with what the last sync saw; report moved and deleted ones and remember the new state."""
         known = dict(KnownTag.objects.filter(repository=self.repository).values_list("name", "target_sha"))
-        current = {tag.name: tag.target_sha for tag in tags}
+        current = {}
+        for tag in tags:
+            if len(tag.name) <= reading.TAG_NAME_MAX:
+                current[tag.name] = tag.target_sha
+            else:
+                self.problems.warn(f"tag {tag.name[:80]}… is over {reading.TAG_NAME_MAX} characters; not tracked")
         new = [KnownTag(repository=self.repository, name=n, target_sha=t) for n, t in current.items() if n not in known]
         KnownTag.objects.bulk_create(new, batch_size=1000)
         for name, old in known.items():

@@ -157,7 +157,7 @@ def test_gto_tags_register_versions_with_stages_and_deregistration(cast, remote)
     assert versions["v1.1.0"].stages == ["prod", "staging"]
     assert versions["v1.0.0"].source_metadata["mlflow"]["run_id"] == "8d3c0f1e2b"
 
-    remote.tag("churn@v1.0.0!")
+    remote.tag("churn@v1.0.0!", rev=first)  # at the version's commit, as `gto deprecate churn v1.0.0` tags it
     remote.tag("churn@deprecated")
     trail = Trail()
     run = sync(repository)
@@ -378,6 +378,7 @@ def _held_elsewhere(locks, repository):
                 yield
             finally:
                 other.close()  # a closed session frees its advisory locks, as a killed worker's does
+                _wait_until_freed(connection, locks.ADVISORY_NAMESPACE, repository.pk)
         else:
             from datetime import timedelta
 
@@ -388,6 +389,22 @@ def _held_elsewhere(locks, repository):
             GitRepository.objects.filter(pk=repository.pk).update(lease_until=None)
 
     return held()
+
+
+def _wait_until_freed(connection, namespace: int, key: int, timeout: float = 10.0) -> None:
+    """The server ends a closed session's backend, and frees its locks, a moment after the client hangs up."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s",
+                [namespace, key],
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.05)
 
 
 def test_an_expired_lease_does_not_block_a_sync(cast, churn_repo):
