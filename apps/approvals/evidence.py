@@ -47,4 +47,5 @@ def build(request) -> dict:
             changes.append(
                 {"label": f"parameter {key}", "old": baseline.parameters.get(key), "new": version.parameters.get(key)}
             )
-    return {"metrics": metrics, "baseline": baseline, "baseline_request": baseline_request, "changes": changes}
+    return {"metrics": metrics, "baseline": baseline, "baseline_request": baseline_request, "changes": changes,
+            "thresholds": bool(thresholds)}  # fmt: skip

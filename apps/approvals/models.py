@@ -53,6 +53,15 @@ class ApprovalPolicy(models.Model):
     def __str__(self):
         return self.name
 
+    @property
+    def check_names(self) -> list[str]:
+        """The automated checks this policy requires, in words (the policies page lists them)."""
+        flags = ((self.require_model_card, "model card"), (self.require_digest, "artifact digest"),
+                 (self.require_previous_environment, "promotion order"),
+                 (self.require_current_validation, "validation current"))  # fmt: skip
+        thresholds = [f"{rule['metric']} {rule['op']} {rule['value']}" for rule in self.metric_thresholds or []]
+        return [name for required, name in flags if required] + thresholds
+
 
 class PolicyStep(models.Model):
     """One ordered step of a policy: who may approve, how many distinct people, signed or not, and how fast."""

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.db import connections
 from django.db.models import Aggregate, Count, DurationField, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q
-from django.db.models.functions import TruncWeek
+from django.db.models.functions import Lower, TruncWeek
 from django.shortcuts import get_object_or_404
 
 from apps.accounts import permissions
@@ -102,7 +102,12 @@ def currently_approved(*, version, environment) -> DeploymentRequest | None:
 
 
 def policy_list():
-    return ApprovalPolicy.objects.select_related("environment").prefetch_related("steps__team", "steps__users")
+    """Policies in promotion order of their environment (those for every environment last), then by name."""
+    return (
+        ApprovalPolicy.objects.select_related("environment")
+        .prefetch_related("steps__team", "steps__users")
+        .order_by(F("environment__order").asc(nulls_last=True), Lower("name"))
+    )
 
 
 # --- the home page: what the user asked for, and how requests have fared ------------------------------------------

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.accounts import permissions
+from apps.accounts.signatures import SignatureError
 from apps.audit import links
 from apps.audit.actors import Actor
 from apps.audit.selectors import audit_event_list_for_request
@@ -98,6 +99,9 @@ def request_decide(request, pk):
         except ValidationError as exc:
             apply_errors(form, exc)
             status = 400
+        except SignatureError as exc:  # a wrong password (or signing locked): said on the password field itself
+            form.add_error("password", exc.message)
+            status = exc.status
         except DomainError as exc:
             messages.error(request, exc.message)
             status = exc.status

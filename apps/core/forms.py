@@ -30,8 +30,18 @@ class BootstrapMixin:
 
     def full_clean(self):
         super().full_clean()
+        self._mark_invalid()
+
+    def add_error(self, field, error):
+        """Also after validation: a service's refusal (a wrong signature password) marks its field like any error."""
+        super().add_error(field, error)
+        if hasattr(self, "cleaned_data"):
+            self._mark_invalid()
+
+    def _mark_invalid(self):
         for name in self.errors:
             if name in self.fields:
                 widget = self.fields[name].widget
-                widget.attrs["class"] = f"{widget.attrs.get('class', '')} is-invalid"
+                classes = widget.attrs.get("class", "").split()
+                widget.attrs["class"] = " ".join([*classes, "is-invalid"] if "is-invalid" not in classes else classes)
                 widget.attrs["aria-invalid"] = "true"

@@ -244,7 +244,15 @@ def test_a_wrong_password_on_the_page_refuses_and_keeps_the_failure(client, cast
     )
 
     assert response.status_code == 403
-    assert "The password is not correct: the decision was not recorded." in text(response)
+    page = text(response)
+    # On the password field itself, not in a banner: the field is marked invalid and the reason is right under it
+    field = re.search(r'<input type="password" name="password"[^>]*>', page).group(0)
+    assert 'class="form-control is-invalid"' in field and 'aria-invalid="true"' in field
+    assert page.split(field)[1].startswith(
+        '<div class="invalid-feedback d-block" id="password-error">The password is not correct: the decision was not '
+        "recorded. 4 attempts left before signing locks.</div>"
+    )
+    assert 'class="alert alert-danger' not in page
     assert Decision.objects.count() == 0
     assert trail.actions() == ["signature.failed"]
 
@@ -659,3 +667,60 @@ def test_the_page_after_a_decision_shows_the_updated_badge(client, cast, envs, v
     assert badge(home) == "1"
     waiting = text(home).split('id="waiting"')[1].split("</section>")[0]
     assert f"#{second.pk}<" in waiting and f"#{first.pk}<" not in waiting
+
+
+# --- small things a new user sees ---------------------------------------------------------------------------------
+
+
+def test_the_policies_page_lists_policies_in_promotion_order_with_their_checks(client, cast, envs, policy):
+    admin = Actor.of(cast.admin)
+    steps = [{"name": "Review", "approver_kind": "role", "role": "approver", "quorum": 1, "requires_signature": False,
+              "due_hours": 24}]  # fmt: skip
+    for name, environment in (("Any environment", None), ("staging checks", envs.staging), ("Dev", envs.development)):
+        services.policy_save(actor=admin, name=name, environment=environment, steps=steps, require_model_card=False,
+                             require_digest=False)  # fmt: skip
+
+    page = text(login(client, cast.vera).get("/approvals/policies/"))
+
+    order = re.findall(r'<div class="card-header d-flex align-items-center gap-2">\s*<span>([^<]+)</span>', page)
+    assert order == ["Dev", "staging checks", "Production high risk", "Any environment"]
+    assert "Checks: model card · artifact digest · auc &gt;= 0.8." in html.escape(page, quote=False)
+    assert "Checks: none." in page
+    assert not re.search(r"·\s*</div>", page)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_evidence_shows_lists_as_lists_and_no_threshold_column_when_no_policy_sets_one(client, cast, envs, v1, v2):
+    """development is not protected: each request is approved at once, and the second one's evidence compares."""
+    dana = Actor.of(cast.dana)
+    services.request_deployment(actor=dana, version=v1, environment=envs.development, justification="First.")
+    inventory.model_version_update(
+        actor=dana, version=v2, training_data=["s3://lake/applications/2025.parquet", "snowflake://risk/bureau"]
+    )
+    request = services.request_deployment(actor=dana, version=v2, environment=envs.development, justification="Next.")
+
+    page = text(login(client, cast.vera).get(detail(request)))
+
+    metrics = page.split("Metrics against 1.0.0")[1].split("</table>")[0]
+    assert "<th>Threshold</th>" not in metrics and "<th>Metric</th>" in metrics
+    changes = page.split("Changes against")[1].split("</table>")[0]
+    assert (
+        '<ul class="value-list"><li>s3://lake/applications/2025.parquet</li><li>snowflake://risk/bureau</li></ul>'
+        in changes
+    )
+    assert "['" not in page and "']" not in page
+
+
+def test_the_request_page_has_a_threshold_column_when_its_policy_sets_thresholds(client, cast, envs, v2):
+    request = request_production(cast, v2, envs)
+    page = text(login(client, cast.vera).get(detail(request)))
+    assert "<th>Threshold</th>" in page and "&gt;= 0.8" in html.escape(page, quote=False)
+
+
+def test_a_request_in_one_state_reads_the_same_everywhere(client, cast, envs, v2):
+    request = request_production(cast, v2, envs)
+    client = login(client, cast.dana)
+    for path in ("/", "/approvals/requests/", detail(request)):
+        page = text(client.get(path))
+        assert "Pending approval" in page, path
+        assert not re.search(r">Pending<", page), path
