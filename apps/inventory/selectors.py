@@ -1,6 +1,7 @@
 """Inventory reads for pages, API and exports: permission-scoped, a fixed number of queries per page."""
 
 from django.db.models import Count, Max, Prefetch, Q
+from django.db.models.functions import Lower
 from django.shortcuts import get_object_or_404
 
 from apps.accounts import permissions
@@ -8,11 +9,12 @@ from apps.accounts.models import Team
 
 from .models import RISK_ORDER, Lifecycle, ModelVersion, RegisteredModel, RiskTier, Tag, validation_overdue_q
 
+# By name without regard to case ("Account" before "AML"), as a reader expects; the exact name breaks ties.
 SORTS = {
-    "name": ("name",),
-    "-name": ("-name",),
-    "updated": ("-updated_at", "name"),
-    "risk": ("-risk_rank", "name"),
+    "name": ("name_lower", "name"),
+    "-name": ("-name_lower", "-name"),
+    "updated": ("-updated_at", "name_lower"),
+    "risk": ("-risk_rank", "name_lower"),
 }
 
 
@@ -49,6 +51,7 @@ def registered_model_list(
         version_count=Count("versions", distinct=True),
         latest_version_at=Max("versions__created_at"),
         risk_rank=rank,
+        name_lower=Lower("name"),
     ).prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
     return qs.order_by(*SORTS.get(sort, SORTS["name"])).distinct()
 

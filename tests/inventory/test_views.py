@@ -124,6 +124,20 @@ def test_the_list_sorts_by_latest_update_including_new_versions(cast, shelf, mod
     assert names[1:] == ["Churn Predictor", "Address Matcher", "Affordability Check"]
 
 
+def test_the_list_sorts_by_name_whatever_the_case(cast, models, client):
+    for name in ("AML Screening", "Account Takeover", "aggregate exposure"):
+        register(cast, name)
+    client.force_login(cast.dana)
+
+    assert listed(client) == ["Account Takeover", "aggregate exposure", "AML Screening", "Retail Scorecard"]
+    assert listed(client, "?sort=-name") == [
+        "Retail Scorecard",
+        "AML Screening",
+        "aggregate exposure",
+        "Account Takeover",
+    ]
+
+
 def test_an_unknown_sort_falls_back_to_name(cast, shelf, client):
     client.force_login(cast.dana)
 
