@@ -16,7 +16,7 @@ class LoginForm(BootstrapMixin, AuthenticationForm):
 
 
 class GrantRoleForm(BootstrapMixin, forms.Form):
-    user = forms.ModelChoiceField(queryset=None)
+    user = forms.ModelChoiceField(queryset=None, label="Person", empty_label="Choose a person…")
     role = forms.ChoiceField(choices=Role.choices)
 
     def __init__(self, *args, **kwargs):

@@ -75,12 +75,13 @@ def team_list(request):
 @login_required
 def team_detail(request, slug):
     team = get_object_or_404(Team.objects.restrict(request.user), slug=slug)
-    memberships = team.memberships.select_related("user", "granted_by").order_by("user__username", "role")
+    memberships = list(team.memberships.select_related("user", "granted_by").order_by("user__username", "role"))
     can_manage = permissions.can(request.user, permissions.MANAGE_TEAM, team)
     tokens_shown = ServiceToken.objects.select_related("created_by").order_by("-created_at")
     return render(request, "accounts/team_detail.html", {
         "team": team,
         "memberships": memberships,
+        "members": _members(memberships, can_manage=can_manage),
         "can_manage": can_manage,
         "form": GrantRoleForm(),
         # Only the team's admins (and superusers) see its service accounts and their tokens.
@@ -88,6 +89,18 @@ def team_detail(request, slug):
         if can_manage else None,
         "now": timezone.now(),
     })  # fmt: skip
+
+
+def _members(memberships: list, *, can_manage: bool) -> list[dict]:
+    """One row per person with all their roles (in `memberships`' order). A role is `revocable` unless taking it
+    would leave the team without an admin, which the service refuses: no button that can only fail."""
+    managers = sum(permissions.role_allows([m.role], permissions.MANAGE_TEAM) for m in memberships)
+    members: dict[int, dict] = {}
+    for membership in memberships:
+        manages = permissions.role_allows([membership.role], permissions.MANAGE_TEAM)
+        membership.revocable = can_manage and not (manages and managers <= 1)
+        members.setdefault(membership.user_id, {"user": membership.user, "roles": []})["roles"].append(membership)
+    return list(members.values())
 
 
 @login_required

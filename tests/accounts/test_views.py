@@ -1,8 +1,11 @@
 """Team pages: members and roles, granted and revoked through the browser by the team's admins."""
 
+import re
+
 import pytest
 
 from apps.accounts.models import Membership
+from tests.conftest import make_user
 
 TEAM = "/teams/credit-risk/"
 
@@ -36,7 +39,42 @@ def test_the_team_page_offers_grant_and_revoke_to_its_admins(client, cast):
     response = client.get(TEAM)
 
     assert "Grant a role" in response.text
-    assert response.text.count(">Revoke</button>") == 7
+    assert response.text.count(">Revoke</button>") == 6  # every role but alice's: she is the team's only admin
+
+
+def test_the_team_page_shows_one_row_per_person_with_all_their_roles(client, cast):
+    ci = make_user("svc-scorecard-ci", is_service_account=True)
+    for role in ("contributor", "viewer"):
+        Membership.objects.create(user=ci, team=cast.team_a, role=role)
+    client.force_login(cast.alice)
+
+    page = client.get(TEAM).text
+
+    rows = re.findall(r'<tr data-user="([^"]+)">', page)
+    assert rows == sorted(rows) and len(rows) == len(set(rows)) == 8
+    row = page.split('<tr data-user="svc-scorecard-ci">')[1].split("</tr>")[0]
+    assert re.findall(r'data-role="(\w+)"', row) == ["contributor", "viewer"]
+    assert row.count(">Revoke</button>") == 2
+
+
+def test_no_revoke_button_on_the_teams_only_admin_role(client, cast):
+    client.force_login(cast.alice)
+
+    row = client.get(TEAM).text.split('<tr data-user="alice">')[1].split("</tr>")[0]
+
+    assert "Revoke" not in row and "the team's only admin" in row
+    Membership.objects.create(user=cast.dana, team=cast.team_a, role="admin")
+    row = client.get(TEAM).text.split('<tr data-user="alice">')[1].split("</tr>")[0]
+    assert 'aria-label="Revoke admin from alice">Revoke</button>' in row  # a second admin: alice may step down
+
+
+def test_the_grant_form_asks_for_a_person_without_a_dashes_placeholder(client, cast):
+    client.force_login(cast.alice)
+
+    page = client.get(TEAM).text
+
+    assert '<option value="" selected>Choose a person…</option>' in page
+    assert "---------" not in page
 
 
 def test_an_admin_grants_a_role_through_the_page(client, cast, trail):
