@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from apps.accounts.views import LoginView, LogoutView
 from apps.core.api import api_not_found
-from apps.core.views import healthz
+from apps.core.views import favicon, healthz
 
 # Admin sign-in goes through the portal login, so it is audited like any other.
 admin.site.login = login_required(admin.site.login)
@@ -33,6 +33,7 @@ urlpatterns = [
     ),
     re_path(r"^api/", api_not_found),
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", favicon, name="favicon"),
     path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", LogoutView.as_view(), name="logout"),
     path("teams/", include("apps.accounts.urls")),
