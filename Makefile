@@ -19,12 +19,15 @@ $(STAMP): requirements.txt | $(BIN)/python
 var:
 	mkdir -p var
 
-# Local development: embedded SQLite under var/, tasks in-process, console e-mail.
+# Local development: embedded SQLite under var/, tasks in-process, console e-mail. Links in e-mails, reports and the
+# webhook URL point where this server listens (`make run PORT=8080`), unless PORTAL_BASE_URL says otherwise.
 run: export DEBUG ?= 1
 run: export GITSYNC_ALLOW_LOCAL ?= 1
+run: export PORTAL_BASE_URL ?= http://$(HOST):$(PORT)
 run: $(STAMP) | var
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_demo
+	@echo "Serving on http://$(HOST):$(PORT)/ (PORTAL_BASE_URL=$(PORTAL_BASE_URL))"
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 migrate: export DEBUG ?= 1
