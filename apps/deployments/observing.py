@@ -109,18 +109,31 @@ def observation_apply(target: DeploymentTarget, observed: list[Observed]) -> dic
     kept = len(open_rows) - len(gone)
     if kept:
         Running.objects.filter(target=target, until__isnull=True, started_at__lt=now).update(last_seen_at=now)
-    status_changed = target.last_status != TargetStatus.OK
+    previous = target.last_status
     DeploymentTarget.objects.filter(pk=target.pk).update(
         last_status=TargetStatus.OK, last_error="", last_observed_at=now
     )
     touched = {row.model_id for row in gone if row.model_id} | {
         m.pk for item in new if (m := models.get(item.model.lower()))
     }
-    if status_changed:  # back from unknown (or first seen): every model of the environment may change status
+    if _judges_whole_environment(target, previous):
         drift_refresh(environment_ids={target.environment_id}, now=now)
     elif touched:
         drift_refresh(environment_ids={target.environment_id}, model_ids=touched, now=now)
     return {"opened": len(new), "closed": len(gone), "kept": kept}
+
+
+def _judges_whole_environment(target: DeploymentTarget, previous: str) -> bool:
+    """After this observation, may models it did not touch change status too? Yes when the target is back from
+    unknown (their status may have been "unknown" because of it), or when it is the environment's first target to
+    be read (approved models there had no status yet). A new target among others that answer changes only what it
+    reports, so a fleet of targets coming online does not re-judge the whole environment once per target."""
+    if previous == TargetStatus.UNKNOWN:
+        return True
+    if previous != TargetStatus.NEVER:
+        return False
+    others = DeploymentTarget.objects.filter(environment_id=target.environment_id, enabled=True).exclude(pk=target.pk)
+    return not others.exclude(last_status=TargetStatus.NEVER).exists()
 
 
 def _resolve(items: list[Observed]) -> tuple[dict, dict]:
