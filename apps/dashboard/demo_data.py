@@ -752,7 +752,8 @@ REQUESTS = [
         "2.1.0",
         "production",
         "tom",
-        "A week of shadow routing: macro-F1 up two points, no intent worse. "
+        "A week of shadow routing: accuracy up from 91.3% to 91.6%, macro-F1 level (0.875 against 0.876), no intent "
+        "worse. "
         "The service desk wants the dispute intents live.",
         (Decide("rita", "Validated MRM-2024-090 still applies: same architecture, more labels."), Decide("bo")),
     ),
@@ -783,7 +784,8 @@ REQUESTS = [
         "1.4.0",
         "production",
         "dana",
-        "1.4.0 beat 1.3.0 on the shadow run (AUC and lift at 10% both up). Replace 1.3.0 before the spring campaign.",
+        "1.4.0 beat 1.3.0 on the shadow run: lift at 10% up from 3.29 to 3.35 and recall up, at the same AUC (0.851 "
+        "against 0.852). Replace 1.3.0 before the spring campaign.",
     ),
     # AML 3.0.0: model risk has signed twice; the security review (sam) is next.
     DemoRequest(

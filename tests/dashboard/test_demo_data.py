@@ -319,3 +319,30 @@ def test_the_demo_targets_show_what_runs_and_the_one_exception(loaded):
     )  # fmt: skip
     churn = DriftState.objects.get(model__name="Customer Churn Predictor", environment__slug="production")
     assert (churn.status, churn.running_label) == ("in_sync", "1.3.0")
+
+
+def metrics_of(model: str, version: str) -> dict:
+    spec = next(spec for spec in demo.MODELS if spec.name == model)
+    return demo.version_metrics(spec, spec.versions.index(version))
+
+
+def justification(model: str, version: str, environment: str) -> str:
+    wanted = (model, version, environment)
+    return next(r.justification for r in demo.REQUESTS if (r.model, r.version, r.environment) == wanted)
+
+
+def test_the_demo_justifications_say_what_the_evidence_shows():
+    """An approver compares the justification with the metrics on the request page: they must not disagree."""
+    new, old = metrics_of(demo.CHURN, "1.4.0"), metrics_of(demo.CHURN, "1.3.0")
+    assert new["lift_at_10pct"] > old["lift_at_10pct"] and new["recall"] > old["recall"]
+    assert abs(new["auc"] - old["auc"]) < 0.001
+    assert (
+        f"lift at 10% up from {old['lift_at_10pct']:.2f} to {new['lift_at_10pct']:.2f} and recall up, at the same AUC "
+        f"({new['auc']:.3f} against {old['auc']:.3f})" in justification(demo.CHURN, "1.4.0", "production")
+    )
+    new, old = metrics_of(demo.CHAT, "2.1.0"), metrics_of(demo.CHAT, "2.0.0")
+    assert new["accuracy"] > old["accuracy"] and abs(new["macro_f1"] - old["macro_f1"]) < 0.001
+    assert (
+        f"accuracy up from {100 * old['accuracy']:.1f}% to {100 * new['accuracy']:.1f}%, macro-F1 level "
+        f"({new['macro_f1']:.3f} against {old['macro_f1']:.3f})" in justification(demo.CHAT, "2.1.0", "production")
+    )
