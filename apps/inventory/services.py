@@ -1,13 +1,13 @@
 """Every write to the inventory: permission and domain checks, the change, and its audit event, in one transaction."""
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from apps.accounts import permissions
 from apps.audit.actions import Action
 from apps.audit.actors import Actor
-from apps.audit.services import diff, record
+from apps.audit.services import diff, record, record_many
 
 from . import policies, signals, validators
 from .models import ModelVersion, RegisteredModel, Source, Tag
@@ -207,12 +207,24 @@ def _version_snapshot(version: ModelVersion) -> dict:
     }
 
 
-def _lineage_error(version: ModelVersion, actor: Actor) -> str | None:
+def _visible_parents(versions, actor: Actor) -> dict:
+    """The parents `versions` name that the actor may see, by id, each with its model: one query for any number."""
+    ids = {version.parent_id for version in versions if version.parent_id}
+    if not ids:
+        return {}
+    return ModelVersion.objects.restrict(actor.user).select_related("model").in_bulk(ids)
+
+
+def _lineage_error(version: ModelVersion, actor: Actor, visible: dict | None = None) -> str | None:
     """A parent must be visible to the actor and must not descend from the version itself."""
     if not version.parent_id:
         return None
-    if not ModelVersion.objects.restrict(actor.user).filter(pk=version.parent_id).exists():
+    if visible is None:
+        visible = _visible_parents([version], actor)
+    if version.parent_id not in visible:
         return "Choose a parent version you can see."
+    if version.pk is None:
+        return None  # a new version has no descendants yet: there is no cycle to look for
     seen, current = set(), version.parent_id
     while current is not None and current not in seen:
         if current == version.pk:
@@ -222,21 +234,106 @@ def _lineage_error(version: ModelVersion, actor: Actor) -> str | None:
     return None
 
 
-def _clean_version(version: ModelVersion, actor: Actor) -> None:
+def _version_errors(version: ModelVersion, actor: Actor, visible: dict | None = None) -> dict[str, list[str]]:
+    """Normalises the digest and commit, then {field: messages} of what is wrong with the version ({} if nothing)."""
     version.artifact_digest = validators.normalize_digest(version.artifact_digest)
     version.git_commit_sha = (version.git_commit_sha or "").strip().lower()
     errors = {}
-    lineage = _lineage_error(version, actor)
+    lineage = _lineage_error(version, actor, visible)
     if lineage:
         errors["parent"] = [lineage]
     try:
         # The caller locked the model, the unique version is checked first, and the database enforces the
-        # constraints: skipping those re-checks saves a quarter of the queries of a bulk Git sync.
-        version.full_clean(exclude=["model"], validate_unique=False, validate_constraints=False)
+        # constraints: skipping those re-checks saves a quarter of the queries of a bulk Git sync. The parent was
+        # checked above and the creator is the actor: their existence checks would cost a query per version.
+        version.full_clean(exclude=["model", "parent", "created_by"], validate_unique=False, validate_constraints=False)
     except ValidationError as exc:
-        errors.update(exc.message_dict)
+        for field, messages in exc.message_dict.items():
+            errors.setdefault(field, []).extend(messages)
+    return errors
+
+
+def _clean_version(version: ModelVersion, actor: Actor) -> None:
+    errors = _version_errors(version, actor)
     if errors:
         raise ValidationError(errors)
+
+
+# A bulk registration holds the model's lock and the audit chain's head for its whole transaction: bounded, so one
+# request cannot hold them for long or send a body the server would refuse as too large anyway.
+MAX_VERSIONS_PER_BATCH = 1000
+
+
+def _lock_for_new_versions(actor: Actor, model: RegisteredModel) -> RegisteredModel:
+    """The model, locked so its versions are added by one writer at a time, once the actor may add them."""
+    model = RegisteredModel.objects.select_for_update().select_related("team").get(pk=model.pk)
+    permissions.require_actor(actor, permissions.CHANGE, model, f"You may not add versions to {model.name}.")
+    return model
+
+
+def _new_versions(*, actor: Actor, model: RegisteredModel, source: str, entries) -> list[ModelVersion]:
+    """Unsaved versions of `model` as the actor makes them, one per entry (its `version` and VERSION_FIELDS)."""
+    unknown = {key for entry in entries for key in entry} - {"version", *VERSION_FIELDS}
+    if unknown:
+        raise ValidationError(f"Unknown version fields: {', '.join(sorted(unknown))}.")
+    return [
+        ModelVersion(model=model, source=source, created_by=actor.user,
+                     **{**entry, "version": (entry.get("version") or "").strip()})
+        for entry in entries
+    ]  # fmt: skip
+
+
+def _batch_errors(model: RegisteredModel, versions: list[ModelVersion], actor: Actor) -> dict[int, dict]:
+    """{position: {field: messages}} for the new versions of the locked model that may not be added: a version
+    string used before (by the model, or earlier in the batch), a bad field or parent. Queries: two, whatever the
+    number of versions."""
+    taken = set(
+        ModelVersion.objects.filter(model=model, version__in={v.version for v in versions}).values_list(
+            "version", flat=True
+        )
+    )
+    visible, first = _visible_parents(versions, actor), {}
+    problems = {}
+    for index, version in enumerate(versions):
+        errors = {}
+        # Named first, and in the version's own terms: full_clean's generic unique message would not name it.
+        if version.version in taken:
+            errors["version"] = [f"{model.name} already has a version {version.version}."]
+        elif version.version in first:
+            errors["version"] = [
+                f"Version {version.version} is already in this batch, at versions[{first[version.version]}]."
+            ]
+        first.setdefault(version.version, index)
+        for field, messages in _version_errors(version, actor, visible).items():
+            errors.setdefault(field, []).extend(messages)
+        if errors:
+            problems[index] = errors
+        elif version.parent_id:
+            version.parent = visible[version.parent_id]  # with its model: the audit label reads it
+    return problems
+
+
+def _created_changes(version: ModelVersion) -> dict:
+    """What `version.created` records: each field the new version has a value in, as [None, value]."""
+    snapshot = _version_snapshot(version)
+    return {key: [None, value] for key, value in snapshot.items() if value not in (None, "", [], {}, False)}
+
+
+def _add_versions(*, actor: Actor, model: RegisteredModel, source: str, entries, name) -> list[ModelVersion]:
+    """Every entry checked, then all inserted in one statement with a `version.created` event each (one append to
+    the audit chain); nothing written if any entry is bad. `name(position, field)` names an error's field."""
+    versions = _new_versions(actor=actor, model=model, source=source, entries=entries)
+    problems = _batch_errors(model, versions, actor)
+    if problems:
+        raise ValidationError(
+            {name(index, field): messages for index, errors in problems.items() for field, messages in errors.items()}
+        )
+    if not versions:
+        return []
+    ModelVersion.objects.bulk_create(versions)
+    record_many([(Action.VERSION_CREATED, actor, version, _created_changes(version)) for version in versions])
+    RegisteredModel.objects.filter(pk=model.pk).update(updated_at=versions[-1].created_at)
+    return versions
 
 
 @transaction.atomic
@@ -244,26 +341,31 @@ def model_version_create(
     *, actor: Actor, model: RegisteredModel, version: str, source: str = Source.MANUAL, **fields
 ) -> ModelVersion:
     """Add a version to a model; a version string is used once per model."""
-    model = RegisteredModel.objects.select_for_update().select_related("team").get(pk=model.pk)
-    permissions.require_actor(actor, permissions.CHANGE, model, f"You may not add versions to {model.name}.")
-    unknown = set(fields) - set(VERSION_FIELDS)
-    if unknown:
-        raise ValidationError(f"Unknown version fields: {', '.join(sorted(unknown))}.")
-    obj = ModelVersion(model=model, version=(version or "").strip(), source=source, created_by=actor.user, **fields)
-    # Before full_clean(): its generic unique-constraint message would not name the version field.
-    if ModelVersion.objects.filter(model=model, version=obj.version).exists():
-        raise ValidationError({"version": [f"{model.name} already has a version {obj.version}."]})
-    _clean_version(obj, actor)
-    obj.save()
-    snapshot = _version_snapshot(obj)
-    record(
-        action=Action.VERSION_CREATED,
-        actor=actor,
-        target=obj,
-        changes={key: [None, value] for key, value in snapshot.items() if value not in (None, "", [], {}, False)},
-    )
-    RegisteredModel.objects.filter(pk=model.pk).update(updated_at=obj.created_at)
-    return obj
+    model = _lock_for_new_versions(actor, model)
+    entry = {"version": version, **fields}
+    [created] = _add_versions(actor=actor, model=model, source=source, entries=[entry], name=lambda _, field: field)
+    return created
+
+
+def _entry_field(index: int, field: str) -> str:
+    """An error's key in a batch: `versions[3].artifact_digest`, or `versions[3]` for the entry as a whole."""
+    return f"versions[{index}]" if field == NON_FIELD_ERRORS else f"versions[{index}].{field}"
+
+
+@transaction.atomic
+def model_versions_create_bulk(
+    *, actor: Actor, model: RegisteredModel, versions: list[dict], source: str = Source.MANUAL
+) -> list[ModelVersion]:
+    """Add many versions to a model at once, all or none, by the rules of model_version_create: each entry holds a
+    `version` and VERSION_FIELDS, and each version created is its own `version.created` event. A bad entry refuses
+    the batch with errors keyed `versions[<position>].<field>`. A fixed number of queries, whatever the number."""
+    model = _lock_for_new_versions(actor, model)
+    if len(versions) > MAX_VERSIONS_PER_BATCH:
+        raise ValidationError(
+            {"versions": [f"At most {MAX_VERSIONS_PER_BATCH:,} versions in one batch, not {len(versions):,}: "
+                          "send them in several."]}
+        )  # fmt: skip
+    return _add_versions(actor=actor, model=model, source=source, entries=versions, name=_entry_field)
 
 
 @transaction.atomic

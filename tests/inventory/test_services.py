@@ -204,23 +204,33 @@ def _add_version(cast, models):
     services.model_version_create(actor=Actor.of(cast.dana), model=models.scorecard, version="9.9.9")
 
 
+def _add_versions_in_bulk(cast, models):
+    entries = [{"version": "9.9.9"}, {"version": "9.9.10", "artifact_digest": DIGEST}]
+    services.model_versions_create_bulk(actor=Actor.of(cast.dana), model=models.scorecard, versions=entries)
+
+
 def _edit_version(cast, models):
     services.model_version_update(
         actor=Actor.of(cast.dana), version=models.scorecard.versions.get(version="1.0.0"), framework="sklearn"
     )
 
 
-@pytest.mark.parametrize("change", [_register, _update, _lifecycle, _add_version, _edit_version])
+@pytest.mark.parametrize("change", [_register, _update, _lifecycle, _add_version, _add_versions_in_bulk, _edit_version])
 def test_a_service_that_fails_after_recording_leaves_neither_change_nor_event(
     transactional_db, cast, models, monkeypatch, change
 ):
-    real_record = services.record
+    real_record, real_record_many = services.record, services.record_many
 
     def record_then_fail(**kwargs):
         real_record(**kwargs)
         raise RuntimeError("failure after the audit event was written")
 
+    def record_many_then_fail(entries):
+        real_record_many(entries)
+        raise RuntimeError("failure after the audit event was written")
+
     monkeypatch.setattr(services, "record", record_then_fail)
+    monkeypatch.setattr(services, "record_many", record_many_then_fail)
     before = counts()
     snapshot = RegisteredModel.objects.values().get(pk=models.scorecard.pk)
     versions = list(ModelVersion.objects.order_by("pk").values())
