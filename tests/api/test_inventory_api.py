@@ -446,3 +446,116 @@ def test_a_huge_body_is_refused_with_a_problem_not_a_crash(dana, nothing_written
 def test_a_body_under_the_limit_but_over_a_field_limit_is_a_400(dana, nothing_written):
     problem = assert_problem(dana.post(f"{SCORECARD}versions/", {"version": "2.0.0", "model_card": "x" * 100_001}), 400)
     assert "model_card" in problem["errors"]
+
+
+# --- many versions at once ------------------------------------------------------------------------------------------
+
+BULK = f"{SCORECARD}versions/bulk/"
+
+
+def batch(n, start=0, **fields):
+    return [{"version": f"4.{i}.0", "artifact_digest": "sha256:" + "E" * 64, **fields} for i in range(start, start + n)]
+
+
+def test_a_register_token_adds_a_batch_of_versions_each_audited(token_client, models):
+    client, trail = token_client(["register"]), Trail()
+    response = client.post(BULK, {"versions": batch(3, parent="1.1.0", metrics={"auc": 0.9})}, format="json")
+    assert response.status_code == 201, response.content
+    rows = response.json()["versions"]
+    assert [row["version"] for row in rows] == ["4.0.0", "4.1.0", "4.2.0"]  # in the order sent
+    assert {(row["source"], row["parent"], row["artifact_digest"], row["created_by"]) for row in rows} == {
+        ("api", "1.1.0", "e" * 64, client.account.username)
+    }
+    assert (
+        rows[0]["url"].endswith("/models/retail-scorecard/versions/4.0.0/") and rows[0]["model"] == "retail-scorecard"
+    )
+    events = trail.events()
+    assert [(event.action, event.actor_kind, event.target_label) for event in events] == [
+        ("version.created", "token", f"Retail Scorecard 4.{i}.0") for i in range(3)
+    ]
+    assert events[0].changes["parent"] == [None, "Retail Scorecard 1.1.0"] and events[0].context["source"] == "api"
+    assert models.scorecard.versions.count() == 5
+
+
+def test_a_batch_answers_in_a_fixed_number_of_queries(dana, models):
+    def count(start, n):
+        with CaptureQueriesContext(connection) as queries:
+            response = dana.post(BULK, {"versions": batch(n, start=start, parent="1.0.0")}, format="json")
+        assert response.status_code == 201, response.content
+        assert len(response.json()["versions"]) == n
+        return len(queries)
+
+    count(900, 1)  # warms the content-type cache the permission check reads
+    assert count(0, 5) == count(100, 200)
+
+
+@pytest.mark.parametrize(
+    "entries, key, message",
+    [
+        (
+            [*batch(3), {"version": "5.0.0", "artifact_digest": "abc"}],
+            "versions[3].artifact_digest",
+            "Enter a SHA-256 digest",
+        ),
+        ([*batch(2), {"version": "5.0.0", "source": "git"}], "versions[2].source", "Unknown or read-only field."),
+        ([*batch(2), {"artifact_digest": DIGEST}], "versions[2].version", "This field is required."),
+        ([*batch(2), {"version": "5.0.0", "metrics": [1]}], "versions[2].metrics", "Expected a dictionary"),
+        ([*batch(2), "5.0.0"], "versions[2]", "Expected a dictionary, but got str."),
+        ([*batch(1), {"version": "5.0.0", "parent": "0.0.1"}], "versions[1].parent", "has no version 0.0.1."),
+        (
+            [*batch(2), {"version": "5.0.0", "parent": "4.0.0"}],
+            "versions[2].parent",
+            "has no version 4.0.0 yet: a parent is registered before the batch that names it.",
+        ),
+        ([*batch(2), {"version": "1.0.0"}], "versions[2].version", "Retail Scorecard already has a version 1.0.0."),
+        ([*batch(2), *batch(1)], "versions[2].version", "Version 4.0.0 is already in this batch, at versions[0]."),
+        ([], "versions", "This list may not be empty."),
+        ({"version": "5.0.0"}, "versions", 'Expected a list of items but got type "dict".'),
+        (batch(1001), "versions", "Ensure this field has no more than 1000 elements."),
+    ],
+)
+def test_a_bad_batch_is_a_400_naming_the_entry_and_field(dana, nothing_written, entries, key, message):
+    problem = assert_problem(dana.post(BULK, {"versions": entries}, format="json"), 400, "invalid")
+    assert key in problem["errors"], problem
+    assert message in " ".join(problem["errors"][key]), problem
+
+
+def test_a_batch_with_another_key_is_refused(dana, nothing_written):
+    problem = assert_problem(dana.post(BULK, {"versions": batch(1), "model": "x"}, format="json"), 400, "invalid")
+    assert problem["errors"] == {"model": ["Unknown or read-only field."]}
+
+
+def refused_and_nothing_written(client, url, expected):
+    counts, trail = (RegisteredModel.objects.count(), ModelVersion.objects.count()), Trail()
+    assert_problem(client.post(url, {"versions": batch(2)}, format="json"), expected)
+    assert (RegisteredModel.objects.count(), ModelVersion.objects.count()) == counts and trail.events() == []
+
+
+@pytest.mark.parametrize(
+    "who, url, expected",
+    [
+        ("read", BULK, 403), ("request-deploy", BULK, 403), ("report-deployment", BULK, 403),
+        ("register", f"{DETECTOR}versions/bulk/", 404),  # another team's model: invisible
+        ("vera", BULK, 403), ("rita", BULK, 403), ("ben", BULK, 404),
+    ],
+)  # fmt: skip
+def test_who_may_not_add_versions_is_refused_and_nothing_is_written(
+    cast, models, token_client, session_client, who, url, expected
+):
+    person = getattr(cast, who, None)
+    refused_and_nothing_written(session_client(person) if person else token_client([who]), url, expected)
+
+
+def test_a_token_whose_account_lost_its_role_is_refused(cast, models, token_client):
+    from apps.accounts import services as accounts
+    from apps.accounts.models import Membership
+
+    client = token_client(["register"])
+    with transaction.atomic():
+        membership = Membership.objects.get(user=client.account, role="contributor")
+        accounts.membership_revoke(actor=Actor.of(cast.alice), membership=membership)
+    refused_and_nothing_written(client, BULK, 403)
+
+
+def test_get_on_the_bulk_path_is_not_offered(dana, models):
+    assert_problem(dana.get(BULK), 405)

@@ -94,6 +94,13 @@ ENDPOINTS: dict[str, Endpoint] = {
     "POST /api/v1/models/{model_slug}/versions/": Endpoint(
         REGISTERING, lambda w, c: ("/api/v1/models/retail-scorecard/versions/", {"version": "9.9.9"})
     ),
+    "POST /api/v1/models/{model_slug}/versions/bulk/": Endpoint(
+        REGISTERING,
+        lambda w, c: (
+            "/api/v1/models/retail-scorecard/versions/bulk/",
+            {"versions": [{"version": "9.9.9"}, {"version": "9.9.10", "parent": "1.1.0"}]},
+        ),
+    ),
     "PATCH /api/v1/models/{model_slug}/versions/{version}/": Endpoint(
         REGISTERING, lambda w, c: ("/api/v1/models/retail-scorecard/versions/1.1.0/", {"framework": "matrix"})
     ),

@@ -3,13 +3,16 @@
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import RequestDataTooBig
+from django.core.validators import MaxLengthValidator, MinLengthValidator
 from django.urls import reverse
 from rest_framework import exceptions, serializers
+from rest_framework.settings import api_settings
 
 from apps.accounts.models import Team
 from apps.core.api import StrictInput
 
 from ..models import AIActCategory, Environment, ModelVersion, RegisteredModel, RiskTier
+from ..services import MAX_VERSIONS_PER_BATCH
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -156,10 +159,26 @@ class VersionUpdateInput(StrictInput):
         """A version string of this model (context["model"]) → that version; null clears it."""
         if value is None:
             return None
-        parent = self.context["model"].versions.filter(version=value).first()
+        parent = versions_named(self.context, [value])[value]
         if parent is None:
-            raise serializers.ValidationError(f"{self.context['model'].name} has no version {value}.")
+            model = self.context["model"].name
+            if value in self.context.get("batch", ()):
+                raise serializers.ValidationError(
+                    f"{model} has no version {value} yet: a parent is registered before the batch that names it."
+                )
+            raise serializers.ValidationError(f"{model} has no version {value}.")
         return parent
+
+
+def versions_named(context: dict, names) -> dict:
+    """{version string: that version of context["model"], or None}, each looked up once per body: a bulk body
+    names many parents, and one query finds them all."""
+    known = context.setdefault("versions_named", {})
+    wanted = {name for name in names if isinstance(name, str) and name not in known}
+    if wanted:
+        found = {version.version: version for version in context["model"].versions.filter(version__in=wanted)}
+        known.update({name: found.get(name) for name in wanted})
+    return known
 
 
 class VersionCreateInput(VersionUpdateInput):
@@ -169,3 +188,56 @@ class VersionCreateInput(VersionUpdateInput):
         super().__init__(*args, **kwargs)
         for name, field in self.fields.items():
             field.required = name == "version"
+
+
+def _flat_errors(detail, key: str) -> dict:
+    """DRF's nested errors of a list of objects, flattened: {"versions[3].artifact_digest": [...]}."""
+    if isinstance(detail, dict):
+        flat = {}
+        for name, value in detail.items():  # a list's errors come keyed by position
+            inner = f"{key}[{name}]" if isinstance(name, int) else f"{key}.{name}"
+            flat.update(_flat_errors(value, key if name == api_settings.NON_FIELD_ERRORS_KEY else inner))
+        return flat
+    if isinstance(detail, list) and any(isinstance(item, (dict, list)) for item in detail):
+        flat = {}
+        for index, item in enumerate(detail):
+            flat.update(_flat_errors(item, f"{key}[{index}]"))
+        return flat
+    return {key: detail} if detail else {}
+
+
+class VersionsBulkInput(StrictInput):
+    """Many new versions of one model, registered all together or not at all."""
+
+    versions = serializers.ListSerializer(
+        child=VersionCreateInput(), allow_empty=False, max_length=MAX_VERSIONS_PER_BATCH,
+        validators=[MinLengthValidator(1), MaxLengthValidator(MAX_VERSIONS_PER_BATCH)],  # the schema's bounds
+        help_text=f"1 to {MAX_VERSIONS_PER_BATCH:,} new versions, each as for adding one version. A parent must "
+        "already be registered.",
+    )  # fmt: skip
+
+    def to_internal_value(self, data):
+        entries = data.get("versions") if isinstance(data, dict) else None
+        if isinstance(entries, list) and len(entries) <= MAX_VERSIONS_PER_BATCH:
+            # Before the entries are read one by one: the batch's version strings, and every parent in one query.
+            strings = [
+                {key: value for key in ("version", "parent") if isinstance(value := entry.get(key), str)}
+                for entry in entries if isinstance(entry, dict)
+            ]  # fmt: skip
+            self.context["batch"] = {entry["version"] for entry in strings if "version" in entry}
+            versions_named(
+                self.context, [entry["parent"] for entry in strings if 0 < len(entry.get("parent", "")) <= 64]
+            )
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if not isinstance(exc.detail, dict):
+                raise
+            flat = {}
+            for name, value in exc.detail.items():
+                flat.update(_flat_errors(value, name))
+            raise serializers.ValidationError(flat) from None
+
+
+class VersionsBulkOutput(serializers.Serializer):
+    versions = ModelVersionOutput(many=True, read_only=True, help_text="The versions made, in the order sent.")

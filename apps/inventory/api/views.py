@@ -8,6 +8,7 @@ from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.response import Response
 
@@ -133,6 +134,28 @@ class ModelVersionViewSet(
         data = parse_body(request, serializers.VersionCreateInput, model=model)
         version = services.model_version_create(actor=Actor.of(request.user), model=model, source=Source.API, **data)
         return self._render(version, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Add many versions",
+        description=(
+            f"All or none: 1 to {services.MAX_VERSIONS_PER_BATCH:,} versions, each with the fields of adding one "
+            "version, registered in one transaction with a `version.created` audit event each (source `api`). A bad "
+            "entry refuses the whole batch; `errors` names it, e.g. `versions[3].artifact_digest`."
+        ),
+        request=serializers.VersionsBulkInput,
+        responses={201: serializers.VersionsBulkOutput},
+    )
+    @action(detail=False, methods=["post"], url_path="bulk", filter_backends=[], pagination_class=None)
+    def bulk(self, request, *args, **kwargs):
+        model = self.get_model()
+        data = parse_body(request, serializers.VersionsBulkInput, model=model)
+        versions = services.model_versions_create_bulk(
+            actor=Actor.of(request.user), model=model, versions=data["versions"], source=Source.API
+        )
+        position = {version.pk: index for index, version in enumerate(versions)}
+        created = sorted(self.get_queryset().filter(pk__in=position), key=lambda version: position[version.pk])
+        body = serializers.VersionsBulkOutput({"versions": created}, context=self.get_serializer_context()).data
+        return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Change a version's metadata",
