@@ -3,6 +3,7 @@ approvers, report the deployment. The standard library only (Python 3.9+).
 
     export GOVPORTAL_URL=https://govportal.example.com GOVPORTAL_TOKEN=gpt_...
     govportal register-version --model "Retail Scorecard" --version 2.0.0 --digest sha256:... --commit $SHA
+    govportal register-versions --model retail-scorecard --from versions.jsonl
     govportal request-deploy --model retail-scorecard --version 2.0.0 --env production \\
         --justification "Quarterly refresh" --wait --timeout 3600 --poll 10
     govportal status 42
@@ -37,6 +38,7 @@ _LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
 
 SCOPE_HINTS = {
     "register-version": "register",
+    "register-versions": "register",
     "request-deploy": "request-deploy",
     "status": "read",
     "report-deployment": "report-deployment",
@@ -360,6 +362,96 @@ def _same_version(existing: dict, wanted: dict, slug: str) -> None:
         )
 
 
+MAX_BATCH = 1000  # the portal's limit of versions in one bulk request
+
+
+def _read_versions(path: str) -> list[tuple[str, dict]]:
+    """(where, entry) pairs from a JSON file (a list of versions, or {"versions": [...]}) or JSON Lines (one version
+    a line); `-` reads standard input. `where` names the entry in the file: `versions[3]`, or `line 12`."""
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read --from {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"--from {path} is not UTF-8 text: {exc}") from None
+    try:
+        data = json.loads(text)
+    except ValueError:  # not one JSON document: JSON Lines
+        entries = []
+        for number, line in enumerate(text.splitlines(), 1):
+            try:
+                entries += [(f"line {number}", json.loads(line))] if line.strip() else []
+            except ValueError as exc:
+                raise UsageError(f"{path} line {number} is not JSON: {exc}") from None
+    else:
+        if isinstance(data, dict):  # {"versions": [...]}, or JSON Lines of one line
+            data = data.get("versions", [data])
+        if not isinstance(data, list):
+            raise UsageError(f'{path} holds neither a list of versions, {{"versions": [...]}}, nor JSON Lines.')
+        entries = [(f"versions[{index}]", entry) for index, entry in enumerate(data)]
+    for where, entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("version"), str) or not entry["version"].strip():
+            raise UsageError(f"{path} {where}: each version is a JSON object with a \"version\", e.g. "
+                             '{"version": "2.1.0", "artifact_digest": "sha256:..."}.')  # fmt: skip
+    if not entries:
+        raise UsageError(f"{path} holds no versions.")
+    return entries
+
+
+def _in_file_terms(exc: ApiError, batch: list[tuple[str, dict]]) -> None:
+    """The portal names a bad entry by its place in the batch (`versions[3].artifact_digest`); say where it is in
+    the file instead, and which version it is."""
+    if not isinstance(exc.errors, dict):
+        return
+    named = {}
+    for key, messages in exc.errors.items():
+        match = re.fullmatch(r"versions\[(\d+)\]\.?(.*)", str(key))
+        if match and int(match[1]) < len(batch):
+            where, entry = batch[int(match[1])]
+            key = f"{where} ({entry['version']}) {match[2]}".rstrip()
+        named[key] = messages
+    exc.errors = named
+
+
+def cmd_register_versions(ctx: Context) -> int:
+    args, out = ctx.args, ctx.out
+    slug = slugify(args.model)
+    if not slug:
+        raise UsageError(f"--model {args.model!r} gives no slug; pass the model's slug, e.g. retail-scorecard.")
+    if not 1 <= args.batch_size <= MAX_BATCH:
+        raise UsageError(f"--batch-size is 1 to {MAX_BATCH}, not {args.batch_size}.")
+    entries = _read_versions(args.source)
+    batches = [entries[start : start + args.batch_size] for start in range(0, len(entries), args.batch_size)]
+    path = f"/api/v1/models/{quote(slug, safe='')}/versions/bulk/"
+    registered: list = []
+    for number, batch in enumerate(batches, 1):
+        try:
+            answer = ctx.client.call("POST", path, {"versions": [entry for _, entry in batch]})
+        except ApiError as exc:
+            _in_file_terms(exc, batch)
+            if registered:
+                out.warn(
+                    f"{len(registered)} of {len(entries)} versions were registered before batch {number} of "
+                    f"{len(batches)} ({batch[0][0]} to {batch[-1][0]}) was refused; that batch and those after it "
+                    "were not."
+                )
+            raise
+        created = answer.get("versions", []) if isinstance(answer, dict) else []
+        registered += created
+        if len(batches) > 1:
+            out.say(f"Batch {number}/{len(batches)}: {len(created)} versions registered.")
+    names = [str(version.get("version")) for version in registered]
+    span = f" ({names[0]} to {names[-1]})" if len(names) > 1 else f" ({names[0]})" if names else ""
+    out.say(f"Registered {len(registered)} version{'s' if len(registered) != 1 else ''} of {slug}{span}.")
+    out.document({"outcome": "registered", "exit_code": EXIT_OK, "count": len(registered), "versions": registered})
+    github_output({"model": slug, "count": len(registered)})
+    return EXIT_OK
+
+
 def _find_open(ctx: Context, slug: str, version: str, environment: str) -> dict | None:
     query = {"model": slug, "version": version, "environment": environment, "state": list(OPEN_STATES)}
     listing = ctx.client.call("GET", REQUESTS, query=query)
@@ -536,6 +628,21 @@ def build_parser() -> argparse.ArgumentParser:
         "(re-runs of a pipeline).",
     )  # fmt: skip
     register.set_defaults(handler=cmd_register_version)
+
+    many = commands.add_parser(
+        "register-versions", help="Register many new versions of a model from a file (token scope: register).",
+        description="Register the versions in FILE: a JSON list of versions (or {\"versions\": [...]}), or JSON "
+        "Lines, one version a line; each with the fields of the API's version, e.g. {\"version\": \"2.1.0\", "
+        "\"artifact_digest\": \"sha256:...\"}. Each batch is registered whole or not at all.",
+    )  # fmt: skip
+    _common(many, suppress=True)
+    many.add_argument("--model", required=True, help="The model's slug or name.")
+    many.add_argument("--from", required=True, dest="source", metavar="FILE", help="The versions; - reads stdin.")
+    many.add_argument(
+        "--batch-size", type=int, default=MAX_BATCH,
+        help=f"Versions a request (1 to {MAX_BATCH}, the default). A file of more is sent in several batches.",
+    )  # fmt: skip
+    many.set_defaults(handler=cmd_register_versions)
 
     request = commands.add_parser(
         "request-deploy", help="Request approval to deploy a version (token scope: request-deploy).",

@@ -531,3 +531,103 @@ def test_python_m_runs_from_the_clients_folder_with_the_system_python():
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "govportal 0.1.0"
+
+
+# --- register-versions --------------------------------------------------------------------------------------------
+
+BULK = "/api/v1/models/retail-scorecard/versions/bulk/"
+
+
+def created(call):
+    """What the portal answers a good batch: the versions it made, in the order sent."""
+    return 201, {"versions": [version_doc(version=entry["version"]) for entry in call.body["versions"]]}
+
+
+def test_register_versions_sends_a_json_lines_file_in_one_request(portal, run, tmp_path):
+    lines = [json.dumps({"version": f"2.{i}.0", "artifact_digest": "sha256:" + "d" * 64}) for i in range(3)]
+    (tmp_path / "versions.jsonl").write_text("\n".join([lines[0], "", *lines[1:]]) + "\n")
+    portal.on("POST", BULK, created)
+    outputs = tmp_path / "github_output"
+    code, out, err = run("register-versions", "--model", "Retail Scorecard", "--from", tmp_path / "versions.jsonl",
+                         env={"GITHUB_OUTPUT": str(outputs)})  # fmt: skip
+    assert code == 0, err
+    assert out == "Registered 3 versions of retail-scorecard (2.0.0 to 2.2.0).\n"
+    [post] = portal.hits("POST", BULK)
+    assert post.body == {"versions": [json.loads(line) for line in lines]}
+    assert outputs.read_text().splitlines() == ["model=retail-scorecard", "count=3"]
+
+
+@pytest.mark.parametrize("shape", ["list", "object"])
+def test_register_versions_reads_a_json_file_and_splits_it_into_batches(portal, run, tmp_path, shape):
+    versions = [{"version": f"3.{i}.0"} for i in range(5)]
+    (tmp_path / "versions.json").write_text(json.dumps(versions if shape == "list" else {"versions": versions}))
+    portal.on("POST", BULK, created)
+    code, out, _ = run("--json", "register-versions", "--model", "retail-scorecard", "--from",
+                       tmp_path / "versions.json", "--batch-size", "2")  # fmt: skip
+    assert code == 0
+    assert [call.body["versions"] for call in portal.hits("POST", BULK)] == [versions[:2], versions[2:4], versions[4:]]
+    document = json.loads(out)
+    assert document["outcome"] == "registered" and document["count"] == 5
+    assert [version["version"] for version in document["versions"]] == [f"3.{i}.0" for i in range(5)]
+
+
+def test_register_versions_names_a_refused_entry_by_its_place_in_the_file(portal, run, tmp_path):
+    (tmp_path / "versions.jsonl").write_text("".join(json.dumps({"version": f"2.{i}.0"}) + "\n" for i in range(4)))
+    refused = problem(400, "invalid", "The request was not valid.", {
+        "versions[1].artifact_digest": ["Enter a SHA-256 digest."], "versions[0]": ["Expected a dictionary."]
+    })  # fmt: skip
+    portal.on("POST", BULK, created, (400, refused))
+    code, out, err = run("register-versions", "--model", "retail-scorecard", "--from", tmp_path / "versions.jsonl",
+                         "--batch-size", "2")  # fmt: skip
+    assert code == 2
+    assert out == "Batch 1/2: 2 versions registered.\n"
+    assert err.splitlines() == [
+        "warning: 2 of 4 versions were registered before batch 2 of 2 (line 3 to line 4) was refused; that batch "
+        "and those after it were not.",
+        "error: 400 Bad Request [invalid]: The request was not valid.",
+        "  line 4 (2.3.0) artifact_digest: Enter a SHA-256 digest.",
+        "  line 3 (2.2.0): Expected a dictionary.",
+    ]
+
+
+def test_register_versions_403_names_the_register_scope(portal, run, tmp_path):
+    (tmp_path / "versions.json").write_text('[{"version": "2.0.0"}]')
+    portal.on("POST", BULK, (403, problem(403, "permission_denied", "You may not add versions to Retail Scorecard.")))
+    code, _, err = run("register-versions", "--model", "retail-scorecard", "--from", tmp_path / "versions.json")
+    assert code == 2 and "needs a token with the register scope" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"version": "1.0"}\n{"version": "1.1"\n', "line 2 is not JSON"),
+        (
+            '[{"version": "1.0"}, {"artifact_digest": "x"}]',
+            'versions[1]: each version is a JSON object with a "version"',
+        ),
+        ('[{"version": "1.0"}, "1.1"]', "versions[1]: each version is a JSON object"),
+        ('"1.0"', "holds neither a list of versions"),
+        ("[]", "holds no versions"),
+        ("", "holds no versions"),
+    ],
+)
+def test_register_versions_refuses_a_bad_file_before_calling(portal, run, tmp_path, content, message):
+    (tmp_path / "versions.json").write_text(content)
+    code, _, err = run("register-versions", "--model", "m", "--from", tmp_path / "versions.json")
+    assert code == 2 and message in err, err
+    code, _, err = run("register-versions", "--model", "m", "--from", tmp_path / "missing.json")
+    assert code == 2 and "cannot read --from" in err
+    code, _, err = run("register-versions", "--model", "m", "--from", tmp_path / "versions.json", "--batch-size", "0")
+    assert code == 2 and "--batch-size is 1 to 1000, not 0" in err
+    assert portal.calls == []
+
+
+def test_register_versions_reads_standard_input(portal, tmp_path):
+    portal.on("POST", BULK, created)
+    result = subprocess.run(
+        [sys.executable, "-m", "govportal_cli", "register-versions", "--model", "retail-scorecard", "--from", "-"],
+        cwd=CLIENTS, env={"PATH": "/usr/bin:/bin", "GOVPORTAL_URL": portal.url, "GOVPORTAL_TOKEN": TOKEN},
+        input='{"version": "2.0.0"}\n{"version": "2.1.0"}\n', capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Registered 2 versions of retail-scorecard (2.0.0 to 2.1.0).\n"

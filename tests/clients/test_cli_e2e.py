@@ -178,3 +178,30 @@ def test_nobody_deciding_within_the_timeout_exits_2_leaving_the_request_pending(
         again.kill()
     assert again.request.pk == cli.request.pk
     assert any("is already open: following it." in line for line in again.lines)
+
+
+def test_register_versions_from_a_json_lines_file_each_audited_or_none(ci, tmp_path):
+    versions = [
+        {"version": f"3.{i}.0", "artifact_digest": DIGEST, "git_commit_sha": SHA, "metrics": {"auc": 0.8 + i / 100},
+         "parent": "1.1.0"}
+        for i in range(4)
+    ]  # fmt: skip
+    (tmp_path / "versions.jsonl").write_text("".join(json.dumps(version) + "\n" for version in versions))
+    code, out, err = ci.run("register-versions", "--model", "Retail Scorecard", "--from", tmp_path / "versions.jsonl")
+    assert code == 0, err
+    assert out == "Registered 4 versions of retail-scorecard (3.0.0 to 3.3.0).\n"
+    made = ModelVersion.objects.filter(model__slug="retail-scorecard", version__startswith="3.").order_by("pk")
+    assert [(v.version, v.source, v.parent.version, v.artifact_digest) for v in made] == [
+        (f"3.{i}.0", Source.API, "1.1.0", "ab" * 32) for i in range(4)
+    ]
+    events = AuditEvent.objects.filter(action="version.created", target_id__in=[str(v.pk) for v in made])
+    assert events.count() == 4 and {event.actor_kind for event in events} == {"token"}
+
+    # One bad entry: the file's line is named, and nothing of the batch is written.
+    bad = [{"version": "4.0.0"}, {"version": "4.1.0", "artifact_digest": "not-a-digest"}]
+    (tmp_path / "bad.jsonl").write_text("".join(json.dumps(version) + "\n" for version in bad))
+    before = (ModelVersion.objects.count(), AuditEvent.objects.count())
+    code, _, err = ci.run("register-versions", "--model", "retail-scorecard", "--from", tmp_path / "bad.jsonl")
+    assert code == 2
+    assert "  line 2 (4.1.0) artifact_digest: Enter a SHA-256 digest" in err
+    assert (ModelVersion.objects.count(), AuditEvent.objects.count()) == before
