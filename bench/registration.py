@@ -1,0 +1,238 @@
+"""Registration over HTTP: versions registered a second through the single-version endpoint and through the bulk
+endpoint, with one and with two clients, against gunicorn on a throw-away PostgreSQL database.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/govportal .venv/bin/python bench/registration.py \\
+        [--single 200] [--bulk 2000] [--batch 500] [--workers 4]
+
+What it measures. A scratch database is made next to the one DATABASE_URL names (and dropped at the end), with a
+team, a service account holding a `register` token, and one model per client and per run. gunicorn serves the
+portal as production does (DEBUG off, persistent database connections, `--workers` processes, the API's rate limit
+lifted so it is not what is measured). Each client is its own process and opens a fresh HTTP connection for every
+request, as a CI job does; clients start together and the rate is every version they registered over the wall time
+from the start to the last client's last answer. Clients register into different models, so what they share is
+the audit chain's head (one lock for every append) and the server's workers, not a model's lock.
+
+- single: `POST /api/v1/models/{slug}/versions/`, one version a request (--single versions per client);
+- bulk: `POST /api/v1/models/{slug}/versions/bulk/`, --batch versions a request (--bulk versions per client).
+
+Every version carries a digest, a commit, an artifact URI, two metrics and a parent, and every one must come back
+201: a refused request stops the benchmark. Afterwards the portal must hold exactly one `version.created` event per
+version registered, and the audit chain must verify. The p50 column is the median time of one request.
+"""
+
+import argparse
+import json
+import multiprocessing
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "govportal.settings")
+os.environ.setdefault("DEBUG", "1")  # this process only makes and fills the scratch database; gunicorn runs DEBUG off
+
+from bench.report import print_table  # noqa: E402 - after sys.path
+
+BOOT_TIMEOUT = 60
+REQUEST_TIMEOUT = 120
+
+
+def entry(client: int, n: int) -> dict:
+    return {
+        "version": f"1.{client}.{n}", "artifact_uri": f"s3://bench/c{client}/1.{client}.{n}/model.pkl",
+        "artifact_digest": f"sha256:{n:064x}", "git_commit_sha": f"{client:08x}{n:032x}",
+        "metrics": {"auc": 0.8, "ks": 0.4}, "parent": "0.0.1",
+    }  # fmt: skip
+
+
+def post(url: str, token: str, body: dict) -> tuple[int, float]:
+    """(status, seconds) of one POST on a fresh connection."""
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")  # noqa: S310 - our server
+    request.add_header("Authorization", f"Bearer {token}")
+    request.add_header("Content-Type", "application/json")
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as response:  # noqa: S310
+            response.read()
+            status = response.status
+    except urllib.error.HTTPError as err:
+        status = err.code
+        print(f"{url}: {status} {err.read()[:500]!r}", file=sys.stderr)
+    return status, time.perf_counter() - started
+
+
+def client_run(base: str, token: str, slug: str, client: int, mode: str, count: int, batch: int, start_at: float):
+    """One client process: wait for the common start, then register `count` versions; (versions, latencies)."""
+    while time.time() < start_at:
+        time.sleep(0.001)
+    url = f"{base}/api/v1/models/{quote(slug)}/versions/" + ("bulk/" if mode == "bulk" else "")
+    done, latencies = 0, []
+    while done < count:
+        size = min(batch, count - done) if mode == "bulk" else 1
+        entries = [entry(client, done + i) for i in range(size)]
+        status, seconds = post(url, token, {"versions": entries} if mode == "bulk" else entries[0])
+        if status != 201:
+            return done, latencies, f"HTTP {status}"
+        done += size
+        latencies.append(seconds)
+    return done, latencies, ""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict
+    credentials = quote(db["USER"] or "", safe="")
+    if db["PASSWORD"]:
+        credentials += ":" + quote(db["PASSWORD"], safe="")
+    return f"postgres://{credentials}@{db['HOST'] or ''}:{db['PORT'] or 5432}/{quote(db['NAME'], safe='')}"
+
+
+class Server:
+    """gunicorn on the scratch database, in its own process group (stopped with it, whatever happens)."""
+
+    def __init__(self, workers: int, tmp: Path):
+        self.port, self.log = free_port(), tmp / "gunicorn.log"
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("CELERY_", "CACHE_"))}
+        env.update(
+            DEBUG="0", SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="127.0.0.1", DATABASE_URL=database_url(),
+            SECURE_SSL_REDIRECT="0", API_RATE_LIMIT="1000000/minute", GOVPORTAL_VAR_DIR=str(tmp / "var"),
+            PORTAL_BASE_URL=self.url,
+        )  # fmt: skip
+        command = [sys.executable, "-m", "gunicorn", "govportal.wsgi:application", "--workers", str(workers),
+                   "--bind", f"127.0.0.1:{self.port}", "--timeout", str(REQUEST_TIMEOUT)]  # fmt: skip
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(  # noqa: S603
+                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"gunicorn exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=5):  # noqa: S310
+                    return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise SystemExit(f"gunicorn did not answer within {BOOT_TIMEOUT} s:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+
+def main(options, tmp: Path) -> int:
+    from django.db import connection, transaction
+
+    from apps.accounts.models import User
+    from apps.accounts.services import team_create
+    from apps.accounts.tokens import service_account_create, token_create
+    from apps.audit.actors import Actor
+    from apps.audit.models import AuditEvent
+    from apps.audit.verification import verify_chain
+    from apps.inventory import services as inventory
+
+    runs = [(mode, clients) for mode in ("single", "bulk") for clients in (1, 2)]
+    admin = Actor.of(User.objects.create(username="bench-admin", is_superuser=True, is_staff=True))
+    team = team_create(actor=admin, name="Bench", slug="bench")
+    with transaction.atomic():
+        account = service_account_create(actor=admin, team=team, name="bench-ci")
+        _, token = token_create(actor=admin, account=account, name="bench", scopes=["register"])
+        slugs = {}
+        for mode, clients in [("warm-up", 1), *runs]:
+            for client in range(clients):
+                name = f"Bench {mode} {clients} c{client}"
+                model = inventory.registered_model_register(actor=admin, team=team, name=name, risk_tier="low")
+                inventory.model_version_create(actor=admin, model=model, version="0.0.1")  # every version's parent
+                slugs[mode, clients, client] = model.slug
+    connection.close()  # the server's workers are the only ones writing from here on
+
+    server = Server(options.workers, tmp)
+    rows, total = [], 0
+    spawn = multiprocessing.get_context("spawn")  # clients share nothing with this process's database connection
+    try:
+        # Each worker's first requests fill its caches (content types, permissions): not what is measured.
+        warm = [(server.url, token, slugs["warm-up", 1, 0], 0, "single", 1, 1, 0.0)] * (2 * options.workers)
+        with spawn.Pool(2) as pool:
+            warmed = pool.starmap(client_run, [(*args[:3], n, *args[4:]) for n, args in enumerate(warm)])
+        total += sum(done for done, _, _ in warmed)
+        for mode, clients in runs:
+            count = options.single if mode == "single" else options.bulk
+            with spawn.Pool(clients) as pool:
+                pool.map(time.sleep, [0] * clients)  # the clients' processes are up before the clock starts
+                start_at = time.time() + 0.2
+                jobs = [(server.url, token, slugs[mode, clients, c], c, mode, count, options.batch, start_at)
+                        for c in range(clients)]  # fmt: skip
+                results = pool.starmap(client_run, jobs)
+            seconds = time.time() - start_at
+            failures = [error for _, _, error in results if error]
+            if failures:
+                print(f"{mode} with {clients} client(s) failed: {failures}; see {server.log}", file=sys.stderr)
+                return 1
+            versions = sum(done for done, _, _ in results)
+            latencies = [latency for _, client_latencies, _ in results for latency in client_latencies]
+            total += versions
+            path = "POST …/versions/" if mode == "single" else f"POST …/versions/bulk/ ({options.batch} a request)"
+            rows.append((path, str(clients), f"{versions:,}", f"{len(latencies):,}", f"{seconds:.2f}",
+                         f"{versions / seconds:,.0f}", f"{statistics.median(latencies) * 1000:,.0f} ms"))  # fmt: skip
+    finally:
+        server.stop()
+
+    created = AuditEvent.objects.filter(action="version.created").count()
+    expected = total + len(slugs)  # and the parents made above
+    verification = verify_chain()
+    print(f"\nRegistration over HTTP on {connection.vendor}: gunicorn with {options.workers} workers, DEBUG off; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n")  # fmt: skip
+    print_table(("path", "clients", "versions", "requests", "seconds", "versions/s", "p50 a request"), rows)
+    print(f"\nversion.created events: {created:,} for {expected:,} versions; audit chain: {verification}")
+    return 0 if created == expected and verification.ok else 1
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--single", type=int, default=200, help="versions a client registers one by one (200)")
+    parser.add_argument("--bulk", type=int, default=2000, help="versions a client registers in bulk (2,000)")
+    parser.add_argument("--batch", type=int, default=500, help="versions a bulk request (500; at most 1,000)")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (4)")
+    parser.add_argument("--database-url", help="PostgreSQL server to make the scratch database on (or DATABASE_URL)")
+    options = parser.parse_args()
+    if options.database_url:
+        os.environ["DATABASE_URL"] = options.database_url
+
+    import django
+
+    django.setup()
+
+    from django.db import connection
+
+    from bench.throwaway import run_in_throwaway_database
+
+    if connection.vendor != "postgresql":
+        raise SystemExit("this benchmark needs PostgreSQL: set DATABASE_URL=postgres://…")
+    with tempfile.TemporaryDirectory(prefix="govportal-bench-registration-") as directory:
+        sys.exit(run_in_throwaway_database(main, options, Path(directory), label="registration"))
