@@ -1,8 +1,9 @@
 """Real servers for the deployment adapters (tests, and the demo or benchmarks if they want them): MLServer and an
 MLflow tracking server, each installed once into its own virtualenv outside the repository, started on free
-loopback ports, and always stopped (the whole process group).
+loopback ports, and always stopped (the whole process group). The same cache holds GTO, the command-line tool whose
+answers the Git sync is checked against (tests/gto_oracle).
 
-    python -m tests.deployments.servers [mlserver] [mlflow]   # builds the virtualenvs ahead of time (e.g. in CI)
+    python -m tests.deployments.servers [mlserver] [mlflow] [gto]   # builds the virtualenvs ahead of time (e.g. in CI)
 
 The virtualenvs live in $GOVPORTAL_TEST_CACHE (default ~/.cache/govportal-tests)/venvs, one per pinned version and
 Python, built under a file lock so that two runs never build the same one at once, and reused afterwards. They are
@@ -48,7 +49,8 @@ class Tool:
 
 MLSERVER = Tool("mlserver", "1.7.1", ("mlserver==1.7.1",))
 MLFLOW = Tool("mlflow", "3.17.2", ("mlflow[auth]==3.17.2",))  # [auth]: the basic-auth app needs Flask-WTF
-TOOLS = (MLSERVER, MLFLOW)
+GTO = Tool("gto", "1.10.1", ("gto==1.10.1",))  # not a server: the oracle the Git sync's readings are checked against
+TOOLS = (MLSERVER, MLFLOW, GTO)
 BUILD_TIMEOUT = 1800  # seconds for one pip install; the first MLflow build takes a minute or two
 START_TIMEOUT = 120  # seconds for a server to answer its health check; MLflow takes ~10 s on an idle machine
 STOP_TIMEOUT = 15
