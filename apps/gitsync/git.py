@@ -447,7 +447,7 @@ class Mirror:
 
     def branches(self) -> list[str]:
         out = self._git("for-each-ref", "--format=%(refname:lstrip=2)", "refs/heads").stdout
-        return [line for line in _text(out).splitlines() if line]
+        return [line for line in _text(out).split("\n") if line]  # "\x85" is a line break to str.splitlines()
 
     def is_ancestor(self, a: str, b: str) -> bool:
         """True when commit ``a`` is ``b`` or an ancestor of it; False also when ``a`` is unknown (gc'd)."""
@@ -524,7 +524,7 @@ class Mirror:
             query = "".join(f"{_check_rev(tags[i].target_sha)}^{{}}\n" for i in deep).encode()
             out = _text(self._git("cat-file", "--batch-check=%(objectname) %(objecttype)", input=query).stdout)
             dropped = set()
-            for i, line in zip(deep, out.splitlines(), strict=True):
+            for i, line in zip(deep, out.rstrip("\n").split("\n"), strict=True):
                 sha, _, kind = line.rpartition(" ")
                 if kind == "commit":
                     tags[i] = replace(tags[i], target_sha=sha)
@@ -544,7 +544,7 @@ class Mirror:
         out = _text(
             self._git("cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)", input=query).stdout
         )
-        lines = out.splitlines()
+        lines = out.rstrip("\n").split("\n")  # a missing path is echoed back, line-breaking characters and all
         if len(lines) != 2 or lines[0].endswith(" missing") or len(lines[0].split()) != 3:
             raise GitError(f"unknown commit {commit}")
         fields = lines[1].split()

@@ -19,7 +19,8 @@ def sync_repository_task(self, repository_id: int, trigger: str = "schedule", re
     """Sync one repository; returns the SyncRun id, or None when the repository is gone or already syncing.
 
     A transient failure (network, remote busy) is retried with exponential backoff and jitter. In-process
-    (no broker: development) it is not: the failed run is on record and the next sync tries again.
+    (no broker: development) it is not, nor after the last retry: the failed run is on record and the next sync
+    tries again. Nothing else leaves the task: sync_repository records any other failure on the run.
     """
     from apps.core import request_context
 
@@ -29,8 +30,8 @@ def sync_repository_task(self, repository_id: int, trigger: str = "schedule", re
         with request_context.bind(source="task"):
             run = sync_repository(repository_id, trigger=trigger, requested_by=requested_by)
     except TransientSyncError as exc:
-        if self.request.is_eager:
-            return None
+        if self.request.is_eager or self.request.retries >= self.max_retries:
+            return None  # the failed run is on record; the next scheduled sync tries again
         delay = min(900, 30 * 2**self.request.retries)
         jitter = random.randint(0, delay // 4)  # noqa: S311 — spreading retries, not a secret
         raise self.retry(exc=exc, countdown=delay + jitter) from exc

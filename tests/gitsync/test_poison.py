@@ -243,3 +243,18 @@ def test_a_tag_on_a_blob_or_a_tree_is_a_warning(cast, remote):
     assert not RegisteredModel.objects.exists()
     assert sync(repository).status == SyncStatus.UNCHANGED
     assert GitRepository.objects.get().last_sync_status == SyncStatus.WARNING
+
+
+def test_after_the_last_retry_a_transient_failure_stays_in_the_task(monkeypatch):
+    from apps.gitsync import tasks
+    from apps.gitsync.exceptions import TransientSyncError
+
+    def down(*args, **kwargs):
+        raise TransientSyncError("git fetch timed out after 300 s")
+
+    monkeypatch.setattr("apps.gitsync.sync.sync_repository", down)
+    tasks.sync_repository_task.push_request(retries=tasks.sync_repository_task.max_retries, is_eager=False)
+    try:
+        assert tasks.sync_repository_task.run(1, "schedule", "beat") is None  # the run is on record as failed
+    finally:
+        tasks.sync_repository_task.pop_request()
