@@ -39,19 +39,19 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def require_redis():
-    """A client for the test broker database; skip (or fail, in CI) when Redis is not there."""
+def require_redis(url: str = BROKER_URL, variable: str = "CELERY_TEST_BROKER_URL"):
+    """A client for a Redis database the tests own; skip (or fail, in CI) when Redis is not there."""
     import redis
 
-    client = redis.Redis.from_url(BROKER_URL, socket_connect_timeout=2, socket_timeout=10)
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10)
     try:
         client.ping()
         return client
     except redis.RedisError as exc:
         client.close()
         message = (
-            f"needs Redis at {BROKER_URL} ({exc}): start it with `redis-server --daemonize yes --bind 127.0.0.1` "
-            "or point CELERY_TEST_BROKER_URL at one"
+            f"needs Redis at {url} ({exc}): start it with `redis-server --daemonize yes --bind 127.0.0.1` "
+            f"or point {variable} at one"
         )
     if in_ci():
         pytest.fail(f"{message} (CI is set, so this fails instead of skipping)", pytrace=False)

@@ -23,6 +23,7 @@ from apps.accounts.tokens import service_account_create, token_create
 from apps.audit.actions import Action
 from apps.audit.actors import Actor
 from apps.audit.models import AuditEvent
+from tests import workers
 from tests.conftest import PASSWORD, needs_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,27 +31,9 @@ CACHE_URL = os.environ.get("CACHE_TEST_URL", "redis://127.0.0.1:6379/5")
 BOOT_TIMEOUT = 60  # seconds for a server to answer /healthz; generous for a loaded machine, never asserted on
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
 def require_redis():
     """A client for the test cache database; skip (or fail, in CI) when Redis is not there."""
-    import redis
-
-    client = redis.Redis.from_url(CACHE_URL, socket_connect_timeout=2, socket_timeout=10)
-    try:
-        client.ping()
-        return client
-    except redis.RedisError as exc:
-        client.close()
-        message = (
-            f"needs Redis at {CACHE_URL} ({exc}): start it with `redis-server --daemonize yes --bind 127.0.0.1` "
-            "or point CACHE_TEST_URL at one"
-        )
-    if in_ci():
-        pytest.fail(f"{message} (CI is set, so this fails instead of skipping)", pytrace=False)
-    pytest.skip(message)
+    return workers.require_redis(CACHE_URL, "CACHE_TEST_URL")
 
 
 @pytest.fixture
