@@ -1,13 +1,16 @@
-"""One error format for the whole API: RFC 9457 problem details with a stable `code`."""
+"""One error format for the whole API (RFC 9457 problem details with a stable `code`), and the helpers every
+app's API shares: body parsing, page links, the documented `?ordering=`."""
 
 from collections.abc import Mapping
 from http import HTTPStatus
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, pagination, serializers, throttling
 from rest_framework.response import Response
 
@@ -76,6 +79,38 @@ class StrictInput(serializers.Serializer):
             if unknown:
                 raise serializers.ValidationError({key: ["Unknown or read-only field."] for key in unknown})
         return super().to_internal_value(data)
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = 413
+    default_detail = "The request body is larger than this server accepts."
+    default_code = "payload_too_large"
+
+
+def parse_body(request, serializer_class, *, partial=False, **context) -> dict:
+    """The body, validated by `serializer_class`: a 400 problem for anything unknown or malformed, 413 if huge.
+
+    Django refuses bodies over DATA_UPLOAD_MAX_MEMORY_SIZE with RequestDataTooBig, which DRF does not handle
+    (it would reach the client as an HTML 400); here it becomes a problem document like every other error.
+    """
+    try:
+        data = request.data
+    except RequestDataTooBig:
+        raise PayloadTooLarge() from None
+    serializer = serializer_class(data=data, partial=partial, context={"request": request, **context})
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def page_url(path: str) -> str:
+    """The portal page for a path, as people open it (PORTAL_BASE_URL, like e-mails and reports)."""
+    return settings.PORTAL_BASE_URL.rstrip("/") + path
+
+
+def ordering_parameter(*fields):
+    """`?ordering=` documented with its values (DRF's filter describes it only as a string)."""
+    values = [value for field in fields for value in (field, f"-{field}")]
+    return OpenApiParameter("ordering", str, enum=values, description="Sort order; `-` reverses it.")
 
 
 # The README's promise for every list: at most this many items a page. A larger `page_size` gives this many (DRF's

@@ -7,7 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.inventory.api.serializers import page_url
+from apps.core.api import page_url
 from apps.inventory.models import Environment
 
 from ..forms import parse_moment

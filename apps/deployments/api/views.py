@@ -8,8 +8,8 @@ from rest_framework import exceptions, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.api import ordering_parameter
 from apps.inventory import selectors as inventory
-from apps.inventory.api.filters import ordering_parameter
 
 from .. import selectors
 from ..models import DeploymentTarget, DriftState, DriftStatus, Running, TargetKind, TargetStatus

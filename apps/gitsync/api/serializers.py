@@ -5,8 +5,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.core.api import StrictInput
-from apps.inventory.api.serializers import page_url
+from apps.core.api import StrictInput, page_url
 
 from .. import git
 from ..models import GitRepository, SyncRun

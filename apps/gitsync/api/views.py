@@ -8,8 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.audit.actors import Actor
-from apps.inventory.api.filters import ordering_parameter
-from apps.inventory.api.serializers import parse_body
+from apps.core.api import ordering_parameter, parse_body
 
 from .. import services
 from ..models import GitRepository, SyncStatus, Trigger

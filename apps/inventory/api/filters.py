@@ -1,7 +1,6 @@
 """Query parameters of the model list: filters (django-filter) and the `risk` ordering."""
 
 import django_filters
-from drf_spectacular.utils import OpenApiParameter
 from rest_framework.filters import OrderingFilter
 
 from ..models import Lifecycle, RegisteredModel, RiskTier
@@ -30,9 +29,3 @@ class ModelOrderingFilter(OrderingFilter):
         terms = [("-" if term.startswith("-") else "") + self.aliases.get(term.lstrip("-"), term.lstrip("-"))
                  for term in ordering]  # fmt: skip
         return terms if {"name", "-name"} & set(terms) else [*terms, "name"]
-
-
-def ordering_parameter(*fields):
-    """`?ordering=` documented with its values (DRF's filter describes it only as a string)."""
-    values = [value for field in fields for value in (field, f"-{field}")]
-    return OpenApiParameter("ordering", str, enum=values, description="Sort order; `-` reverses it.")

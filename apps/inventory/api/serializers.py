@@ -1,44 +1,16 @@
 """Inventory over the API: `<Entity>Output` to read, `<Action>Input` to parse a body (unknown keys refused)."""
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import RequestDataTooBig
 from django.core.validators import MaxLengthValidator, MinLengthValidator
 from django.urls import reverse
-from rest_framework import exceptions, serializers
+from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from apps.accounts.models import Team
-from apps.core.api import StrictInput
+from apps.core.api import StrictInput, page_url
 
 from ..models import AIActCategory, Environment, ModelVersion, RegisteredModel, RiskTier
 from ..services import MAX_VERSIONS_PER_BATCH
-
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = 413
-    default_detail = "The request body is larger than this server accepts."
-    default_code = "payload_too_large"
-
-
-def parse_body(request, serializer_class, *, partial=False, **context) -> dict:
-    """The body, validated by `serializer_class`: a 400 problem for anything unknown or malformed, 413 if huge.
-
-    Django refuses bodies over DATA_UPLOAD_MAX_MEMORY_SIZE with RequestDataTooBig, which DRF does not handle
-    (it would reach the client as an HTML 400); here it becomes a problem document like every other error.
-    """
-    try:
-        data = request.data
-    except RequestDataTooBig:
-        raise PayloadTooLarge() from None
-    serializer = serializer_class(data=data, partial=partial, context={"request": request, **context})
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
-def page_url(path: str) -> str:
-    """The portal page for a path, as people open it (PORTAL_BASE_URL, like e-mails and reports)."""
-    return settings.PORTAL_BASE_URL.rstrip("/") + path
 
 
 def _users():

@@ -14,12 +14,12 @@ from rest_framework.response import Response
 
 from apps.accounts.models import User
 from apps.audit.actors import Actor
+from apps.core.api import ordering_parameter, parse_body
 
 from .. import selectors, services
 from ..models import Environment, ModelVersion, Source
 from . import serializers
-from .filters import ModelOrderingFilter, RegisteredModelFilter, ordering_parameter
-from .serializers import parse_body
+from .filters import ModelOrderingFilter, RegisteredModelFilter
 
 SLUG_PATTERN = r"^[-a-zA-Z0-9_]+$"
 MODEL_SLUG = OpenApiParameter(
