@@ -25,16 +25,18 @@ if not DEBUG and not ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    # Our apps come first so their management commands (flush) override Django's.
+    # Our apps come first so their management commands (flush) override Django's. They are in the README's layer
+    # order: an app imports only from the apps above it (tests/core/test_import_graph.py checks).
     "apps.core",
-    "apps.accounts",
     "apps.audit",
+    "apps.accounts",
     "apps.inventory",
-    "apps.approvals",
     "apps.gitsync",
+    "apps.approvals",
     "apps.deployments",
     "apps.hooks",
     "apps.dashboard",
+    "apps.demo",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

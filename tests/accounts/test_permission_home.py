@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HOME = "apps/accounts/permissions.py"
 # Files that may name roles, and why. Keep this short: every entry is a place a rule could hide.
 ALLOWED = {
-    "apps/dashboard/demo_data.py": "the demo's cast: which role each demo person is given (data for load_demo)",
+    "apps/demo/demo_data.py": "the demo's cast: which role each demo person is given (data for load_demo)",
 }
 ROLE_MEMBERS = frozenset(Role.names)
 ROLE_VALUES = frozenset(Role.values)

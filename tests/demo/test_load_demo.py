@@ -14,7 +14,7 @@ from django.db import transaction
 from apps.accounts.models import User
 from apps.approvals.models import ApprovalPolicy, DeploymentRequest
 from apps.audit.models import AuditEvent
-from apps.dashboard import demo_data as demo
+from apps.demo import demo_data as demo
 from apps.inventory.models import RegisteredModel
 
 from .helpers import DEMO_SETTINGS, load_demo, row_counts

@@ -38,8 +38,8 @@ from apps.audit.actors import Actor
 from apps.audit.models import AuditEvent, ChainHead
 from apps.core import request_context
 from apps.core.exceptions import DomainError
-from apps.dashboard import demo_data as demo
-from apps.dashboard import demo_git, demo_gitops
+from apps.demo import demo_data as demo
+from apps.demo import demo_git, demo_gitops
 from apps.deployments import services as deployments
 from apps.deployments.models import EXCEPTIONS, DeploymentTarget, DriftState
 from apps.deployments.observing import observe_target

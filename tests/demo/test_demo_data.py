@@ -25,7 +25,7 @@ from apps.approvals.services.requests import governing_policy
 from apps.audit import sentences
 from apps.audit.models import AuditEvent, ChainHead
 from apps.audit.verification import verify_chain
-from apps.dashboard import demo_data as demo
+from apps.demo import demo_data as demo
 from apps.inventory.models import AIActCategory, Environment, Lifecycle, ModelVersion, RegisteredModel, RiskTier
 
 from .helpers import DEMO_SETTINGS, load_demo, row_counts
