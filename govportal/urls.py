@@ -17,7 +17,7 @@ api_v1 = [
     path("", include("apps.inventory.api.urls")),
     path("", include("apps.approvals.api.urls")),
     path("", include("apps.gitsync.api.urls")),
-    path("", include("apps.audit.api.urls")),
+    path("", include("apps.compliance.api.urls")),
     path("", include("apps.accounts.api.urls")),
     path("", include("apps.deployments.api.urls")),
 ]
@@ -38,7 +38,7 @@ urlpatterns = [
     path("accounts/logout/", LogoutView.as_view(), name="logout"),
     path("teams/", include("apps.accounts.urls")),
     path("models/", include("apps.inventory.urls")),
-    path("audit/", include("apps.audit.urls")),
+    path("", include("apps.compliance.urls")),  # /audit/ and /dossiers/
     path("approvals/", include("apps.approvals.urls")),
     path("admin/", admin.site.urls),
     path("repositories/", include("apps.gitsync.urls")),

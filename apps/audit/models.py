@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 
+from apps.core import querysets
 from apps.core.querysets import RestrictedQuerySet
 
 from . import hashing
@@ -8,18 +9,21 @@ from .actions import SECURITY_ACTIONS
 from .actors import ActorKind
 
 SCOPE_FIELDS = ("team_id", "model_id", "version_id", "environment_id", "request_id")
+# The permission questions audit asks (core.querysets.rule); accounts.permissions answers them.
+READABLE_TEAMS = "audit.readable_team_ids"  # user -> the ids of the teams whose trail the user may read
+READS_SECURITY_EVENTS = "audit.reads_security_events"  # user -> may they read every team's security events?
 
 
 class AuditEventQuerySet(RestrictedQuerySet):
+    # Who may read which events is accounts' decision, asked through core.querysets' rules (accounts installs them;
+    # audit sits below accounts and never imports it). Without a rule, nothing is readable.
     def restrict_for(self, user, action):
-        # Imported here, not at module level: accounts sits below audit (it records audit events itself), and audit
-        # only asks it questions once the apps are loaded.
-        from apps.accounts import permissions
-
-        if action != "view":
+        readable_teams = querysets.rule(READABLE_TEAMS)
+        reads_security = querysets.rule(READS_SECURITY_EVENTS)
+        if action != "view" or readable_teams is None or reads_security is None:
             return self.none()
-        teams = permissions.team_ids_with(user, permissions.VIEW_AUDIT)
-        security = permissions.may_read_security_events(user)
+        teams = readable_teams(user)
+        security = reads_security(user)
         if not security and not teams.exists():
             return self.none()
         # Portal-wide events (policies, environments, people's accounts) have no team: every auditor reads them.
@@ -30,9 +34,10 @@ class AuditEventQuerySet(RestrictedQuerySet):
 
     def readable_by(self, user):
         """Without the security events `user` may not read: for histories shown to whoever sees the object."""
-        from apps.accounts import permissions
-
-        return self if permissions.may_read_security_events(user) else self.exclude(action__in=SECURITY_ACTIONS)
+        reads_security = querysets.rule(READS_SECURITY_EVENTS)
+        if reads_security is not None and reads_security(user):
+            return self
+        return self.exclude(action__in=SECURITY_ACTIONS)
 
     def for_model(self, model):
         return self.filter(model_id=model.pk)
@@ -128,68 +133,6 @@ class ChainHead(models.Model):
 
     def __str__(self):
         return f"chain head #{self.sequence} {self.hash[:12]}"
-
-
-class ExportFormat(models.TextChoices):
-    CSV = "csv", "CSV"
-    JSONL = "jsonl", "JSON Lines"
-    PDF = "pdf", "PDF compliance report"
-    DOSSIER_PDF = "dossier-pdf", "Model dossier (PDF)"
-    DOSSIER_JSON = "dossier-json", "Model dossier (JSON)"
-
-
-class ExportStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    DONE = "done", "Ready"
-    FAILED = "failed", "Failed"
-    ABORTED = "aborted", "Aborted"
-    EXPIRED = "expired", "Expired"
-
-
-class AuditExport(models.Model):
-    """One export of the audit trail: who asked, for what, and the signed manifest of what they got."""
-
-    id = models.UUIDField(primary_key=True)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    format = models.CharField(max_length=15, choices=ExportFormat.choices)
-    filters = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=10, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
-    streamed = models.BooleanField(default=False)
-    total = models.BigIntegerField(default=0, help_text="Events expected (for progress).")
-    row_count = models.BigIntegerField(default=0)
-    file_name = models.CharField(max_length=200, blank=True)
-    file_sha256 = models.CharField(max_length=64, blank=True)
-    manifest = models.JSONField(default=dict, blank=True)
-    signature = models.TextField(blank=True)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self):
-        return f"{self.get_format_display()} export {self.pk}"
-
-    def audit_scope(self) -> dict:
-        # `audit.exported` is the exported team's business, not every auditor's (accounts.permissions decides which).
-        from apps.accounts import permissions
-
-        team = permissions.audit_export_team(self.requested_by, self.filters)
-        return {"team": team} if team else {}
-
-    @property
-    def manifest_file_name(self) -> str:
-        """The detached manifest's download name: beside the file, where clients/verify_audit.py looks for it."""
-        return f"{self.file_name}.manifest.json"
-
-    @property
-    def progress_percent(self) -> int:
-        if self.status == ExportStatus.DONE:
-            return 100
-        return min(99, int(100 * self.row_count / self.total)) if self.total else 0
 
 
 class AuditCheckpoint(models.Model):

@@ -32,7 +32,9 @@ def _target_fields(target) -> tuple[str, str, str, dict]:
         return target.type, target.id, target.label[:200], target.scope
     if isinstance(target, models.Model):
         scope = target.audit_scope() if hasattr(target, "audit_scope") else {}
-        return target._meta.label_lower, str(target.pk), str(target)[:200], scope
+        # A model that moved between apps keeps the type name the record already uses (`audit_target_type`).
+        target_type = getattr(target, "audit_target_type", target._meta.label_lower)
+        return target_type, str(target.pk), str(target)[:200], scope
     raise TypeError(f"cannot audit a {type(target).__name__}")
 
 

@@ -5,7 +5,8 @@ reads everything (superusers) are permission rules, and permission rules live in
 A lazy `import apps.accounts` here would hide an upward dependency inside a function; instead accounts installs
 its answer with `set_gate()` from AccountsConfig.ready(), so the dependency points the way DESIGN.md says and is
 visible in one place. Until a gate is installed, `restrict()` reads nothing: a process that somehow skipped
-accounts' ready() fails closed, never open.
+accounts' ready() fails closed, never open. Other questions an app below accounts must ask (audit: whose trail may
+this user read?) are answered the same way, by rules accounts installs with `set_rule()`.
 """
 
 from collections.abc import Callable
@@ -22,6 +23,25 @@ def set_gate(gate: Callable[[object, str], str] | None) -> None:
     """Install the function that answers NOTHING, EVERYTHING or SCOPED for (user, action); None uninstalls it."""
     global _gate
     _gate = gate
+
+
+# Questions an app below accounts must ask about a user (e.g. audit: whose trail may this user read?), answered by
+# functions accounts installs with set_rule() from AccountsConfig.ready(). An unanswered question has no rule, and
+# the caller must then fail closed.
+_rules: dict[str, Callable] = {}
+
+
+def set_rule(name: str, rule: Callable | None) -> None:
+    """Install the function that answers the permission question `name`; None uninstalls it."""
+    if rule is None:
+        _rules.pop(name, None)
+    else:
+        _rules[name] = rule
+
+
+def rule(name: str) -> Callable | None:
+    """The function installed for `name`, or None: the caller then reads nothing."""
+    return _rules.get(name)
 
 
 class RestrictedQuerySet(models.QuerySet):

@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.audit.models import AuditEvent, AuditExport, ExportStatus
+from apps.audit.models import AuditEvent
 from apps.audit.selectors import audit_event_list
-from tests.audit.export_helpers import add_trail, run_verifier, save_public_key, split_jsonl
+from apps.compliance.models import AuditExport, ExportStatus
+from tests.compliance.export_helpers import add_trail, run_verifier, save_public_key, split_jsonl
 
 EVENTS = "/api/v1/audit/events/"
 EXPORTS = "/api/v1/audit/exports/"
@@ -269,7 +270,7 @@ def test_someone_elses_export_is_not_found_but_portal_admins_see_it(session_clie
 
 
 def test_an_expired_export_has_no_file(session_client, cast, trail):
-    from apps.audit.exports.services import exports_expire
+    from apps.compliance.exports.services import exports_expire
 
     client = session_client(cast.audrey)
     body = client.post(EXPORTS, {"format": "csv"}, format="json").json()

@@ -13,7 +13,7 @@ from django.db import transaction
 from apps.audit.actions import Action
 from apps.audit.actors import Actor
 from apps.audit.services import Target, record
-from tests.audit.export_helpers import VERIFIER, bare_python
+from tests.compliance.export_helpers import VERIFIER, bare_python
 
 pytestmark = pytest.mark.browser
 

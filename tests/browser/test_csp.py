@@ -12,9 +12,9 @@ from django.urls import reverse
 
 from apps.approvals import services as approvals
 from apps.audit.actors import Actor
-from apps.audit.exports import services as exports
-from apps.audit.exports.filters import AuditFilters
-from apps.audit.models import AuditExport
+from apps.compliance.exports import services as exports
+from apps.compliance.exports.filters import AuditFilters
+from apps.compliance.models import AuditExport
 from apps.inventory import services as inventory
 from tests.conftest import PASSWORD
 

@@ -18,8 +18,8 @@ from django.test import Client
 
 from apps.approvals import services as approvals
 from apps.audit.actors import Actor
-from apps.audit.exports import services as exports
-from apps.audit.exports.filters import AuditFilters
+from apps.compliance.exports import services as exports
+from apps.compliance.exports.filters import AuditFilters
 from apps.inventory import services as inventory
 
 MAX_PAGES = 120

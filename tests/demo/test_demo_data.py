@@ -22,9 +22,9 @@ from apps.approvals.models import ApprovalPolicy, Decision, DeploymentRequest, R
 from apps.approvals.selectors import waiting_for
 from apps.approvals.services.decisions import signature_hash
 from apps.approvals.services.requests import governing_policy
-from apps.audit import sentences
 from apps.audit.models import AuditEvent, ChainHead
 from apps.audit.verification import verify_chain
+from apps.compliance import sentences
 from apps.demo import demo_data as demo
 from apps.inventory.models import AIActCategory, Environment, Lifecycle, ModelVersion, RegisteredModel, RiskTier
 

@@ -222,7 +222,7 @@ def test_break_glass_refusals_write_nothing(cast, models, envs, who, reason, dep
 def test_the_compliance_pdf_lists_break_glass_with_its_post_hoc_outcome(
     client, cast, models, envs, django_capture_on_commit_callbacks
 ):
-    from tests.audit.test_reports import pages_of, run_report
+    from tests.compliance.test_reports import pages_of, run_report
 
     version = models.scorecard.versions.get(version="1.1.0")
     with transaction.atomic():

@@ -9,8 +9,9 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from ..actions import Action
-from ..actors import ActorKind
+from apps.audit.actions import Action
+from apps.audit.actors import ActorKind
+
 from ..exports import writer
 from . import pdf
 

@@ -7,7 +7,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..actors import ActorKind
+from apps.audit.actors import ActorKind
+
 from ..exports.services import DOSSIERS
 from ..models import ExportFormat, ExportStatus
 

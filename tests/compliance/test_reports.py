@@ -3,19 +3,22 @@
 import hashlib
 import io
 import re
+import uuid
 from types import SimpleNamespace
 
 import pytest
 from pypdf import PdfReader
 
 from apps.approvals.models import Decision
-from apps.audit import signing, tasks
+from apps.audit import signing
 from apps.audit.actions import Action
 from apps.audit.actors import Actor
-from apps.audit.exports import services
-from apps.audit.exports.filters import AuditFilters
-from apps.audit.models import AuditEvent, AuditExport, ChainHead, ExportStatus
-from apps.audit.reports import compliance
+from apps.audit.models import AuditEvent, ChainHead
+from apps.compliance import tasks
+from apps.compliance.exports import services
+from apps.compliance.exports.filters import AuditFilters
+from apps.compliance.models import AuditExport, ExportStatus
+from apps.compliance.reports import compliance
 from apps.inventory import services as inventory
 from tests.approvals.conftest import (  # noqa: F401 — fixtures used by name
     BUSINESS_SIGN_OFF,
@@ -26,8 +29,7 @@ from tests.approvals.conftest import (  # noqa: F401 — fixtures used by name
     request_production,
     scorecard,
 )
-
-from .helpers import append, triggers_bypassed
+from tests.audit.helpers import append, triggers_bypassed
 
 LISTING_HEADER = "Seq. Time (UTC) Actor Action Target Changes"
 # Signed decisions re-authenticate outside any transaction, so the story runs on real transactions.
@@ -179,23 +181,27 @@ def test_report_of_nothing_is_still_a_valid_report(client, django_capture_on_com
 
 
 def test_a_failed_report_is_marked_failed_and_leaves_no_file(cast, models, export_dir, monkeypatch):
-    export = services.export_start(actor=Actor.of(cast.audrey), format="pdf", filters=AuditFilters())
-
     def broken(row):
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(compliance, "listing_row", broken)  # fails mid-build, with the .part file open
-    assert tasks.export_run_task(str(export.pk)) == "failed"  # recorded, not raised: an eager run must not 500
+    # Without a broker the service runs the task in-process: the failure is recorded, not raised (no 500).
+    export = services.export_start(actor=Actor.of(cast.audrey), format="pdf", filters=AuditFilters())
 
     export.refresh_from_db()
     assert export.status == ExportStatus.FAILED and "disk on fire" in export.error
     assert not any(export_dir.iterdir())
     assert not AuditEvent.objects.filter(action=Action.AUDIT_EXPORTED).exists()
+    assert tasks.export_run_task(str(export.pk)) == "skipped"  # a redelivered task leaves a failed export alone
 
 
-def test_a_trail_too_large_for_a_pdf_is_refused_with_a_pointer_to_csv(cast, models, export_dir, monkeypatch):
+def test_a_trail_that_grew_too_large_for_a_pdf_before_the_worker_ran_fails_with_a_pointer_to_csv(
+    cast, models, export_dir, monkeypatch
+):
     monkeypatch.setattr(compliance, "MAX_EVENTS", 2)  # audrey reads three events
-    export = services.export_start(actor=Actor.of(cast.audrey), format="pdf", filters=AuditFilters())
+    # Started while it was small enough (the service refuses larger ones), queued, then run by a worker.
+    export = AuditExport.objects.create(id=uuid.uuid4(), requested_by=cast.audrey, format="pdf", total=2,
+                                        status=ExportStatus.RUNNING)  # fmt: skip
 
     assert tasks.export_run_task(str(export.pk)) == "failed"
 
@@ -203,6 +209,16 @@ def test_a_trail_too_large_for_a_pdf_is_refused_with_a_pointer_to_csv(cast, mode
     assert export.status == ExportStatus.FAILED and "export CSV or JSON Lines" in export.error
     assert "too many for a PDF report" in export.error
     assert not export_dir.exists() or not any(export_dir.iterdir())
+
+
+def test_the_service_refuses_a_pdf_of_too_many_events_and_writes_nothing(cast, models, export_dir, monkeypatch):
+    monkeypatch.setattr(compliance, "MAX_EVENTS", 2)
+
+    with pytest.raises(services.ExportTooLarge, match="3 events are too many for a PDF report"):
+        services.export_start(actor=Actor.of(cast.audrey), format="pdf", filters=AuditFilters())
+
+    assert not AuditExport.objects.exists()
+    assert not AuditEvent.objects.filter(action=Action.AUDIT_EXPORTED).exists()
 
 
 def test_the_page_refuses_a_pdf_of_too_many_events_before_starting_anything(client, cast, models, monkeypatch):

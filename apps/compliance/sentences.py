@@ -10,8 +10,8 @@ import re
 
 from django.contrib.auth import get_user_model
 
-from .actions import Action
-from .actors import ActorKind
+from apps.audit.actions import Action
+from apps.audit.actors import ActorKind
 
 GENERIC = "{actor} recorded {action} on {target}"
 

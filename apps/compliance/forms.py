@@ -1,9 +1,8 @@
 from django import forms
 
+from apps.audit import scopes
+from apps.audit.actions import Action
 from apps.core.forms import BootstrapMixin
-
-from . import scopes
-from .actions import Action
 
 
 class AuditFilterForm(BootstrapMixin, forms.Form):

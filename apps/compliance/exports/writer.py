@@ -17,8 +17,8 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from .. import hashing, signing
-from ..models import SCOPE_FIELDS, AuditCheckpoint, ChainHead, payload_from_values
+from apps.audit import hashing, signing
+from apps.audit.models import SCOPE_FIELDS, AuditCheckpoint, ChainHead, payload_from_values
 
 CHUNK = 2000
 VALUE_COLUMNS = (*(f for f in hashing.HASHED_FIELDS if f != "scope"), *SCOPE_FIELDS, "hash")

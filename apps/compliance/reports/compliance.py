@@ -20,12 +20,13 @@ from reportlab.platypus import NextPageTemplate, PageBreak, Spacer
 
 from apps.accounts import permissions
 from apps.accounts.models import Team
+from apps.audit import signing
+from apps.audit.models import AuditEvent
+from apps.audit.verification import Verification, verify_chain
 
-from .. import signing
 from ..exports import services, writer
 from ..exports.filters import AuditFilters
-from ..models import AuditEvent, AuditExport
-from ..verification import Verification, verify_chain
+from ..models import AuditExport
 from . import pdf
 from .summary import CLOSING, EVENT_COLUMNS, Summary, actor_text, sections
 

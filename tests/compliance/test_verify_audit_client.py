@@ -12,7 +12,9 @@ import pytest
 
 from apps.audit import hashing, signing
 from apps.audit.checkpoints import checkpoint_sign
-from apps.audit.models import AuditEvent, AuditExport, ChainHead
+from apps.audit.models import AuditEvent, ChainHead
+from apps.compliance.models import AuditExport
+from tests.audit.helpers import triggers_bypassed
 
 from .export_helpers import (
     add_trail,
@@ -24,7 +26,6 @@ from .export_helpers import (
     split_jsonl,
     start_export,
 )
-from .helpers import triggers_bypassed
 
 
 @pytest.fixture

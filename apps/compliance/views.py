@@ -6,8 +6,9 @@ from django.shortcuts import get_object_or_404, render
 
 from apps.accounts import permissions
 from apps.accounts.models import Team
+from apps.audit import hashing, links, selectors
 
-from . import hashing, links, selectors, sentences
+from . import sentences
 from .exports import filters as audit_filters
 from .forms import AuditFilterForm
 
@@ -41,7 +42,7 @@ def event_list(request, params=None):
     page.object_list = sentences.describe(links.attach_target_urls(page.object_list))
     context = {"form": form, "page": page, "can_export": permissions.may_export_audit(request.user),
                "export_params": filters.as_dict() if filters else {}}  # fmt: skip
-    return render(request, "audit/event_list.html", context, status=status)
+    return render(request, "compliance/event_list.html", context, status=status)
 
 
 @login_required
@@ -51,4 +52,4 @@ def event_detail(request, sequence):
     sentences.describe(links.attach_target_urls([event]))
     context = {"event": event, "context_rows": sentences.context_rows(event.context),
                "hashed_timestamp": hashing.format_timestamp(event.timestamp)}  # fmt: skip
-    return render(request, "audit/event_detail.html", context)
+    return render(request, "compliance/event_detail.html", context)

@@ -5,8 +5,8 @@ from collections import Counter
 from reportlab.platypus import KeepTogether, NextPageTemplate, PageBreak, Spacer
 
 from apps.audit import signing
-from apps.audit.reports import pdf
-from apps.audit.reports.compliance import LISTING_COLUMNS, listing_row
+from apps.compliance.reports import pdf
+from apps.compliance.reports.compliance import LISTING_COLUMNS, listing_row
 
 from .data import SECTIONS, TITLE
 

@@ -13,9 +13,10 @@ from apps.approvals.models import Decision
 from apps.audit import hashing, signing
 from apps.audit.actions import Action
 from apps.audit.actors import Actor
-from apps.audit.exports import services as exports
-from apps.audit.models import AuditEvent, AuditExport, ChainHead, ExportStatus
-from apps.dashboard import dossier
+from apps.audit.models import AuditEvent, ChainHead
+from apps.compliance import dossier
+from apps.compliance.exports import services as exports
+from apps.compliance.models import AuditExport, ExportStatus
 from apps.inventory import services as inventory
 from tests.approvals.conftest import (  # noqa: F401 — fixtures used by name
     BUSINESS_SIGN_OFF,
@@ -27,8 +28,9 @@ from tests.approvals.conftest import (  # noqa: F401 — fixtures used by name
     request_production,
     scorecard,
 )
-from tests.audit.export_helpers import flip_byte, run_verifier, save_public_key
 from tests.conftest import DIGEST
+
+from .export_helpers import flip_byte, run_verifier, save_public_key
 
 # Signed decisions re-authenticate outside any transaction, so the story runs on real transactions.
 pytestmark = pytest.mark.usefixtures("transactional_db")

@@ -23,10 +23,11 @@ from django.utils import timezone
 from apps.audit import hashing, signing
 from apps.audit.actions import Action
 from apps.audit.actors import Actor
-from apps.audit.exports import services, writer
-from apps.audit.exports.filters import AuditFilters
-from apps.audit.models import SCOPE_FIELDS, AuditEvent, AuditExport, ChainHead, ExportStatus
+from apps.audit.models import SCOPE_FIELDS, AuditEvent, ChainHead
 from apps.audit.services import Target, record
+from apps.compliance.exports import services, writer
+from apps.compliance.exports.filters import AuditFilters
+from apps.compliance.models import AuditExport, ExportStatus
 from tests.conftest import make_user
 
 from .export_helpers import (

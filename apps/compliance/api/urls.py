@@ -1,4 +1,4 @@
-"""audit API routes, mounted under /api/v1/."""
+"""The audit trail's API routes (events and exports), mounted under /api/v1/."""
 
 from rest_framework.routers import SimpleRouter
 

@@ -1,6 +1,7 @@
 """Exports of the audit trail: started with a permission check, finished with a signed manifest and an
 `audit.exported` event (who, filters, format, row count, file SHA-256)."""
 
+import logging
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
@@ -11,14 +12,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts import permissions
+from apps.audit.actions import Action
+from apps.audit.actors import Actor
+from apps.audit.selectors import audit_event_list
+from apps.audit.services import record
+from apps.core.exceptions import DomainError
 
-from ..actions import Action
-from ..actors import Actor
 from ..models import AuditExport, ExportFormat, ExportStatus
-from ..selectors import audit_event_list
-from ..services import record
 from . import writer
 from .filters import AuditFilters
+
+logger = logging.getLogger(__name__)
 
 STREAMABLE = (ExportFormat.CSV, ExportFormat.JSONL)
 # Dossiers describe one model and are written at once by the app that owns them: no event count, no progress.
@@ -34,21 +38,84 @@ def export_events(*, user, filters: AuditFilters):
     return audit_event_list(user=user, **filters.selector_kwargs())
 
 
-def export_start(*, actor: Actor, format: str, filters: AuditFilters, extra: dict | None = None) -> AuditExport:
-    """Open an export: auditors and admins only. Nothing is audited until the export finishes.
+class ExportTooLarge(DomainError):
+    status = 400
+    code = "too_many_events"
 
-    Trail exports (CSV, JSON Lines, PDF) count their events for progress; dossiers do not.
+
+def export_list(*, user):
+    """The exports `user` may see: their own; portal admins see everyone's."""
+    exports = AuditExport.objects.select_related("requested_by")
+    return exports if permissions.is_portal_admin(user) else exports.filter(requested_by=user)
+
+
+def _refuse_oversized_pdf(count: int) -> None:
+    from ..reports import compliance  # the PDF writer's own limit; it imports this module
+
+    if count > compliance.MAX_EVENTS:
+        raise ExportTooLarge(f"{count:,} events are too many for a PDF report (at most {compliance.MAX_EVENTS:,}): "
+                             "narrow the filters, or export CSV or JSON Lines.")  # fmt: skip
+
+
+def export_start(
+    *, actor: Actor, format: str, filters: AuditFilters, stream: bool = True, extra: dict | None = None
+) -> AuditExport:
+    """Open an export and set it going: auditors and admins only. Nothing is audited until the export finishes.
+
+    The one way in for the page, the API and dossiers. Trail exports (CSV, JSON Lines, PDF) count their events for
+    progress, and a PDF of more than the report's MAX_EVENTS is refused (ExportTooLarge) before anything is written.
+    A CSV or JSON Lines export of at most AUDIT_EXPORT_STREAM_LIMIT events is small: with `stream` (the page) it is
+    `streamed` and the caller sends export_stream(); without (the API, which answers with a status, not the bytes)
+    it is written to its file now. Larger ones and PDFs are written by a worker once the transaction commits.
+    A dossier is written by its caller (dossier.model_dossier_export).
     """
     if actor.user is None or not permissions.may_export_audit(actor.user):
         raise PermissionDenied("Only auditors and team admins can export the audit trail.")
     if format not in ExportFormat.values:
         raise ValueError(f"unknown export format {format!r}")
     total = 0 if format in DOSSIERS else export_events(user=actor.user, filters=filters).count()
-    return AuditExport.objects.create(
+    if format == ExportFormat.PDF:
+        _refuse_oversized_pdf(total)
+    small = format in STREAMABLE and total <= settings.AUDIT_EXPORT_STREAM_LIMIT
+    export = AuditExport.objects.create(
         id=uuid.uuid4(), requested_by=actor.user, format=format, filters=filters.as_dict() | (extra or {}),
-        total=total, status=ExportStatus.RUNNING, streamed=format in STREAMABLE
-        and total <= settings.AUDIT_EXPORT_STREAM_LIMIT,
+        total=total, status=ExportStatus.RUNNING, streamed=small and stream,
     )  # fmt: skip
+    if format in DOSSIERS or export.streamed:
+        return export
+    if small:
+        export_run(str(export.pk))
+        export.refresh_from_db()
+    else:
+        from ..tasks import export_run_task  # the task calls export_run() here
+
+        export_run_task.delay_on_commit(str(export.pk))
+    return export
+
+
+def export_run(export_id: str) -> str:
+    """Write one export to its file. Idempotent: an export that is no longer running is left alone.
+
+    A failure is stored on the export (its page shows it), not raised: in-process, a raise would only be a 500.
+    """
+    export = AuditExport.objects.select_related("requested_by").filter(pk=export_id).first()
+    if export is None or export.status != ExportStatus.RUNNING:
+        return "skipped"
+    try:
+        if export.format in STREAMABLE:
+            export_to_file(export)
+        elif export.format == ExportFormat.PDF:
+            from ..reports.compliance import export_compliance_pdf  # it imports this module
+
+            export_compliance_pdf(export)
+        else:
+            raise ValueError(f"{export.format} exports are run by the app that owns them")
+    except Exception as error:
+        logger.exception("audit export %s failed", export_id)
+        export_fail(export=export, error=str(error) if isinstance(error, ValueError) else
+                    f"{type(error).__name__}: {error}")  # fmt: skip
+        return "failed"
+    return "done"
 
 
 def file_name(export: AuditExport) -> str:

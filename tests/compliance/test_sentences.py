@@ -11,11 +11,11 @@ from types import SimpleNamespace
 import pytest
 from django.db import transaction
 
-from apps.audit import sentences
 from apps.audit.actions import Action
 from apps.audit.actors import Actor
 from apps.audit.models import AuditEvent
 from apps.audit.services import Target, record
+from apps.compliance import sentences
 from apps.core import request_context
 
 

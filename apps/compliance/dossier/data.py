@@ -12,9 +12,10 @@ from django.utils import timezone
 
 from apps.approvals.models import Decision, DeploymentRequest, RequestStep
 from apps.audit.actions import Action
-from apps.audit.exports import writer
 from apps.audit.hashing import format_timestamp
-from apps.audit.models import AuditEvent, AuditExport, ChainHead
+from apps.audit.models import AuditEvent, ChainHead
+from apps.compliance.exports import writer
+from apps.compliance.models import AuditExport
 from apps.deployments.selectors import model_deployments
 from apps.inventory.models import AIActCategory, RegisteredModel
 

@@ -1,28 +1,33 @@
-"""Export pages: start an export (streamed, or run as a task with progress), download it, read its manifest."""
+"""Export pages: start an export (streamed, or run as a task with progress), download it, read its manifest;
+a model's dossier as a download."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts import permissions
+from apps.audit import signing
+from apps.audit.actors import Actor
+from apps.inventory.selectors import registered_model_get
 
-from . import signing, tasks
-from .actors import Actor
+from . import dossier
 from .exports import filters as export_filters
 from .exports import services
-from .models import AuditExport, ExportFormat, ExportStatus
+from .models import ExportFormat, ExportStatus
 
 START_FORMATS = (ExportFormat.CSV, ExportFormat.JSONL, ExportFormat.PDF)
-
-
-def _visible_exports(user):
-    exports = AuditExport.objects.select_related("requested_by")
-    return exports if permissions.is_portal_admin(user) else exports.filter(requested_by=user)
 
 
 @login_required
@@ -40,14 +45,10 @@ def export_start(request):
         return _refuse(request, "The export was not started: " + " ".join(exc.messages), 400)
     except PermissionDenied as exc:
         return _refuse(request, str(exc), 403)
-    if fmt == ExportFormat.PDF:
-        from .reports.compliance import MAX_EVENTS
-
-        count = services.export_events(user=request.user, filters=filters).count()
-        if count > MAX_EVENTS:
-            return _refuse(request, f"{count:,} events are too many for a PDF report (at most {MAX_EVENTS:,}): "
-                                    "narrow the filters, or export CSV or JSON Lines.", 400)  # fmt: skip
-    export = services.export_start(actor=Actor.of(request.user), format=fmt, filters=filters)
+    try:
+        export = services.export_start(actor=Actor.of(request.user), format=fmt, filters=filters)
+    except services.ExportTooLarge as exc:
+        return _refuse(request, exc.message, exc.status)
     if export.streamed:
         response = StreamingHttpResponse(
             services.export_stream(export), content_type=services.CONTENT_TYPES[services.EXTENSIONS[fmt]]
@@ -56,7 +57,6 @@ def export_start(request):
         response["X-Export-Id"] = str(export.pk)
         response["Link"] = f'<{reverse("audit:export-manifest", args=[export.pk])}>; rel="describedby"'
         return response
-    tasks.export_run_task.delay_on_commit(str(export.pk))
     messages.info(request, f"The {export.get_format_display()} export of {export.total:,} events is being prepared.")
     return redirect("audit:export-detail", pk=export.pk)
 
@@ -73,15 +73,17 @@ def _refuse(request, message: str, status: int):
 
 @login_required
 def export_list(request):
-    exports = _visible_exports(request.user).order_by("-created_at")[:100]
-    return render(request, "audit/export_list.html", {"exports": exports})
+    exports = services.export_list(user=request.user).order_by("-created_at")[:100]
+    return render(request, "compliance/export_list.html", {"exports": exports})
 
 
 @login_required
 def export_detail(request, pk):
-    export = get_object_or_404(_visible_exports(request.user), pk=pk)
+    export = get_object_or_404(services.export_list(user=request.user), pk=pk)
     template = (
-        "audit/_export_status.html" if request.headers.get("HX-Request") == "true" else "audit/export_detail.html"
+        "compliance/_export_status.html"
+        if request.headers.get("HX-Request") == "true"
+        else "compliance/export_detail.html"
     )
     return render(request, template, {"export": export, "running": export.status == ExportStatus.RUNNING})
 
@@ -89,7 +91,7 @@ def export_detail(request, pk):
 @login_required
 @require_GET
 def export_download(request, pk):
-    export = get_object_or_404(_visible_exports(request.user), pk=pk)
+    export = get_object_or_404(services.export_list(user=request.user), pk=pk)
     if export.status != ExportStatus.DONE or export.streamed:
         raise Http404("This export has no file to download (still running, streamed, failed or expired).")
     path = services.file_path(export)
@@ -102,7 +104,7 @@ def export_download(request, pk):
 @login_required
 @require_GET
 def export_manifest(request, pk):
-    export = get_object_or_404(_visible_exports(request.user), pk=pk)
+    export = get_object_or_404(services.export_list(user=request.user), pk=pk)
     if not export.manifest:
         raise Http404("The manifest is written when the export finishes.")
     response = JsonResponse({"manifest": export.manifest, "signature": export.signature},
@@ -118,4 +120,28 @@ def public_key(request):
     response = HttpResponse(signing.public_key_pem(), content_type="application/x-pem-file")
     response["Content-Disposition"] = 'inline; filename="govportal-audit.pub"'
     response["X-Key-Id"] = signing.key_id()
+    return response
+
+
+@login_required
+@require_POST
+def model_dossier(request, slug):
+    """The model's compliance dossier as a download (PDF or JSON), recorded as an audit export.
+
+    A model the user cannot see is a 404; one they see but may not export (not an auditor or
+    admin of its team) is a 403, raised by the service.
+    """
+    model = registered_model_get(user=request.user, slug=slug)
+    fmt = dossier.FORMATS.get(request.POST.get("format", ""))
+    if fmt is None:
+        return HttpResponseBadRequest("Choose format=pdf or format=json.")
+    export = dossier.model_dossier_export(actor=Actor.of(request.user), model=model, format=fmt)
+    response = FileResponse(
+        open(services.file_path(export), "rb"),  # noqa: SIM115 — the response closes it once sent
+        as_attachment=True,
+        filename=export.file_name,
+        content_type=services.CONTENT_TYPES[services.EXTENSIONS[export.format]],
+    )
+    response["X-Export-Id"] = str(export.pk)
+    response["Link"] = f'<{reverse("audit:export-manifest", args=[export.pk])}>; rel="describedby"'
     return response

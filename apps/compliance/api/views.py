@@ -16,13 +16,14 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
 from apps.accounts import permissions
+from apps.audit import selectors
+from apps.audit.actors import Actor
+from apps.audit.models import AuditEvent
 from apps.core.api import CursorPagination
 
-from .. import selectors, tasks
-from ..actors import Actor
 from ..exports import filters as export_filters
 from ..exports import services
-from ..models import AuditEvent, AuditExport, ExportFormat, ExportStatus
+from ..models import AuditExport, ExportStatus
 from . import filters
 from .serializers import AuditEventOutput, AuditExportOutput, ExportStartInput
 
@@ -97,11 +98,6 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.audit_event_list(user=user)
 
 
-class TooManyEvents(exceptions.APIException):
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = "too_many_events"
-
-
 _FILE = {(200, services.CONTENT_TYPES[ext].split(";")[0]): OpenApiTypes.BINARY for ext in ("csv", "jsonl", "pdf")}
 
 
@@ -116,9 +112,7 @@ class AuditExportViewSet(viewsets.GenericViewSet):
         # As the export pages: your own exports; portal admins see everyone's.
         if getattr(self, "swagger_fake_view", False):
             return AuditExport.objects.none()
-        exports = AuditExport.objects.select_related("requested_by")
-        user = self.request.user
-        return exports if permissions.is_portal_admin(user) else exports.filter(requested_by=user)
+        return services.export_list(user=self.request.user)
 
     def perform_content_negotiation(self, request, force=False):
         # A file download may be asked for with `Accept: text/csv`; errors are still problem JSON.
@@ -141,14 +135,7 @@ class AuditExportViewSet(viewsets.GenericViewSet):
         data.is_valid(raise_exception=True)
         fmt = data.validated_data["format"]
         audit_filters = export_filters.parse(data.filter_params(), user=request.user, for_export=True)
-        if fmt == ExportFormat.PDF:
-            _refuse_oversized_pdf(request.user, audit_filters)
-        export = services.export_start(actor=Actor.of(request.user), format=fmt, filters=audit_filters)
-        if export.streamed:
-            _write_now(export)
-        else:
-            tasks.export_run_task.delay_on_commit(str(export.pk))
-        export.refresh_from_db()
+        export = services.export_start(actor=Actor.of(request.user), format=fmt, filters=audit_filters, stream=False)
         body = AuditExportOutput(export, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["status_url"]})
 
@@ -167,21 +154,3 @@ class AuditExportViewSet(viewsets.GenericViewSet):
             raise exceptions.NotFound("The export file is gone.")
         content_type = services.CONTENT_TYPES[services.EXTENSIONS[export.format]]
         return FileResponse(open(path, "rb"), as_attachment=True, filename=export.file_name, content_type=content_type)
-
-
-def _refuse_oversized_pdf(user, audit_filters) -> None:
-    from ..reports.compliance import MAX_EVENTS
-
-    count = services.export_events(user=user, filters=audit_filters).count()
-    if count > MAX_EVENTS:
-        raise TooManyEvents(f"{count:,} events are too many for a PDF report (at most {MAX_EVENTS:,}): "
-                            "narrow the filters, or export CSV or JSON Lines.")  # fmt: skip
-
-
-def _write_now(export: AuditExport) -> None:
-    """A small CSV/JSON Lines export, which the page streams in its response: the API writes its file now instead.
-
-    The API answers with a status, not the bytes, so the export is delivered as a file (and audited as such).
-    """
-    AuditExport.objects.filter(pk=export.pk).update(streamed=False)
-    tasks.export_run_task(str(export.pk))

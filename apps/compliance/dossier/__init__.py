@@ -11,10 +11,10 @@ from django.core.exceptions import PermissionDenied
 
 from apps.accounts import permissions
 from apps.audit.actors import Actor
-from apps.audit.exports import services as exports
-from apps.audit.exports import writer
-from apps.audit.exports.filters import AuditFilters
-from apps.audit.models import AuditExport, ExportFormat
+from apps.compliance.exports import services as exports
+from apps.compliance.exports import writer
+from apps.compliance.exports.filters import AuditFilters
+from apps.compliance.models import AuditExport, ExportFormat
 from apps.inventory.models import RegisteredModel
 
 from .data import SECTIONS, TITLE, dossier_data
