@@ -11,6 +11,7 @@ from django.utils import timezone
 from apps.audit.models import AuditEvent
 from apps.audit.selectors import audit_event_list
 from apps.compliance.models import AuditExport, ExportStatus
+from apps.compliance.reports import compliance
 from tests.compliance.export_helpers import add_trail, run_verifier, save_public_key, split_jsonl
 
 EVENTS = "/api/v1/audit/events/"
@@ -218,6 +219,18 @@ def test_a_pdf_report_is_an_export_too(session_client, cast, trail, django_captu
     download = client.get(status["download_url"])
     assert download["Content-Type"] == "application/pdf"
     assert b"".join(download.streaming_content).startswith(b"%PDF")
+
+
+def test_a_pdf_of_too_many_events_is_a_400_pointing_to_csv_and_nothing_is_written(
+    session_client, cast, trail, monkeypatch
+):
+    monkeypatch.setattr(compliance, "MAX_EVENTS", 2)
+    before = AuditEvent.objects.count()
+
+    body = problem(session_client(cast.audrey).post(EXPORTS, {"format": "pdf"}, format="json"), 400, "too_many_events")
+
+    assert "too many for a PDF report" in body["detail"] and "export CSV or JSON Lines" in body["detail"]
+    assert (AuditExport.objects.count(), AuditEvent.objects.count()) == (0, before)
 
 
 def test_tokens_cannot_export_and_are_told_why(token_client, cast, trail):
