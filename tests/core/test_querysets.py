@@ -1,9 +1,14 @@
-"""restrict(): core asks, accounts.permissions answers through the gate it installs; without a gate, no rows."""
+"""restrict(): core asks, accounts.permissions answers through the gate and rules it installs; without them, no rows."""
 
 from django.contrib.auth.models import AnonymousUser
+from django.db import transaction
 
 from apps.accounts import permissions
 from apps.accounts.models import Team, User
+from apps.audit.actions import Action
+from apps.audit.actors import Actor
+from apps.audit.models import READABLE_TEAMS, READS_SECURITY_EVENTS, AuditEvent
+from apps.audit.services import Target, record
 from apps.core import querysets
 
 
@@ -27,3 +32,25 @@ def test_without_a_gate_restrict_reads_nothing_not_everything(cast):
         assert list(Team.objects.restrict(cast.admin)) == []
     finally:
         querysets.set_gate(permissions.read_scope)
+
+
+def _security_event():
+    with transaction.atomic():
+        return record(action=Action.USER_LOGIN_FAILED, actor=Actor.system("login"),
+                      target=Target("accounts.user", label="nobody"))  # fmt: skip
+
+
+def test_audit_asks_accounts_through_rules_and_reads_nothing_without_them(cast, models):
+    event = _security_event()
+    rules = {name: querysets.rule(name) for name in (READABLE_TEAMS, READS_SECURITY_EVENTS)}
+    assert AuditEvent.objects.restrict(cast.audrey).exists()  # a team auditor reads their team's trail
+    assert AuditEvent.objects.filter(pk=event.pk).readable_by(cast.admin).exists()  # superusers read security events
+
+    for name in rules:
+        querysets.set_rule(name, None)
+    try:
+        assert not AuditEvent.objects.restrict(cast.audrey).exists()
+        assert not AuditEvent.objects.filter(pk=event.pk).readable_by(cast.admin).exists()
+    finally:
+        for name, rule in rules.items():
+            querysets.set_rule(name, rule)
