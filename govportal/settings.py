@@ -307,6 +307,7 @@ CELERY_BEAT_SCHEDULE |= {
         "task": "apps.audit.tasks.checkpoint_sign_task",
         "schedule": AUDIT_CHECKPOINT_SECONDS,
     },
+    # Defined in apps/compliance/tasks.py; it keeps the name it had in the audit app (beat and queues use it).
     "expire-audit-exports": {"task": "apps.audit.tasks.exports_expire_task", "schedule": 3600},
 }
 # Git sync: where bare mirrors are cached, the largest file a sync reads, how often beat syncs every repository,
