@@ -1,6 +1,6 @@
 """The dossier's contents: everything on record about one model, as a JSON-ready dict.
 
-Reads inventory, approvals and the audit trail (the dashboard may read every app). Event history
+Reads inventory, approvals and the audit trail (compliance sits above them). Event history
 entries carry every hashed field (the JSON Lines export's form), so each event's hash can be
 recomputed from the dossier alone.
 """

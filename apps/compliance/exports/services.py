@@ -25,7 +25,7 @@ from .filters import AuditFilters
 logger = logging.getLogger(__name__)
 
 STREAMABLE = (ExportFormat.CSV, ExportFormat.JSONL)
-# Dossiers describe one model and are written at once by the app that owns them: no event count, no progress.
+# Dossiers describe one model and are written at once by dossier.model_dossier_export: no event count, no progress.
 DOSSIERS = (ExportFormat.DOSSIER_PDF, ExportFormat.DOSSIER_JSON)
 EXTENSIONS = {ExportFormat.CSV: "csv", ExportFormat.JSONL: "jsonl", ExportFormat.PDF: "pdf",
               ExportFormat.DOSSIER_PDF: "pdf", ExportFormat.DOSSIER_JSON: "json"}  # fmt: skip
@@ -109,7 +109,7 @@ def export_run(export_id: str) -> str:
 
             export_compliance_pdf(export)
         else:
-            raise ValueError(f"{export.format} exports are run by the app that owns them")
+            raise ValueError(f"{export.format} exports are written when they start, not by a worker")
     except Exception as error:
         logger.exception("audit export %s failed", export_id)
         export_fail(export=export, error=str(error) if isinstance(error, ValueError) else
