@@ -21,6 +21,8 @@ from . import evidence, selectors, services
 from .forms import CancelForm, DecisionForm, PolicyForm, RequestDeploymentForm, StepFormSet
 from .models import ApprovalPolicy, RequestState
 
+HISTORY_PAGE_SIZE = 25  # a request's audit history, newest first
+
 
 @login_required
 def inbox(request):
@@ -57,8 +59,9 @@ def version_requests(request, version_id):
 def _detail_context(request, deployment_request, decision_form=None, cancel_form=None):
     open_step = next((s for s in deployment_request.steps.all() if s.state == "open"), None)
     can_decide = open_step is not None and selectors.waiting_for(user=request.user).filter(pk=open_step.pk).exists()
-    history = audit_event_list_for_request(request=deployment_request, user=request.user)[:100]
-    history = links.attach_target_urls(history)
+    history_page = Paginator(
+        audit_event_list_for_request(request=deployment_request, user=request.user), HISTORY_PAGE_SIZE
+    ).get_page(request.GET.get("history_page"))
     return {
         "req": deployment_request,
         "version": deployment_request.version,
@@ -71,7 +74,8 @@ def _detail_context(request, deployment_request, decision_form=None, cancel_form
         "decision_form": decision_form or DecisionForm(initial={"step": open_step.pk if open_step else None}),
         "cancel_form": cancel_form or CancelForm(),
         "evidence": evidence.build(deployment_request),
-        "history": history,
+        "history": links.attach_target_urls(list(history_page)),
+        "history_page": history_page,
         "can_view_audit": permissions.can_view_audit(request.user),
         "inline_messages": True,
     }

@@ -61,8 +61,8 @@ def audit_event_list_for_version(*, version, user):
 
 
 def audit_event_list_for_request(*, request, user):
-    """A deployment request's own history, for readers who may already see the request."""
-    return AuditEvent.objects.filter(request_id=request.pk).readable_by(user).order_by("sequence")
+    """A deployment request's own history, for readers who may already see the request, newest first."""
+    return AuditEvent.objects.filter(request_id=request.pk).readable_by(user).order_by("-sequence")
 
 
 def audit_event_list_for_model(*, model, user):

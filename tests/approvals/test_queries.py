@@ -16,7 +16,9 @@ from .conftest import MODEL_CARD, request_production
 
 SIZES = [1, 12]
 INBOX_BUDGET = 7
-REQUEST_PAGE_BUDGET = 15  # + whether the requester may still submit or withdraw, + the rollouts panel
+REQUEST_PAGE_BUDGET = (
+    16  # + whether the requester may still submit or withdraw, + the rollouts panel, + the history count
+)
 
 
 def measure(client, url, budget, django_assert_max_num_queries):

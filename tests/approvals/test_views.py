@@ -17,6 +17,7 @@ from tests.conftest import DIGEST, PASSWORD
 
 from .conftest import BUSINESS_SIGN_OFF, MODEL_RISK_REVIEW, Trail, decide, reload, request_production
 
+HISTORY_ROW = r'<td class="mono">(?:<a href="[^"]*">)?(\d+)'  # the "#" cell of an event row
 SELF_APPROVAL = "You requested this deployment, so you cannot approve it. You may withdraw it instead."
 
 
@@ -131,6 +132,33 @@ def test_the_request_page_shows_subject_checks_evidence_and_the_decision_form(cl
     assert 'id="decide"' in page and "Your decision on step 1: Model risk review" in page
     assert "Password (electronic signature)" in page
     assert "request.submitted" in page  # the history
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_request_history_is_newest_first(client, cast, pending):
+    decide(cast.rita, pending, comment="Backtest fine.")
+    events = list(AuditEvent.objects.filter(request_id=pending.pk).order_by("-sequence"))
+    assert len(events) >= 2
+
+    history = text(login(client, cast.rita).get(detail(pending))).split('id="history"')[1]
+    shown = [int(n) for n in re.findall(HISTORY_ROW, history)]
+
+    assert shown[: len(events)] == [event.sequence for event in events]
+
+
+def test_a_long_request_history_pages_by_history_page(client, cast, pending, monkeypatch):
+    from apps.approvals import views
+
+    monkeypatch.setattr(views, "HISTORY_PAGE_SIZE", 1)
+    newest, older = AuditEvent.objects.filter(request_id=pending.pk).order_by("-sequence")[:2]
+    login(client, cast.rita)
+
+    first = text(client.get(detail(pending))).split('id="history"')[1]
+    second = text(client.get(detail(pending) + "?history_page=2")).split('id="history"')[1]
+
+    assert [int(n) for n in re.findall(HISTORY_ROW, first)] == [newest.sequence]
+    assert "history_page=2" in first
+    assert [int(n) for n in re.findall(HISTORY_ROW, second)] == [older.sequence]
 
 
 def test_the_requester_sees_a_note_and_the_withdraw_form_instead_of_the_decision_form(client, cast, pending):
