@@ -11,7 +11,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _manage(*args, **env):
-    environ = {key: value for key, value in os.environ.items() if key not in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")}
+    environ = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "CACHE_URL")
+    }
     environ.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120
@@ -22,9 +26,20 @@ def test_production_settings_pass_check_deploy_without_warnings():
     result = _manage(
         "check", "--deploy", "--fail-level", "WARNING",
         DEBUG="0", SECRET_KEY="x" * 20 + "-a-long-random-production-secret", ALLOWED_HOSTS="govportal.example.com",
+        CACHE_URL="redis://127.0.0.1:6379/9",
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_check_deploy_warns_when_no_cache_is_shared_between_processes():
+    result = _manage(
+        "check", "--deploy", "--fail-level", "WARNING",
+        DEBUG="0", SECRET_KEY="x" * 20 + "-a-long-random-production-secret", ALLOWED_HOSTS="govportal.example.com",
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "govportal.W001" in result.stderr + result.stdout
+    assert "CACHE_URL is not set" in result.stderr + result.stdout
 
 
 def test_production_refuses_to_start_without_secret_key():
