@@ -557,5 +557,16 @@ def test_a_token_whose_account_lost_its_role_is_refused(cast, models, token_clie
     refused_and_nothing_written(client, BULK, 403)
 
 
-def test_get_on_the_bulk_path_is_not_offered(dana, models):
-    assert_problem(dana.get(BULK), 405)
+def test_get_on_the_bulk_path_is_a_version_named_bulk_or_404(dana, models):
+    assert_problem(dana.get(BULK), 404)  # no version is called "bulk" yet
+
+    created = dana.post(f"{SCORECARD}versions/", {"version": "bulk", "artifact_digest": "sha256:" + "F" * 64})
+    assert created.status_code == 201, created.content
+    assert created.headers["Location"].endswith("/versions/bulk/")
+
+    assert dana.get(BULK).json()["version"] == "bulk"
+    trail = Trail()
+    patched = dana.patch(BULK, {"metrics": {"auc": 0.7}}, format="json")
+    assert patched.status_code == 200, patched.content
+    assert patched.json()["version"] == "bulk" and patched.json()["metrics"] == {"auc": 0.7}
+    assert trail.actions() == ["version.updated"]

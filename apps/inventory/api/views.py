@@ -157,6 +157,20 @@ class ModelVersionViewSet(
         body = serializers.VersionsBulkOutput({"versions": created}, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_201_CREATED)
 
+    # A version may be called "bulk" (a Git tag can name it so): GET and PATCH on .../versions/bulk/ are that version,
+    # as on any other version's URL; only POST is the batch. Left out of the schema, which documents them once.
+    @extend_schema(exclude=True)
+    @bulk.mapping.get
+    def bulk_version_get(self, request, *args, **kwargs):
+        self.kwargs[self.lookup_field] = "bulk"
+        return self.retrieve(request, *args, **kwargs)
+
+    @extend_schema(exclude=True)
+    @bulk.mapping.patch
+    def bulk_version_patch(self, request, *args, **kwargs):
+        self.kwargs[self.lookup_field] = "bulk"
+        return self.partial_update(request, *args, **kwargs)
+
     @extend_schema(
         summary="Change a version's metadata",
         parameters=[VERSION],
