@@ -12,6 +12,11 @@ class AuditEventAdmin(GovernedReadOnlyAdmin):
     search_fields = ("actor_label", "target_label", "action")
     date_hierarchy = "timestamp"
 
+    def get_queryset(self, request):
+        """What /audit/ would show this reader: their teams' trail, and security events only to portal auditors.
+        A staff account given the model's view permission gets no wider view here than in the portal."""
+        return super().get_queryset(request).restrict(request.user, "view")
+
 
 @admin.register(ChainHead)
 class ChainHeadAdmin(GovernedReadOnlyAdmin):
