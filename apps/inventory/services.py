@@ -319,9 +319,12 @@ def _created_changes(version: ModelVersion) -> dict:
     return {key: [None, value] for key, value in snapshot.items() if value not in (None, "", [], {}, False)}
 
 
-def _add_versions(*, actor: Actor, model: RegisteredModel, source: str, entries, name) -> list[ModelVersion]:
+def _add_versions(
+    *, actor: Actor, model: RegisteredModel, source: str, entries, name, contexts=None
+) -> list[ModelVersion]:
     """Every entry checked, then all inserted in one statement with a `version.created` event each (one append to
-    the audit chain); nothing written if any entry is bad. `name(position, field)` names an error's field."""
+    the audit chain); nothing written if any entry is bad. `name(position, field)` names an error's field, and
+    `contexts` (one dict per entry, or None) add to each event's context."""
     versions = _new_versions(actor=actor, model=model, source=source, entries=entries)
     problems = _batch_errors(model, versions, actor)
     if problems:
@@ -331,7 +334,13 @@ def _add_versions(*, actor: Actor, model: RegisteredModel, source: str, entries,
     if not versions:
         return []
     ModelVersion.objects.bulk_create(versions)
-    record_many([(Action.VERSION_CREATED, actor, version, _created_changes(version)) for version in versions])
+    extras = contexts or [None] * len(versions)
+    record_many(
+        [
+            (Action.VERSION_CREATED, actor, v, _created_changes(v), extra)
+            for v, extra in zip(versions, extras, strict=True)
+        ]
+    )
     RegisteredModel.objects.filter(pk=model.pk).update(updated_at=versions[-1].created_at)
     return versions
 
@@ -354,18 +363,21 @@ def _entry_field(index: int, field: str) -> str:
 
 @transaction.atomic
 def model_versions_create_bulk(
-    *, actor: Actor, model: RegisteredModel, versions: list[dict], source: str = Source.MANUAL
+    *, actor: Actor, model: RegisteredModel, versions: list[dict], source: str = Source.MANUAL, contexts=None
 ) -> list[ModelVersion]:
     """Add many versions to a model at once, all or none, by the rules of model_version_create: each entry holds a
-    `version` and VERSION_FIELDS, and each version created is its own `version.created` event. A bad entry refuses
-    the batch with errors keyed `versions[<position>].<field>`. A fixed number of queries, whatever the number."""
+    `version` and VERSION_FIELDS, and each version created is its own `version.created` event (with its entry's dict
+    from `contexts` in the event's context, for a Git sync's commits). A bad entry refuses the batch with errors
+    keyed `versions[<position>].<field>`. A fixed number of queries, whatever the number."""
     model = _lock_for_new_versions(actor, model)
     if len(versions) > MAX_VERSIONS_PER_BATCH:
         raise ValidationError(
             {"versions": [f"At most {MAX_VERSIONS_PER_BATCH:,} versions in one batch, not {len(versions):,}: "
                           "send them in several."]}
         )  # fmt: skip
-    return _add_versions(actor=actor, model=model, source=source, entries=versions, name=_entry_field)
+    return _add_versions(
+        actor=actor, model=model, source=source, entries=versions, name=_entry_field, contexts=contexts
+    )
 
 
 @transaction.atomic
