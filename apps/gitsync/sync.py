@@ -305,13 +305,14 @@ class _Sync:
                 applier.undeprecate(model, f"tags of {artifact}")
             tagged = [gv for new_slug, gv in new if new_slug == slug]
             for start in range(0, len(tagged), CHUNK):
-                # A first sync registers hundreds of versions: one commit per chunk, a savepoint per version (so
-                # one bad version still fails alone). The audit chain is locked for one chunk at a time.
+                # A first sync registers thousands of versions: one bulk write and one commit per chunk, which locks
+                # the model and the audit chain once (a bad version is then retried, and reported, alone).
                 with transaction.atomic():
-                    for gv in tagged[start : start + CHUNK]:
-                        self._register(applier, model, gv, decl, files, commits)
+                    chunk = tagged[start : start + CHUNK]
+                    applier.new_versions(model, [self._registration(model, gv, decl, files, commits) for gv in chunk])
 
-    def _register(self, applier: Applier, model, gv: reading.GtoVersion, decl, files: dict, commits: dict) -> None:
+    def _registration(self, model, gv: reading.GtoVersion, decl, files: dict, commits: dict) -> tuple:
+        """(version, where, commit, fields) of a version a GTO tag registers, for Applier.new_versions()."""
         sha, slug = gv.tag.target_sha, model.slug
         fields = {
             "artifact_uri": decl.path if decl else "",
@@ -320,7 +321,7 @@ class _Sync:
             ),
             **self._tag_fields(slug, gv.version, sha),
         }
-        applier.version(model, gv.version, where=f"tag {gv.tag.name}", commit=commits.get(sha), fields=fields)
+        return gv.version, f"tag {gv.tag.name}", commits.get(sha), fields
 
     def _tag_fields(self, slug: str, version: str, commit: str) -> dict:
         """A version's tag, stages and deregistration, as the tags say now."""
