@@ -35,6 +35,7 @@ Transient vs permanent (``GitError.transient``), decided from Git's stderr (run 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import shutil
@@ -444,6 +445,20 @@ class Mirror:
     def head(self, branch: str) -> str | None:
         """The commit SHA of ``refs/heads/<branch>`` in the mirror, or None when the branch does not exist."""
         return self.resolve(f"refs/heads/{_check_rev(branch)}")
+
+    def refs(self, branch: str) -> tuple[str | None, str]:
+        """The commit SHA of ``refs/heads/<branch>`` (None when it does not exist) and a digest of every tag ref, by
+        name and the object it names: one for-each-ref call that reads no object, enough to tell that nothing moved
+        since a sync that stored the digest."""
+        wanted = f"refs/heads/{_check_rev(branch)}".encode()
+        out = self._git("for-each-ref", "--format=%(refname)%00%(objectname)%00", wanted.decode(), "refs/tags").stdout
+        head, digest = None, hashlib.sha256()
+        for refname, objectname in _records(out, 2, leading_newline=True):
+            if refname == wanted:
+                head = _text(objectname)
+            elif refname.startswith(b"refs/tags/"):
+                digest.update(b"%s\0%s\0" % (refname, objectname))
+        return head, digest.hexdigest()
 
     def branches(self) -> list[str]:
         out = self._git("for-each-ref", "--format=%(refname:lstrip=2)", "refs/heads").stdout

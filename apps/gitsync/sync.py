@@ -124,10 +124,6 @@ def _open_mirror(repository: GitRepository) -> git.Mirror:
     return mirror_for(repository, secret)
 
 
-def _fingerprint(tags: list[git.Tag]) -> str:
-    return hashlib.sha256("\n".join(sorted(f"{t.name} {t.target_sha}" for t in tags)).encode()).hexdigest()
-
-
 class _Sync:
     def __init__(self, repository: GitRepository, run: SyncRun):
         self.repository, self.run = repository, run
@@ -136,31 +132,31 @@ class _Sync:
 
     def execute(self) -> None:
         repository = self.repository
+        # "Sync now" re-reads everything (idempotent, so only real differences are written): a fix made in the
+        # portal (a team, a clashing model) then takes effect without a new commit.
+        full = self.run.trigger == Trigger.MANUAL
+        skipped: list[tuple[str, str]] = []
         try:
             mirror = _open_mirror(repository)
             mirror.ensure()
             mirror.fetch()
-            head = mirror.head(repository.branch)
+            head, fingerprint = mirror.refs(repository.branch)
             if head is None:
                 raise git.GitError(f"the branch {repository.branch!r} does not exist in the repository")
-            skipped: list[tuple[str, str]] = []
-            tags = mirror.tags(skipped=skipped)
+            # Nothing moved: the head and every tag ref as the last sync stored them, read without opening a tag.
+            unchanged = head == repository.last_synced_commit and fingerprint == repository.last_tags_fingerprint
+            tags = [] if unchanged and not full else mirror.tags(skipped=skipped)
         except (git.GitError, ValueError) as exc:
             self.problems.error(f"could not read the repository: {exc}")
             _finish(self.run, repository, SyncStatus.FAILED, self.problems)
             if isinstance(exc, git.GitError) and exc.transient:
                 raise TransientSyncError(str(exc)) from exc
             return
-        for name, kind in skipped:
-            self.problems.warn(f"tag {name} points at a {kind}, not a commit; ignored")
-        fingerprint = _fingerprint(tags)
-        # "Sync now" re-reads everything (idempotent, so only real differences are written): a fix made in the
-        # portal (a team, a clashing model) then takes effect without a new commit.
-        full = self.run.trigger == Trigger.MANUAL
-        unchanged = head == repository.last_synced_commit and fingerprint == repository.last_tags_fingerprint
         if unchanged and not full:
             _finish(self.run, repository, SyncStatus.UNCHANGED, self.problems, head_after=head)
             return
+        for name, kind in skipped:
+            self.problems.warn(f"tag {name} points at a {kind}, not a commit; ignored")
         since = None if full else (repository.last_synced_commit or None)
         if since and not mirror.is_ancestor(since, head):
             self._history_rewritten(since, head)

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from apps.audit.actions import Action
 from apps.audit.actors import Actor
 from apps.audit.verification import verify_chain
-from apps.gitsync import services
+from apps.gitsync import git, services
 from apps.gitsync.applying import Applier
 from apps.gitsync.models import SyncStatus, Trigger
 from apps.gitsync.sync import CHUNK, sync_repository
@@ -169,3 +169,30 @@ def test_a_version_the_inventory_refuses_fails_alone_and_the_others_are_written_
     assert sorted(ModelVersion.objects.values_list("version", flat=True)) == [f"v1.0.{n}" for n in range(1, 6)]
     assert trail.actions() == [Action.MODEL_REGISTERED] + [Action.VERSION_CREATED] * 5
     assert verify_chain().ok
+
+
+def test_a_no_op_sync_opens_no_tag_and_walks_no_model_yet_a_new_tag_on_the_same_head_is_synced(
+    cast, tmp_path, monkeypatch
+):
+    remote = gto_remote(tmp_path / "remote", 4)
+    repository = make_repository(cast, remote)
+    counted_sync(repository)
+
+    def no_tags(self, skipped=None):
+        raise AssertionError("a sync with nothing new read the tags")
+
+    monkeypatch.setattr(git.Mirror, "tags", no_tags)
+    monkeypatch.setattr(Applier, "__post_init__", no_tags)  # nor loaded the repository's models
+    trail = Trail()
+
+    run, _ = counted_sync(repository, SyncStatus.UNCHANGED)
+
+    assert trail.events() == []
+    monkeypatch.undo()
+    first = remote.git("rev-parse", "churn@v1.0.1^{commit}")
+    remote.git("tag", "-f", "-a", "churn#staging#9", "-m", "Assigning stage staging", first)  # same head, new tag
+
+    run = sync_repository(repository.pk, trigger=Trigger.SCHEDULE, requested_by="test")
+
+    assert run.status == SyncStatus.SUCCEEDED, (run.errors, run.warnings)
+    assert ModelVersion.objects.get(version="v1.0.1").stages == ["staging"]
