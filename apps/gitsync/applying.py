@@ -129,6 +129,27 @@ class Applier:
             self.models[slug] = model
         return model
 
+    def new_models(self, specs: list[tuple[str, dict]]) -> None:
+        """Register in one bulk write the models among `specs` ((name, create) as for model()) that neither this
+        repository nor anyone else has yet. Whatever is left, or refused, model() then registers or reports alone."""
+        slugs = [slugify(name)[:120] for name, _ in specs]
+        taken = set(RegisteredModel.objects.filter(slug__in=slugs).values_list("slug", flat=True))
+        entries, seen = [], set()
+        for (name, create), slug in zip(specs, slugs, strict=True):
+            if slug and slug not in taken and slug not in seen and slug not in self.models:
+                seen.add(slug)
+                entries.append({"name": name, "source_repository_url": self.repository.url, **create})
+        if not entries:
+            return
+        try:
+            with self._context(None):
+                created = inventory.registered_models_register_bulk(
+                    actor=SYNC_ACTOR, team=self.repository.team, models=entries
+                )
+        except _REFUSED:
+            return
+        self.models |= {model.slug: model for model in created}
+
     def deprecate(self, model, where: str) -> None:
         names = [tag.name for tag in model.tags.all()]
         if DEPRECATED_TAG not in names:

@@ -28,6 +28,7 @@ from .services import is_local, local_source_error
 logger = logging.getLogger(__name__)
 MAX_MESSAGES = 200  # per run and kind; a broken file should not make a run unreadable
 CHUNK = 50  # versions written per transaction in a first sync
+MODEL_CHUNK = 500  # models likewise
 
 
 def sync_repository(repository_id: int, *, trigger: str, requested_by: str = "") -> SyncRun | None:
@@ -139,13 +140,19 @@ class _Sync:
         try:
             mirror = _open_mirror(repository)
             mirror.ensure()
-            mirror.fetch()
-            head, fingerprint = mirror.refs(repository.branch)
-            if head is None:
-                raise git.GitError(f"the branch {repository.branch!r} does not exist in the repository")
-            # Nothing moved: the head and every tag ref as the last sync stored them, read without opening a tag.
-            unchanged = head == repository.last_synced_commit and fingerprint == repository.last_tags_fingerprint
-            tags = [] if unchanged and not full else mirror.tags(skipped=skipped)
+            # Nothing moved: the head and every tag ref as the last sync stored them, by name and object id. Asking
+            # the remote is one ls-remote, much less than a fetch that brings nothing; no tag is opened either way.
+            unchanged, tags = False, []
+            if not full and repository.last_synced_commit and repository.last_tags_fingerprint:
+                head, fingerprint = mirror.remote_refs(repository.branch)
+                unchanged = head == repository.last_synced_commit and fingerprint == repository.last_tags_fingerprint
+            if not unchanged:
+                mirror.fetch()
+                head, fingerprint = mirror.refs(repository.branch)
+                if head is None:
+                    raise git.GitError(f"the branch {repository.branch!r} does not exist in the repository")
+                unchanged = head == repository.last_synced_commit and fingerprint == repository.last_tags_fingerprint
+                tags = [] if unchanged and not full else mirror.tags(skipped=skipped)
         except (git.GitError, ValueError) as exc:
             self.problems.error(f"could not read the repository: {exc}")
             _finish(self.run, repository, SyncStatus.FAILED, self.problems)
@@ -282,6 +289,7 @@ class _Sync:
         for slug, gv in new:
             wanted += [(gv.tag.target_sha, path) for path in reading.metadata_files(state.directory(slug))]
         files = mirror.read_files(wanted, self.max_bytes, links=True)
+        models = []  # (slug, artifact, decl, update): the models GTO tags name
         for slug, artifact in sorted(state.names.items()):
             decl = state.decl(slug)
             if decl is not None and decl.type and decl.type != "model":
@@ -289,6 +297,13 @@ class _Sync:
             update = {"description": decl.description} if decl and decl.description else {}
             if decl and decl.path:
                 update["source_path"] = decl.path
+            models.append((slug, artifact, decl, update))
+        default = {"risk_tier": self.repository.default_risk_tier}
+        for start in range(0, len(models), MODEL_CHUNK):  # new ones in bulk; model() reports what that left alone
+            with transaction.atomic():
+                chunk = models[start : start + MODEL_CHUNK]
+                applier.new_models([(artifact, {**default, **update}) for _, artifact, _, update in chunk])
+        for slug, artifact, decl, update in models:
             model = applier.model(
                 artifact, where=f"tags of {artifact}", commit=None,
                 create={"risk_tier": self.repository.default_risk_tier, **update}, update=update,
