@@ -159,8 +159,8 @@ def registered_models_register_bulk(*, actor: Actor, team, models: list[dict]) -
         if dates_error:
             problems["next_validation_due"] = [dates_error]
         try:  # names were checked above, in one query; the database enforces the constraints
-            model.full_clean(exclude=["team", "created_by", "validator"], validate_unique=False,
-                             validate_constraints=False)  # fmt: skip
+            model.full_clean(exclude=["team", "created_by", "validator", *([] if model.slug else ["slug"])],
+                             validate_unique=False, validate_constraints=False)  # fmt: skip
         except ValidationError as exc:
             for field, messages in exc.message_dict.items():
                 problems.setdefault(field, []).extend(messages)
