@@ -349,7 +349,8 @@ def describe(result) -> str:
     seconds, run, calls = result
     return (
         f"{seconds:.2f} s: {run.status}, {run.commits_read:,} commits read, {run.created:,} created, "
-        f"{run.updated:,} updated; {calls.queries:,} SQL queries; {calls.git} git calls {calls.git_seconds:.2f} s"
+        f"{run.updated:,} updated; {calls.queries:,} SQL queries; {calls.git} git calls {calls.git_seconds:.2f} s "
+        f"(fetch {calls.fetch_seconds:.2f} s)"
     )
 
 
