@@ -1,17 +1,24 @@
-"""Git sync figures: first, no-change and incremental syncs of a big GTO repository, against plain Git as the floor.
+"""Git sync figures against GTO itself: first and no-op syncs of GTO repositories, timed beside `gto show` and
+`git for-each-ref` in the same run, and a long history synced in full and then commit by commit.
 
-    .venv/bin/python bench/git_sync.py [--commits 10000] [--tags 1000]
+    .venv/bin/python bench/git_sync.py [--scenarios gto1130,tags10k,commits10k] [--skip-slow-gto]
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/git_sync.py
 
-Builds a bare repository with one `git fast-import` stream: N commits, each changing a model's metrics.json,
-every 100th also govportal.yaml (three models, one version more each time); artifacts.yaml declares ten GTO
-artifacts with MLmodel files; the annotated GTO tags are 80% registrations (`name@vX.Y.Z`), 1% deregistrations
-and the rest stage assignments (`name#staging#N`, `name#prod#N`). Then, in a throw-away database (a temp SQLite
-file, or a scratch database next to the one DATABASE_URL / --database-url names, dropped afterwards) and a temp
-mirror directory, it times sync_repository(): the first sync (the fetch into the mirror timed apart), a sync with
-nothing new, and syncs after 10 and after 100 new commits (one new tag per 5 commits). Each row gives SQL queries
-and Git calls. The floor is `git log` over the branch plus `git for-each-ref refs/tags` on the same mirror, with
-the sync's own formats (best of 5). Exit status 1 only when a sync fails; a missed goal is reported, not fatal.
+Three repositories, each synced by sync_repository() in a throw-away database (a temp SQLite file, or a scratch
+database next to the one DATABASE_URL / --database-url names, dropped afterwards) with a temp mirror directory:
+- gto1130: 1,130 tags, 100 artifacts x 10 versions (one commit each) plus 130 stage assignments, made by GTO 1.10.1
+  (bench/gto_build.py in GTO's cached virtualenv, as tests/gto_oracle makes it) and cached next to that virtualenv.
+  Goals: first sync < 1.5 s and at least 3x faster than `gto show`; no-op < 0.1 s.
+- tags10k: 10,000 tags, 100 artifacts x 90 versions plus 1,000 stage assignments, written by `git fast-import` in
+  GTO's exact tag format (a small repository built both ways must give the same tag objects, byte for byte; GTO's
+  own tagging reads every tag per command, which would take hours here). Goals: first < 10 s, no-op < 0.2 s.
+  `gto show` on it takes about two minutes: --skip-slow-gto leaves it out.
+- commits10k: --commits (10,000) commits, each changing a model's metrics.json, every 100th also govportal.yaml,
+  and --tags (1,000) GTO tags; then syncs after 10 and after 100 new commits. Goal: first sync < 5 s, and a new
+  commit costs the same whether 10 or 100 came.
+Each sync row gives SQL queries and Git calls. `gto show --json` runs as a user runs it (its own process, once);
+its stage holders are compared with the portal's. Exit status 1 only when a sync fails or GTO cannot be had; a
+missed goal is reported, not fatal. Other processes on the machine slow both sides of a ratio alike.
 """
 
 import argparse
@@ -112,7 +119,9 @@ def gto_tags(commits: int, count: int) -> tuple[list[bytes], dict]:
 
 
 def fast_import(remote: Path, stream: bytes) -> None:
+    """Import `stream`, then pack the refs, as a Git server keeps them (fast-import leaves each ref a file)."""
     subprocess.run([git.GIT, f"--git-dir={remote}", "fast-import", "--quiet"], input=stream, check=True)  # noqa: S603
+    subprocess.run([git.GIT, f"--git-dir={remote}", "pack-refs", "--all"], check=True)  # noqa: S603
 
 
 def extend(remote: Path, first: int, count: int) -> None:
@@ -123,6 +132,134 @@ def extend(remote: Path, first: int, count: int) -> None:
         stream.append(tag(f"{a}@v2.{i}.0", i, BASE + 60 * i + 10, f"Registering artifact {a} version v2.{i}.0"))
         stream.append(tag(f"{a}#prod#{i}", i, BASE + 60 * i + 20, f"Assigning stage prod to {a} version v2.{i}.0"))
     fast_import(remote, b"".join(stream))
+
+
+# --- GTO repositories -------------------------------------------------------------------------------------------
+
+IDENTITY = {"GIT_AUTHOR_NAME": "Dana Dev", "GIT_AUTHOR_EMAIL": "dana@example.org",
+            "GIT_COMMITTER_NAME": "Dana Dev", "GIT_COMMITTER_EMAIL": "dana@example.org"}  # fmt: skip
+GTO_BUILD = Path(__file__).with_name("gto_build.py")
+
+
+def gto_commits(prefix: str, artifacts: int, versions: int) -> bytes:
+    """artifacts x versions commits; commit v * artifacts + a changes artifact a's metrics (its version v).
+    The first also declares every artifact in artifacts.yaml, each with an MLmodel file."""
+    stream = []
+    for i in range(artifacts * versions):
+        name = f"{prefix}{i % artifacts}"
+        files = {f"models/{name}/metrics.json": json.dumps({"step": i, "auc": 0.7 + i % 97 / 1000})}
+        if i == 0:
+            names = [f"{prefix}{a}" for a in range(artifacts)]
+            files["artifacts.yaml"] = "".join(f"{n}:\n  type: model\n  path: models/{n}\n  description: {n}\n"
+                                              for n in names)  # fmt: skip
+            files |= {f"models/{n}/MLmodel": MLMODEL.replace("{run}", f"run{k}") for k, n in enumerate(names)}
+        stamp = f"{WHO} {BASE + 60 * i} +0000"
+        stream.append(f"commit refs/heads/main\nmark :{i + 1}\nauthor {stamp}\ncommitter {stamp}\n".encode()
+                      + data(f"step {i}"))  # fmt: skip
+        stream += [f"M 100644 inline {path}\n".encode() + data(text) for path, text in files.items()] + [b"\n"]
+    return b"".join(stream)
+
+
+def gto_tag_stream(prefix: str, artifacts: int, versions: int, stages: int) -> bytes:
+    """The tags bench/gto_build.py makes on gto_commits(), in the same order, at the same seconds, byte for byte."""
+    clock, counters, stream = BASE + 60 * artifacts * versions, [0] * artifacts, []
+
+    def tag_at(name: str, mark: int, message: str) -> None:
+        nonlocal clock
+        clock += 1
+        stream.append(tag(name, mark - 1, clock, f"{message}\n"))
+
+    for v in range(versions):
+        for a in range(artifacts):
+            tag_at(f"{prefix}{a}@v1.{v}.0", v * artifacts + a + 1, f"Registering artifact {prefix}{a} version v1.{v}.0")
+    for j in range(stages):
+        a, v = j % artifacts, versions - 1 - (j // artifacts) % versions
+        stage = ("prod", "staging")[j % 2]
+        counters[a] += 1
+        tag_at(f"{prefix}{a}#{stage}#{counters[a]}", v * artifacts + a + 1,
+               f"Assigning stage {stage} to artifact {prefix}{a} version v1.{v}.0")  # fmt: skip
+    return b"".join(stream)
+
+
+def gto_environment() -> dict:
+    from tests.deployments import servers
+
+    try:
+        servers.ensure(servers.GTO, lambda message: print(message, file=sys.stderr, flush=True))
+    except servers.Unavailable as exc:
+        sys.exit(f"GTO {servers.GTO.version} is needed for this benchmark: {exc}")
+    return servers._env(servers.GTO, **IDENTITY, GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1")
+
+
+def gto_program(name: str) -> str:
+    from tests.deployments import servers
+
+    return str(servers.GTO.program(name))
+
+
+def built_by_gto(path: Path, prefix: str, artifacts: int, versions: int, stages: int) -> float:
+    """A working repository at `path` whose tags GTO made (bench/gto_build.py); the seconds that took."""
+    subprocess.run([git.GIT, "init", "--quiet", "-b", "main", str(path)], check=True)  # noqa: S603
+    fast_import(path / ".git", gto_commits(prefix, artifacts, versions))
+    subprocess.run([git.GIT, "-C", str(path), "checkout", "--quiet", "--force", "main"], check=True)  # noqa: S603
+    started = time.perf_counter()
+    command = [gto_program("python"), str(GTO_BUILD), str(path), prefix, str(artifacts), str(versions), str(stages)]
+    subprocess.run(command, check=True, env=gto_environment(), capture_output=True)  # noqa: S603
+    return time.perf_counter() - started
+
+
+def cached_gto_repository(prefix: str, artifacts: int, versions: int, stages: int) -> tuple[Path, str]:
+    """The GTO-built repository, built once (a minute or two) and kept beside GTO's virtualenv; (path, how)."""
+    from tests.deployments import servers
+
+    path = servers.cache_dir() / "bench-repositories" / f"gto-{prefix}{artifacts}x{versions}+{stages}-v1"
+    if (path / ".complete").is_file():
+        return path, "built by GTO, packed, cached"
+    scratch = path.with_name(path.name + f".tmp{os.getpid()}")
+    scratch.parent.mkdir(parents=True, exist_ok=True)
+    seconds = built_by_gto(scratch, prefix, artifacts, versions, stages)
+    # Packed, as a clone from a Git server is: GTO leaves each tag a loose ref and object, which slows both sides.
+    subprocess.run([git.GIT, "-C", str(scratch), "gc", "--quiet"], check=True)  # noqa: S603
+    (scratch / ".complete").write_text("")
+    if path.exists():
+        import shutil
+
+        shutil.rmtree(path)
+    scratch.rename(path)
+    return path, f"built by GTO in {seconds:.0f} s, packed, now cached"
+
+
+def tag_objects(repository: Path) -> list[str]:
+    command = [git.GIT, "-C", str(repository), "for-each-ref", "--format=%(refname) %(objectname)", "refs/tags"]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout.split("\n")  # noqa: S603
+
+
+def fast_import_matches_gto(tmp: Path) -> bool:
+    """A small repository tagged by GTO and the same written by fast-import hold the very same tag objects."""
+    by_gto, by_stream = tmp / "format-gto", tmp / "format-stream"
+    built_by_gto(by_gto, "fmt-", 3, 2, 4)
+    subprocess.run([git.GIT, "init", "--quiet", "-b", "main", str(by_stream)], check=True)  # noqa: S603
+    fast_import(by_stream / ".git", gto_commits("fmt-", 3, 2) + gto_tag_stream("fmt-", 3, 2, 4))
+    return tag_objects(by_gto) == tag_objects(by_stream) and len(tag_objects(by_gto)) == 11
+
+
+def gto_show(repository: Path) -> tuple[float, dict]:
+    """`gto show --json` as a user runs it, once: (seconds, its answer)."""
+    started = time.perf_counter()
+    command, env = [gto_program("gto"), "show", "--json"], gto_environment()
+    out = subprocess.run(command, cwd=repository, env=env, capture_output=True, check=True).stdout  # noqa: S603
+    return time.perf_counter() - started, json.loads(out)
+
+
+def portal_agrees(shown: dict, url: str) -> bool:
+    """The portal's stage holders are those `gto show` names, artifact by artifact."""
+    from apps.inventory.models import ModelVersion
+
+    expected = {(name, stage, version) for name, row in shown.items() for stage, version in row["stage"].items()
+                if version}  # fmt: skip
+    versions = ModelVersion.objects.filter(model__source_repository_url=url).select_related("model")
+    held = {(v.model.name, stage, v.version) for v in versions for stage in v.stages}
+    return held == expected and len(shown) == len({v.model_id for v in versions})
 
 
 # --- measuring --------------------------------------------------------------------------------------------------
@@ -199,75 +336,160 @@ def floor_seconds(mirror: Path, runs: int = 5) -> float:
     return sum(best)
 
 
-def main(tmp: Path, commits: int, tags: int, profile: bool) -> None:
-    from django.conf import settings
-    from django.db import connection, transaction
+def best_of(command: list[str], runs: int = 5) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(command, capture_output=True, check=True)  # noqa: S603
+        times.append(time.perf_counter() - started)
+    return min(times)
 
-    from apps.accounts.models import User
-    from apps.accounts.services import team_create
-    from apps.audit.actors import Actor
-    from apps.gitsync.services import repository_create
-    from apps.gitsync.sync import mirror_for
 
-    remote, settings.GITSYNC_MIRROR_DIR = tmp / "remote.git", tmp / "mirrors"
-    started = time.perf_counter()
-    subprocess.run([git.GIT, "init", "--bare", "--quiet", "-b", "main", str(remote)], check=True)  # noqa: S603
-    tag_stream, kinds = gto_tags(commits, tags)
-    fast_import(remote, b"".join([*(commit(i) for i in range(commits)), *tag_stream]))
-    build_seconds = time.perf_counter() - started
+def describe(result) -> str:
+    seconds, run, calls = result
+    return (
+        f"{seconds:.2f} s: {run.status}, {run.commits_read:,} commits read, {run.created:,} created, "
+        f"{run.updated:,} updated; {calls.queries:,} SQL queries; {calls.git} git calls {calls.git_seconds:.2f} s "
+        f"(fetch {calls.fetch_seconds:.2f} s)"
+    )
 
-    admin = User.objects.create(username="bench-admin", is_superuser=True, is_staff=True)
-    team = team_create(actor=Actor.of(admin), name="Bench", slug=TEAM)
-    with transaction.atomic():
-        repository, _ = repository_create(actor=Actor.of(admin), team=team, name="bench", url=f"file://{remote}")
 
-    first = timed_sync(repository.pk, profile)
-    unchanged = timed_sync(repository.pk, False)
-    extend(remote, commits, 10)
-    plus10 = timed_sync(repository.pk, profile)
-    extend(remote, commits + 10, 100)
-    plus100 = timed_sync(repository.pk, False)
-    floor = floor_seconds(mirror_for(repository).path)
+def verdict(met: bool | None) -> str:
+    return "" if met is None else ("PASS" if met else "MISS")
 
-    def row(label: str, result, goal: str = "", met: bool | None = None) -> tuple:
-        seconds, run, calls = result
-        detail = (
-            f"{seconds:.2f} s: {run.status}, {run.commits_read:,} commits read, {run.created:,} created, "
-            f"{run.updated:,} updated; {calls.queries:,} SQL queries; {calls.git} git calls {calls.git_seconds:.2f} s"
-        )
-        return label, detail, goal, "" if met is None else ("PASS" if met else "MISS")
 
-    per10, per100 = plus10[0] / 10, plus100[0] / 100
-    proportional = plus100[0] <= 10 * plus10[0] and plus10[0] < first[0] / 10
-    expected = kinds["registrations"] + commits // 100
-    rows = [
-        row(f"first sync (fetch {first[2].fetch_seconds:.2f} s; {expected:,} versions expected)", first, "< 15 s",
-            first[0] < 15),
-        row("no-change sync", unchanged, "< 0.3 s", unchanged[0] < 0.3),
-        row("+10 commits, +2 tags", plus10),
-        row("+100 commits, +20 tags", plus100),
-        ("per new commit: +10 / +100", f"{per10 * 1000:.1f} ms / {per100 * 1000:.1f} ms (ratio {per10 / per100:.1f}); "
-         f"marginal {(plus100[0] - plus10[0]) / 90 * 1000:.1f} ms", "+100 <= 10x +10, +10 < first / 10",
-         "PASS" if proportional else "MISS"),
-        ("floor: git log + git for-each-ref (best of 5)", f"{floor * 1000:.0f} ms", "", ""),
-        ("first sync / floor", f"{first[0] / floor:,.0f}x", "", ""),
-        ("no-change sync / floor", f"{unchanged[0] / floor:,.1f}x", "", ""),
-    ]  # fmt: skip
-    made = ", ".join(f"{n:,} {kind}" for kind, n in kinds.items())
-    print(f"\nGit sync benchmark on {connection.vendor}: {commits:,} commits, {tags:,} GTO tags ({made}), "
-          f"built by git fast-import in {build_seconds:.2f} s; load average {os.getloadavg()[0]:.1f}\n")  # fmt: skip
-    print_table(("measure", "figure", "goal", "met"), rows)
-    for _, run, _ in (first, unchanged, plus10, plus100):
+class Bench:
+    """One team and one throw-away database for every scenario; rows for one table."""
+
+    def __init__(self, tmp: Path, options):
+        from django.conf import settings
+
+        from apps.accounts.models import User
+        from apps.accounts.services import team_create
+        from apps.audit.actors import Actor
+
+        self.tmp, self.options, self.rows, self.runs = tmp, options, [], []
+        settings.GITSYNC_MIRROR_DIR, settings.GITSYNC_ALLOW_LOCAL = tmp / "mirrors", True
+        self.admin = User.objects.create(username="bench-admin", is_superuser=True, is_staff=True)
+        self.team = team_create(actor=Actor.of(self.admin), name="Bench", slug=TEAM)
+        self.per_tag: dict[int, float] = {}
+
+    def repository(self, name: str, path: Path):
+        from django.db import transaction
+
+        from apps.audit.actors import Actor
+        from apps.gitsync.services import repository_create
+
+        with transaction.atomic():
+            repository, _ = repository_create(
+                actor=Actor.of(self.admin), team=self.team, name=name, url=f"file://{path}"
+            )
+        return repository
+
+    def row(self, measure: str, figure: str, goal: str = "", met: bool | None = None) -> None:
+        self.rows.append((measure, figure, goal, verdict(met)))
+
+    def gto_scenario(self, label: str, path: Path, how: str, tags: int, goals: tuple[float, float], show: bool):
+        """First and no-op sync of a GTO repository, beside `gto show` and `git for-each-ref` on it."""
+        repository = self.repository(label, path)
+        refs = best_of([git.GIT, f"--git-dir={path / '.git'}", "for-each-ref", f"--format={git._TAG_FORMAT}",
+                        "refs/tags"])  # fmt: skip
+        first = timed_sync(repository.pk, self.options.profile)
+        noop = timed_sync(repository.pk)
+        self.runs += [first[1], noop[1]]
+        self.per_tag[tags] = first[0] / tags
+        full_goal, noop_goal = goals
+        self.row(f"{label}: {tags:,} tags ({how}) — first sync", describe(first), f"< {full_goal:g} s",
+                 first[0] < full_goal)  # fmt: skip
+        self.row(f"{label}: no-op sync", describe(noop), f"< {noop_goal:g} s", noop[0] < noop_goal)
+        self.row(f"{label}: git for-each-ref refs/tags (best of 5)", f"{refs * 1000:.0f} ms; first sync "
+                 f"{first[0] / refs:,.0f}x, no-op {noop[0] / refs:,.1f}x")  # fmt: skip
+        if not show:
+            self.row(f"{label}: gto show", "not timed (--skip-slow-gto)")
+            return
+        seconds, shown = gto_show(path)
+        ratio = seconds / first[0]
+        goal = ">= 3x faster" if tags < 5000 else ""
+        self.row(f"{label}: gto show --json (once)", f"{seconds:.2f} s; first sync {ratio:.1f}x faster",
+                 goal, ratio >= 3 if goal else None)  # fmt: skip
+        agrees = portal_agrees(shown, repository.url)
+        self.row(f"{label}: the portal's stage holders = gto show's", "yes" if agrees else "NO", "yes", agrees)
+
+    def commits_scenario(self) -> None:
+        """The long history: first sync, no-op, then 10 and 100 new commits."""
+        from apps.gitsync.sync import mirror_for
+
+        commits, tags = self.options.commits, self.options.tags
+        remote = self.tmp / "commits.git"
+        subprocess.run([git.GIT, "init", "--bare", "--quiet", "-b", "main", str(remote)], check=True)  # noqa: S603
+        tag_stream, kinds = gto_tags(commits, tags)
+        fast_import(remote, b"".join([*(commit(i) for i in range(commits)), *tag_stream]))
+        repository = self.repository("commits", remote)
+        label = f"{commits:,} commits + {tags:,} tags"
+        first = timed_sync(repository.pk, self.options.profile)
+        unchanged = timed_sync(repository.pk)
+        extend(remote, commits, 10)
+        plus10 = timed_sync(repository.pk)
+        extend(remote, commits + 10, 100)
+        plus100 = timed_sync(repository.pk)
+        self.runs += [first[1], unchanged[1], plus10[1], plus100[1]]
+        floor = floor_seconds(mirror_for(repository).path)
+        per10, per100 = plus10[0] / 10, plus100[0] / 100
+        proportional = plus100[0] <= 10 * plus10[0] and plus10[0] < first[0] / 10
+        made = ", ".join(f"{n:,} {kind}" for kind, n in kinds.items())
+        self.row(f"{label} ({made}): first sync", describe(first), "< 5 s", first[0] < 5)
+        self.row(f"{label}: no-op sync", describe(unchanged))
+        self.row(f"{label}: +10 commits, +2 tags", describe(plus10))
+        self.row(f"{label}: +100 commits, +20 tags", describe(plus100))
+        self.row(f"{label}: per new commit, +10 / +100",
+                 f"{per10 * 1000:.1f} ms / {per100 * 1000:.1f} ms; marginal "
+                 f"{(plus100[0] - plus10[0]) / 90 * 1000:.1f} ms", "+100 <= 10x +10, +10 < first / 10",
+                 proportional)  # fmt: skip
+        self.row(f"{label}: git log + git for-each-ref (best of 5)",
+                 f"{floor * 1000:.0f} ms; first sync {first[0] / floor:,.0f}x")  # fmt: skip
+
+
+def main(tmp: Path, options) -> None:
+    from django.db import connection
+
+    bench = Bench(tmp, options)
+    scenarios = options.scenarios.split(",")
+    notes = []
+    if "gto1130" in scenarios:
+        path, how = cached_gto_repository("g1130-model-", 100, 10, 130)
+        bench.gto_scenario("gto1130", path, how, 1130, (1.5, 0.1), show=True)
+    if "tags10k" in scenarios:
+        same = fast_import_matches_gto(tmp)
+        notes.append(f"fast-import writes GTO's exact tags (checked on 11 tags): {'yes' if same else 'NO'}")
+        path = tmp / "tags10k"
+        subprocess.run([git.GIT, "init", "--quiet", "-b", "main", str(path)], check=True)  # noqa: S603
+        fast_import(path / ".git", gto_commits("t10k-model-", 100, 90) + gto_tag_stream("t10k-model-", 100, 90, 1000))
+        bench.gto_scenario("tags10k", path, "fast-import, GTO's format", 10_000, (10, 0.2),
+                           show=not options.skip_slow_gto)  # fmt: skip
+    if len(bench.per_tag) == 2:
+        small, large = bench.per_tag[1130], bench.per_tag[10_000]
+        bench.row("first sync per tag: 1,130 / 10,000 tags", f"{small * 1000:.2f} ms / {large * 1000:.2f} ms",
+                  "10,000 <= 1.5x 1,130", large <= 1.5 * small)  # fmt: skip
+    if "commits10k" in scenarios:
+        bench.commits_scenario()
+    print(f"\nGit sync benchmark on {connection.vendor}; load average {os.getloadavg()[0]:.1f} at the end")
+    for note in notes:
+        print(f"  {note}")
+    print()
+    print_table(("measure", "figure", "goal", "met"), bench.rows)
+    for run in bench.runs:
         for message in [*run.errors, *run.warnings][:5]:
             print(f"  {run.status} run {run.pk}: {message}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--commits", type=int, default=10_000, help="commits in the repository (default 10,000)")
-    parser.add_argument("--tags", type=int, default=1_000, help="GTO tags in the repository (default 1,000)")
+    parser.add_argument("--scenarios", default="gto1130,tags10k,commits10k", help="comma-separated (default all)")
+    parser.add_argument("--skip-slow-gto", action="store_true", help="do not time `gto show` on 10,000 tags (~2 min)")
+    parser.add_argument("--commits", type=int, default=10_000, help="commits10k: commits (default 10,000)")
+    parser.add_argument("--tags", type=int, default=1_000, help="commits10k: GTO tags (default 1,000)")
     parser.add_argument("--database-url", help="PostgreSQL server to make the scratch database on (or DATABASE_URL)")
-    parser.add_argument("--profile", action="store_true", help="print a cProfile of the first and +10 syncs")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of each first sync")
     options = parser.parse_args()
     if options.database_url:
         os.environ["DATABASE_URL"] = options.database_url
@@ -284,6 +506,4 @@ if __name__ == "__main__":
     with tempfile.TemporaryDirectory(prefix="govportal-bench-git-") as directory:
         if connection.vendor == "sqlite":
             connection.settings_dict.setdefault("TEST", {})["NAME"] = str(Path(directory) / "bench.sqlite3")
-        run_in_throwaway_database(
-            main, Path(directory), options.commits, options.tags, options.profile, label="gitsync"
-        )
+        run_in_throwaway_database(main, Path(directory), options, label="gitsync")

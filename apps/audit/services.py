@@ -80,12 +80,17 @@ def record(*, action: Action, actor: Actor, target, changes: dict | None = None)
 def record_many(entries) -> list[AuditEvent]:
     """Append several events, in order, under ONE lock of the chain head and in one INSERT: each still its own
     event, hashed and chained to the one before it exactly as record() would have done, in the caller's
-    transaction. `entries` are (action, actor, target, changes) tuples. For bulk paths (bulk registration, the
+    transaction. `entries` are (action, actor, target, changes) tuples, or (..., extra) with context of that event
+    alone (a Git sync's commit), under the request context's own keys. For bulk paths (bulk registration, the
     demo loader, Git sync), where one lock per event would serialise everything.
     """
     _in_transaction("record_many" if len(entries) != 1 else "record")
-    context = _json_value(request_context.get().as_dict())
-    events = [_event(action, actor, target, changes, context) for action, actor, target, changes in entries]
+    base = request_context.get().as_dict()
+    context = _json_value(base)
+    events = [
+        _event(action, actor, target, changes, _json_value({**extra[0], **base}) if extra and extra[0] else context)
+        for action, actor, target, changes, *extra in entries
+    ]
     if not events:
         return []
     head, _ = ChainHead.objects.select_for_update().get_or_create(pk=1)

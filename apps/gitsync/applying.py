@@ -8,6 +8,7 @@ chunk), so one bad declaration does not stop the others.
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -48,6 +49,15 @@ def _messages(exc: Exception) -> str:
         logger.warning("git sync: a write failed with %s", type(exc).__name__, exc_info=exc)
         return f"it could not be stored ({type(exc).__name__}: {str(exc).strip()[:200]})"
     return str(exc)
+
+
+_POSITION = re.compile(r"versions\[(\d+)\]")
+
+
+def _positions(exc: ValidationError) -> set[int]:
+    """The entries a refused bulk registration names (its errors are keyed `versions[<position>].<field>`)."""
+    keys = exc.message_dict if hasattr(exc, "error_dict") else {}
+    return {int(match.group(1)) for key in keys if (match := _POSITION.match(key))}
 
 
 def _json_error(fields: dict) -> str | None:
@@ -119,6 +129,27 @@ class Applier:
             self.models[slug] = model
         return model
 
+    def new_models(self, specs: list[tuple[str, dict]]) -> None:
+        """Register in one bulk write the models among `specs` ((name, create) as for model()) that neither this
+        repository nor anyone else has yet. Whatever is left, or refused, model() then registers or reports alone."""
+        slugs = [slugify(name)[:120] for name, _ in specs]
+        taken = set(RegisteredModel.objects.filter(slug__in=slugs).values_list("slug", flat=True))
+        entries, seen = [], set()
+        for (name, create), slug in zip(specs, slugs, strict=True):
+            if slug and slug not in taken and slug not in seen and slug not in self.models:
+                seen.add(slug)
+                entries.append({"name": name, "source_repository_url": self.repository.url, **create})
+        if not entries:
+            return
+        try:
+            with self._context(None):
+                created = inventory.registered_models_register_bulk(
+                    actor=SYNC_ACTOR, team=self.repository.team, models=entries
+                )
+        except _REFUSED:
+            return
+        self.models |= {model.slug: model for model in created}
+
     def deprecate(self, model, where: str) -> None:
         names = [tag.name for tag in model.tags.all()]
         if DEPRECATED_TAG not in names:
@@ -160,13 +191,11 @@ class Applier:
         if existing is None:
             if commit is None:
                 return
-            author = f"{commit.author_name} <{commit.author_email}>"
             try:
                 with self._context(commit.sha):
                     self.versions[key] = inventory.model_version_create(
                         actor=SYNC_ACTOR, model=model, version=version, source=Source.GIT,
-                        git_commit_sha=commit.sha, git_author=author if len(author) <= 300 else f"{author[:299]}…",
-                        git_committed_at=commit.committed_at, **fields, **(on_create or {}),
+                        **self._created(commit), **fields, **(on_create or {}),
                     )  # fmt: skip
             except _REFUSED as exc:
                 self.problems.error(f"{where}: {model.name} {version} not registered: {_messages(exc)}")
@@ -187,6 +216,61 @@ class Applier:
             return
         if key not in self.created:
             self.updated.add(key)
+
+    def new_versions(self, model, items: list[tuple]) -> None:
+        """Register new versions of `model` in one bulk write: `items` are (version, where, commit, fields) as for
+        version(). The model is locked once and the audit chain appended once, each version still its own
+        `version.created` event naming its commit. When the service refuses the batch, the versions it named go one
+        by one through version(), which reports each refusal as before, and the others are written in bulk again;
+        when it names none (a value the database refused), all go one by one."""
+        bulk, alone, keys = [], [], set()
+        for item in items:
+            version, _, commit, fields = item
+            key = (model.pk, version)
+            if key in self.versions or key in keys or commit is None or _json_error(fields):
+                alone.append(item)  # version() updates, skips or reports it, exactly as it always did
+                continue
+            keys.add(key)
+            bulk.append(item)
+        for _ in range(2):
+            refused = self._create(model, bulk) if bulk else None
+            if refused is None:
+                bulk = []
+                break
+            named = refused if len(refused) < len(bulk) else set()
+            alone += [item for i, item in enumerate(bulk) if i in named or not named]
+            bulk = [item for i, item in enumerate(bulk) if named and i not in named]
+        for version, where, commit, fields in alone + bulk:
+            self.version(model, version, where=where, commit=commit, fields=fields)
+
+    def _create(self, model, items: list[tuple]) -> set[int] | None:
+        """Create `items` in one call of the bulk service: None when done, else the positions it refused (an empty
+        set when it named none)."""
+        entries = [{"version": version, **self._created(commit), **fields} for version, _, commit, fields in items]
+        try:
+            with self._context(None):
+                created = inventory.model_versions_create_bulk(
+                    actor=SYNC_ACTOR, model=model, versions=entries, source=Source.GIT,
+                    contexts=[{"commit": commit.sha} for _, _, commit, _ in items],
+                )  # fmt: skip
+        except _REFUSED as exc:
+            return _positions(exc) if isinstance(exc, ValidationError) else set()
+        for (version, *_), new in zip(items, created, strict=True):
+            key = (model.pk, version)
+            self.seen.add(key)
+            self.created.add(key)
+            self.versions[key] = new
+        return None
+
+    @staticmethod
+    def _created(commit: git.Commit) -> dict:
+        """The fields a version created from `commit` takes from it."""
+        author = f"{commit.author_name} <{commit.author_email}>"
+        return {
+            "git_commit_sha": commit.sha,
+            "git_author": author if len(author) <= 300 else f"{author[:299]}…",
+            "git_committed_at": commit.committed_at,
+        }
 
     def existing(self, slug: str, version: str):
         model = self.models.get(slug)

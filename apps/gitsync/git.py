@@ -35,6 +35,7 @@ Transient vs permanent (``GitError.transient``), decided from Git's stderr (run 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import shutil
@@ -398,6 +399,27 @@ class Mirror:
                 *config, "fetch", "--quiet", "--prune", "--prune-tags", "--force", "--no-write-fetch-head", "origin",
                 env=env, timeout=timeout, what=f"git fetch from {redact(self.url, self._secrets)}",
             )  # fmt: skip
+        # Fetched refs land one file each: packed, 10,000 tags are read in milliseconds rather than a tenth of a second.
+        self._git("pack-refs", "--all")
+
+    def remote_refs(self, branch: str, timeout: float = FETCH_TIMEOUT) -> tuple[str | None, str]:
+        """refs() as the remote has them, asked without fetching (`git ls-remote`): when both equal what the last sync
+        stored, there is nothing to fetch."""
+        wanted = f"refs/heads/{_check_rev(branch)}".encode()
+        with self._remote_access() as (config, env):
+            out = self._git(
+                *config, "ls-remote", "--heads", "--tags", "origin",
+                env=env, timeout=timeout, what=f"git ls-remote of {redact(self.url, self._secrets)}",
+            ).stdout  # fmt: skip
+        head, tags = None, []
+        # "<object id> TAB <ref name>" lines: Git refuses control characters (tab, newline) in ref names.
+        for line in out.split(b"\n"):
+            objectname, _, refname = line.partition(b"\t")
+            if refname == wanted:
+                head = _text(objectname)
+            elif refname.startswith(b"refs/tags/") and not refname.endswith(b"^{}"):  # ^{}: a peeled copy
+                tags.append((refname, objectname))
+        return head, _ref_digest(tags)
 
     def commit_files(self, parent: str, files: dict[str, bytes], message: str, author: tuple[str, str]) -> str:
         """A new commit on top of `parent` with `files` (path → content) replaced; returns its SHA. Plumbing only:
@@ -444,6 +466,20 @@ class Mirror:
     def head(self, branch: str) -> str | None:
         """The commit SHA of ``refs/heads/<branch>`` in the mirror, or None when the branch does not exist."""
         return self.resolve(f"refs/heads/{_check_rev(branch)}")
+
+    def refs(self, branch: str) -> tuple[str | None, str]:
+        """The commit SHA of ``refs/heads/<branch>`` (None when it does not exist) and a digest of every tag ref, by
+        name and the object it names: one for-each-ref call that reads no object, enough to tell that nothing moved
+        since a sync that stored the digest."""
+        wanted = f"refs/heads/{_check_rev(branch)}".encode()
+        out = self._git("for-each-ref", "--format=%(refname)%00%(objectname)%00", wanted.decode(), "refs/tags").stdout
+        head, tags = None, []
+        for refname, objectname in _records(out, 2, leading_newline=True):
+            if refname == wanted:
+                head = _text(objectname)
+            elif refname.startswith(b"refs/tags/"):
+                tags.append((refname, objectname))
+        return head, _ref_digest(tags)
 
     def branches(self) -> list[str]:
         out = self._git("for-each-ref", "--format=%(refname:lstrip=2)", "refs/heads").stdout
@@ -639,6 +675,14 @@ class Mirror:
         """Paths added, modified or deleted between commits ``a`` and ``b`` (renames as delete + add)."""
         out = self._git("diff", "--name-only", "-z", "--no-renames", _check_rev(a), _check_rev(b), "--").stdout
         return [p for p in _text(out).split("\x00") if p]
+
+
+def _ref_digest(refs: list[tuple[bytes, bytes]]) -> str:
+    """SHA-256 over (ref name, object id) pairs, in ref-name order whatever order they came in."""
+    digest = hashlib.sha256()
+    for refname, objectname in sorted(refs):
+        digest.update(b"%s\0%s\0" % (refname, objectname))
+    return digest.hexdigest()
 
 
 def _tree_modes(tree: bytes, id_bytes: int) -> dict[bytes, bytes]:

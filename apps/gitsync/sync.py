@@ -28,6 +28,7 @@ from .services import is_local, local_source_error
 logger = logging.getLogger(__name__)
 MAX_MESSAGES = 200  # per run and kind; a broken file should not make a run unreadable
 CHUNK = 50  # versions written per transaction in a first sync
+MODEL_CHUNK = 500  # models likewise
 
 
 def sync_repository(repository_id: int, *, trigger: str, requested_by: str = "") -> SyncRun | None:
@@ -124,10 +125,6 @@ def _open_mirror(repository: GitRepository) -> git.Mirror:
     return mirror_for(repository, secret)
 
 
-def _fingerprint(tags: list[git.Tag]) -> str:
-    return hashlib.sha256("\n".join(sorted(f"{t.name} {t.target_sha}" for t in tags)).encode()).hexdigest()
-
-
 class _Sync:
     def __init__(self, repository: GitRepository, run: SyncRun):
         self.repository, self.run = repository, run
@@ -136,31 +133,37 @@ class _Sync:
 
     def execute(self) -> None:
         repository = self.repository
+        # "Sync now" re-reads everything (idempotent, so only real differences are written): a fix made in the
+        # portal (a team, a clashing model) then takes effect without a new commit.
+        full = self.run.trigger == Trigger.MANUAL
+        skipped: list[tuple[str, str]] = []
         try:
             mirror = _open_mirror(repository)
             mirror.ensure()
-            mirror.fetch()
-            head = mirror.head(repository.branch)
-            if head is None:
-                raise git.GitError(f"the branch {repository.branch!r} does not exist in the repository")
-            skipped: list[tuple[str, str]] = []
-            tags = mirror.tags(skipped=skipped)
+            # Nothing moved: the head and every tag ref as the last sync stored them, by name and object id. Asking
+            # the remote is one ls-remote, much less than a fetch that brings nothing; no tag is opened either way.
+            unchanged, tags = False, []
+            if not full and repository.last_synced_commit and repository.last_tags_fingerprint:
+                head, fingerprint = mirror.remote_refs(repository.branch)
+                unchanged = head == repository.last_synced_commit and fingerprint == repository.last_tags_fingerprint
+            if not unchanged:
+                mirror.fetch()
+                head, fingerprint = mirror.refs(repository.branch)
+                if head is None:
+                    raise git.GitError(f"the branch {repository.branch!r} does not exist in the repository")
+                unchanged = head == repository.last_synced_commit and fingerprint == repository.last_tags_fingerprint
+                tags = [] if unchanged and not full else mirror.tags(skipped=skipped)
         except (git.GitError, ValueError) as exc:
             self.problems.error(f"could not read the repository: {exc}")
             _finish(self.run, repository, SyncStatus.FAILED, self.problems)
             if isinstance(exc, git.GitError) and exc.transient:
                 raise TransientSyncError(str(exc)) from exc
             return
-        for name, kind in skipped:
-            self.problems.warn(f"tag {name} points at a {kind}, not a commit; ignored")
-        fingerprint = _fingerprint(tags)
-        # "Sync now" re-reads everything (idempotent, so only real differences are written): a fix made in the
-        # portal (a team, a clashing model) then takes effect without a new commit.
-        full = self.run.trigger == Trigger.MANUAL
-        unchanged = head == repository.last_synced_commit and fingerprint == repository.last_tags_fingerprint
         if unchanged and not full:
             _finish(self.run, repository, SyncStatus.UNCHANGED, self.problems, head_after=head)
             return
+        for name, kind in skipped:
+            self.problems.warn(f"tag {name} points at a {kind}, not a commit; ignored")
         since = None if full else (repository.last_synced_commit or None)
         if since and not mirror.is_ancestor(since, head):
             self._history_rewritten(since, head)
@@ -286,6 +289,7 @@ class _Sync:
         for slug, gv in new:
             wanted += [(gv.tag.target_sha, path) for path in reading.metadata_files(state.directory(slug))]
         files = mirror.read_files(wanted, self.max_bytes, links=True)
+        models = []  # (slug, artifact, decl, update): the models GTO tags name
         for slug, artifact in sorted(state.names.items()):
             decl = state.decl(slug)
             if decl is not None and decl.type and decl.type != "model":
@@ -293,6 +297,13 @@ class _Sync:
             update = {"description": decl.description} if decl and decl.description else {}
             if decl and decl.path:
                 update["source_path"] = decl.path
+            models.append((slug, artifact, decl, update))
+        default = {"risk_tier": self.repository.default_risk_tier}
+        for start in range(0, len(models), MODEL_CHUNK):  # new ones in bulk; model() reports what that left alone
+            with transaction.atomic():
+                chunk = models[start : start + MODEL_CHUNK]
+                applier.new_models([(artifact, {**default, **update}) for _, artifact, _, update in chunk])
+        for slug, artifact, decl, update in models:
             model = applier.model(
                 artifact, where=f"tags of {artifact}", commit=None,
                 create={"risk_tier": self.repository.default_risk_tier, **update}, update=update,
@@ -305,13 +316,14 @@ class _Sync:
                 applier.undeprecate(model, f"tags of {artifact}")
             tagged = [gv for new_slug, gv in new if new_slug == slug]
             for start in range(0, len(tagged), CHUNK):
-                # A first sync registers hundreds of versions: one commit per chunk, a savepoint per version (so
-                # one bad version still fails alone). The audit chain is locked for one chunk at a time.
+                # A first sync registers thousands of versions: one bulk write and one commit per chunk, which locks
+                # the model and the audit chain once (a bad version is then retried, and reported, alone).
                 with transaction.atomic():
-                    for gv in tagged[start : start + CHUNK]:
-                        self._register(applier, model, gv, decl, files, commits)
+                    chunk = tagged[start : start + CHUNK]
+                    applier.new_versions(model, [self._registration(model, gv, decl, files, commits) for gv in chunk])
 
-    def _register(self, applier: Applier, model, gv: reading.GtoVersion, decl, files: dict, commits: dict) -> None:
+    def _registration(self, model, gv: reading.GtoVersion, decl, files: dict, commits: dict) -> tuple:
+        """(version, where, commit, fields) of a version a GTO tag registers, for Applier.new_versions()."""
         sha, slug = gv.tag.target_sha, model.slug
         fields = {
             "artifact_uri": decl.path if decl else "",
@@ -320,7 +332,7 @@ class _Sync:
             ),
             **self._tag_fields(slug, gv.version, sha),
         }
-        applier.version(model, gv.version, where=f"tag {gv.tag.name}", commit=commits.get(sha), fields=fields)
+        return gv.version, f"tag {gv.tag.name}", commits.get(sha), fields
 
     def _tag_fields(self, slug: str, version: str, commit: str) -> dict:
         """A version's tag, stages and deregistration, as the tags say now."""

@@ -2,6 +2,7 @@
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils.text import slugify
 
 from apps.accounts import permissions
@@ -111,14 +112,69 @@ def registered_model_register(
         raise ValidationError({"name": [f"A model named {model.name!r} already exists."]}) from None
     model.owners.set(owners)
     _save_tags(model, tag_names)
-    snapshot = _model_snapshot(model, owners, tag_names)
     record(
-        action=Action.MODEL_REGISTERED,
-        actor=actor,
-        target=model,
-        changes={key: [None, value] for key, value in snapshot.items() if value not in (None, "", [])},
+        action=Action.MODEL_REGISTERED, actor=actor, target=model, changes=_registered_changes(model, owners, tag_names)
     )
     return model
+
+
+def _registered_changes(model: RegisteredModel, owners, tags) -> dict:
+    """What `model.registered` records: each field the new model has a value in, as [None, value]."""
+    snapshot = _model_snapshot(model, owners, tags)
+    return {key: [None, value] for key, value in snapshot.items() if value not in (None, "", [])}
+
+
+@transaction.atomic
+def registered_models_register_bulk(*, actor: Actor, team, models: list[dict]) -> list[RegisteredModel]:
+    """Register many new models in `team` at once, all or none, by the rules of registered_model_register (without
+    owners or tags): each entry holds a `name`, a `risk_tier` and MODEL_FIELDS, and each model is its own
+    `model.registered` event, appended to the audit chain in one go. A bad entry refuses the batch with errors keyed
+    `models[<position>].<field>`. A fixed number of queries, whatever the number of models (for Git sync)."""
+    permissions.require_actor(actor, permissions.REGISTER, team, f"You may not register models in {team}.")
+    if len(models) > MAX_VERSIONS_PER_BATCH:
+        raise ValidationError({"models": [f"At most {MAX_VERSIONS_PER_BATCH:,} models in one batch."]})
+    unknown = {key for entry in models for key in entry} - {"name", "risk_tier", *MODEL_FIELDS}
+    if unknown:
+        raise ValidationError(f"Unknown model fields: {', '.join(sorted(unknown))}.")
+    new = [
+        RegisteredModel(team=team, created_by=actor.user, **{**entry, "name": (entry.get("name") or "").strip()})
+        for entry in models
+    ]
+    for model in new:
+        model.slug = slugify(model.name)[:120]
+    taken = RegisteredModel.objects.filter(
+        Q(name__in=[m.name for m in new]) | Q(slug__in=[m.slug for m in new])
+    ).values_list("name", "slug")
+    names, slugs = {name for name, _ in taken}, {slug for _, slug in taken}
+    errors = {}
+    for index, model in enumerate(new):
+        problems = {}
+        if not model.slug:
+            problems["name"] = ["Enter a name with at least one letter or digit."]
+        elif model.name in names or model.slug in slugs:
+            problems["name"] = [f"A model with this name (or one too similar: /models/{model.slug}/) exists."]
+        names.add(model.name)
+        slugs.add(model.slug)
+        dates_error = policies.validation_dates_error(model.last_validated_on, model.next_validation_due)
+        if dates_error:
+            problems["next_validation_due"] = [dates_error]
+        try:  # names were checked above, in one query; the database enforces the constraints
+            model.full_clean(exclude=["team", "created_by", "validator", *([] if model.slug else ["slug"])],
+                             validate_unique=False, validate_constraints=False)  # fmt: skip
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                problems.setdefault(field, []).extend(messages)
+        for field, messages in problems.items():
+            errors[f"models[{index}]" if field == NON_FIELD_ERRORS else f"models[{index}].{field}"] = messages
+    if errors:
+        raise ValidationError(errors)
+    try:
+        with transaction.atomic():
+            RegisteredModel.objects.bulk_create(new)
+    except IntegrityError:
+        raise ValidationError({"models": ["A model of one of these names was registered meanwhile."]}) from None
+    record_many([(Action.MODEL_REGISTERED, actor, model, _registered_changes(model, [], [])) for model in new])
+    return new
 
 
 @transaction.atomic
@@ -319,9 +375,12 @@ def _created_changes(version: ModelVersion) -> dict:
     return {key: [None, value] for key, value in snapshot.items() if value not in (None, "", [], {}, False)}
 
 
-def _add_versions(*, actor: Actor, model: RegisteredModel, source: str, entries, name) -> list[ModelVersion]:
+def _add_versions(
+    *, actor: Actor, model: RegisteredModel, source: str, entries, name, contexts=None
+) -> list[ModelVersion]:
     """Every entry checked, then all inserted in one statement with a `version.created` event each (one append to
-    the audit chain); nothing written if any entry is bad. `name(position, field)` names an error's field."""
+    the audit chain); nothing written if any entry is bad. `name(position, field)` names an error's field, and
+    `contexts` (one dict per entry, or None) add to each event's context."""
     versions = _new_versions(actor=actor, model=model, source=source, entries=entries)
     problems = _batch_errors(model, versions, actor)
     if problems:
@@ -331,7 +390,13 @@ def _add_versions(*, actor: Actor, model: RegisteredModel, source: str, entries,
     if not versions:
         return []
     ModelVersion.objects.bulk_create(versions)
-    record_many([(Action.VERSION_CREATED, actor, version, _created_changes(version)) for version in versions])
+    extras = contexts or [None] * len(versions)
+    record_many(
+        [
+            (Action.VERSION_CREATED, actor, v, _created_changes(v), extra)
+            for v, extra in zip(versions, extras, strict=True)
+        ]
+    )
     RegisteredModel.objects.filter(pk=model.pk).update(updated_at=versions[-1].created_at)
     return versions
 
@@ -354,18 +419,21 @@ def _entry_field(index: int, field: str) -> str:
 
 @transaction.atomic
 def model_versions_create_bulk(
-    *, actor: Actor, model: RegisteredModel, versions: list[dict], source: str = Source.MANUAL
+    *, actor: Actor, model: RegisteredModel, versions: list[dict], source: str = Source.MANUAL, contexts=None
 ) -> list[ModelVersion]:
     """Add many versions to a model at once, all or none, by the rules of model_version_create: each entry holds a
-    `version` and VERSION_FIELDS, and each version created is its own `version.created` event. A bad entry refuses
-    the batch with errors keyed `versions[<position>].<field>`. A fixed number of queries, whatever the number."""
+    `version` and VERSION_FIELDS, and each version created is its own `version.created` event (with its entry's dict
+    from `contexts` in the event's context, for a Git sync's commits). A bad entry refuses the batch with errors
+    keyed `versions[<position>].<field>`. A fixed number of queries, whatever the number."""
     model = _lock_for_new_versions(actor, model)
     if len(versions) > MAX_VERSIONS_PER_BATCH:
         raise ValidationError(
             {"versions": [f"At most {MAX_VERSIONS_PER_BATCH:,} versions in one batch, not {len(versions):,}: "
                           "send them in several."]}
         )  # fmt: skip
-    return _add_versions(actor=actor, model=model, source=source, entries=versions, name=_entry_field)
+    return _add_versions(
+        actor=actor, model=model, source=source, entries=versions, name=_entry_field, contexts=contexts
+    )
 
 
 @transaction.atomic

@@ -204,3 +204,65 @@ def test_git_sync_may_register_in_bulk_as_a_system_principal(cast, models, trail
 
     assert {(version.source, version.created_by_id) for version in created} == {("git", None)}
     assert [(event.actor_kind, event.actor_label) for event in trail.events()] == [("system", "git-sync")] * 2
+
+
+# -- many models at once (Git sync) ---------------------------------------------------------------------------
+
+
+def model_entries(*names):
+    return [{"name": name, "risk_tier": "medium", "description": f"{name}.", "source_path": f"models/{name}"}
+            for name in names]  # fmt: skip
+
+
+def test_many_models_are_registered_at_once_each_recorded_as_registering_it_alone_would(cast, models, trail):
+    alone = services.registered_model_register(
+        actor=Actor.system("git-sync"), team=cast.team_a, **model_entries("solo")[0]
+    )
+    recorded_alone = trail.events()[-1].changes
+
+    with CaptureQueriesContext(connection) as two:
+        services.registered_models_register_bulk(
+            actor=Actor.system("git-sync"), team=cast.team_a, models=model_entries("a-1", "a-2")
+        )
+    with CaptureQueriesContext(connection) as five:
+        created = services.registered_models_register_bulk(
+            actor=Actor.system("git-sync"), team=cast.team_a, models=model_entries(*(f"b-{n}" for n in range(5)))
+        )
+
+    assert len(two) == len(five)
+    assert [model.slug for model in created] == [f"b-{n}" for n in range(5)]
+    events = trail.events()[1:]
+    assert [(event.action, event.target_label) for event in events] == [
+        ("model.registered", name) for name in ("a-1", "a-2", *(f"b-{n}" for n in range(5)))
+    ]
+    assert events[0].changes == {**recorded_alone, "name": [None, "a-1"], "description": [None, "a-1."],
+                                 "source_path": [None, "models/a-1"]}  # fmt: skip
+    assert alone.name == "solo"
+    assert verify_chain().ok
+
+
+def test_a_batch_of_models_with_a_taken_or_empty_name_is_refused_whole_and_says_which(cast, models, trail):
+    before = RegisteredModel.objects.count()
+    with pytest.raises(ValidationError) as refused:
+        services.registered_models_register_bulk(
+            actor=Actor.system("git-sync"), team=cast.team_a,
+            models=model_entries("fresh", models.scorecard.name, "--", "fresh"),
+        )  # fmt: skip
+
+    assert refused.value.message_dict == {
+        "models[1].name": [f"A model with this name (or one too similar: /models/{models.scorecard.slug}/) exists."],
+        "models[2].name": ["Enter a name with at least one letter or digit."],
+        "models[3].name": ["A model with this name (or one too similar: /models/fresh/) exists."],
+    }
+    assert RegisteredModel.objects.count() == before
+    assert trail.events() == []
+
+
+def test_only_who_may_register_in_the_team_registers_models_in_bulk(cast, models, trail):
+    with pytest.raises(PermissionDenied):
+        services.registered_models_register_bulk(
+            actor=Actor.of(cast.vera), team=cast.team_a, models=model_entries("viewer-made")
+        )
+
+    assert not RegisteredModel.objects.filter(name="viewer-made").exists()
+    assert trail.events() == []
