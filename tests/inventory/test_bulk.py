@@ -92,6 +92,8 @@ def test_the_queries_are_the_same_for_5_and_for_200_versions(cast, models):
 
 @pytest.mark.parametrize("n", [5, 200])
 def test_a_batch_stays_within_its_query_budget(cast, models, django_assert_max_num_queries, n):
+    if n > 5:
+        needs_postgres()  # SQLite splits a long INSERT into several
     parent = warm(cast, models)
     with django_assert_max_num_queries(BULK_QUERIES):
         bulk(cast, models.scorecard, entries(n, parent=parent))
