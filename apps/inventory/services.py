@@ -2,6 +2,7 @@
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils.text import slugify
 
 from apps.accounts import permissions
@@ -332,7 +333,16 @@ def _add_versions(*, actor: Actor, model: RegisteredModel, source: str, entries,
         return []
     ModelVersion.objects.bulk_create(versions)
     record_many([(Action.VERSION_CREATED, actor, version, _created_changes(version)) for version in versions])
-    RegisteredModel.objects.filter(pk=model.pk).update(updated_at=versions[-1].created_at)
+    # The lists read the count and the latest version from the model row: kept here, under the model's lock.
+    latest = versions[-1]  # created last, so the newest (created_at is stamped in order)
+    RegisteredModel.objects.filter(pk=model.pk).update(
+        updated_at=latest.created_at,
+        version_count=F("version_count") + len(versions),
+        latest_version=latest,
+        latest_version_at=latest.created_at,
+    )
+    model.version_count += len(versions)
+    model.latest_version, model.latest_version_at = latest, latest.created_at
     return versions
 
 

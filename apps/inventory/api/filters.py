@@ -1,35 +1,16 @@
-"""Query parameters of the model list: filters (django-filter) and the `risk` ordering."""
+"""Query parameters of the API lists: `?ordering=` documented with its values, and the model list's filters
+documented from the FilterSet its selector applies (apps/inventory/filters.py)."""
 
-import django_filters
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter
-from rest_framework.filters import OrderingFilter
-
-from ..models import Lifecycle, RegisteredModel, RiskTier
 
 
-class RegisteredModelFilter(django_filters.FilterSet):
-    team = django_filters.CharFilter(field_name="team__slug", help_text="Team slug, e.g. credit-risk.")
-    risk_tier = django_filters.ChoiceFilter(choices=RiskTier.choices)
-    lifecycle_status = django_filters.ChoiceFilter(choices=Lifecycle.choices)
-    tag = django_filters.CharFilter(field_name="tags__name", lookup_expr="iexact", help_text="A tag, e.g. credit.")
+class DocumentedFilters(DjangoFilterBackend):
+    """Documents the view's `filterset_class` in the schema, but filters nothing: the view's selector already
+    applied the same FilterSet (one filter per list, shared by the page and the API)."""
 
-    class Meta:
-        model = RegisteredModel
-        fields = ["team", "risk_tier", "lifecycle_status", "tag"]
-
-
-class ModelOrderingFilter(OrderingFilter):
-    """`?ordering=` over public names; `risk` sorts by tier (low < medium < high < critical), name breaks ties."""
-
-    aliases = {"risk": "risk_rank"}
-
-    def get_ordering(self, request, queryset, view):
-        ordering = super().get_ordering(request, queryset, view)
-        if not ordering:
-            return ordering
-        terms = [("-" if term.startswith("-") else "") + self.aliases.get(term.lstrip("-"), term.lstrip("-"))
-                 for term in ordering]  # fmt: skip
-        return terms if {"name", "-name"} & set(terms) else [*terms, "name"]
+    def filter_queryset(self, request, queryset, view):
+        return queryset
 
 
 def ordering_parameter(*fields):
