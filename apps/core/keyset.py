@@ -138,7 +138,7 @@ class Page:
 
 def capped_count(queryset, cap: int = COUNT_CAP) -> tuple[int, bool]:
     """(rows, capped): counts at most cap + 1 rows (`SELECT COUNT(*) FROM (… LIMIT cap + 1)`), never the table."""
-    counted = queryset.order_by()[: cap + 1].count()
+    counted = queryset.order_by().values("pk")[: cap + 1].count()
     return min(counted, cap), counted > cap
 
 
