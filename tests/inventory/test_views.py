@@ -234,7 +234,6 @@ def test_the_total_is_capped_and_says_so(cast, models, dana, monkeypatch):
     from apps.core import keyset
 
     monkeypatch.setattr(keyset, "COUNT_CAP", 3)
-    monkeypatch.setattr(keyset.paginate, "__kwdefaults__", {**keyset.paginate.__kwdefaults__, "cap": 3})
     for number in range(4):
         register(cast, f"Bulk Model {number:02d}")
 
