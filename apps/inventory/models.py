@@ -119,6 +119,9 @@ class RegisteredModel(models.Model):
         "ModelVersion", null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+"
     )
     latest_version_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The tags as one string, " credit pd " (tags hold no spaces), kept by the services that set tags: search
+    # matches a whole tag with LIKE '% credit %', which a pg_trgm index answers like the name and description.
+    tag_names = models.CharField(max_length=4000, blank=True, default="", editable=False)
 
     objects = RegisteredModelQuerySet.as_manager()
 

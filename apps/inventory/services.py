@@ -81,6 +81,14 @@ def _check_model(model: RegisteredModel, owners) -> None:
 
 def _save_tags(model: RegisteredModel, names: list[str]) -> None:
     model.tags.set([Tag.objects.get_or_create(name=name)[0] for name in names])
+    model.tag_names = tag_text(names)  # what search reads (see RegisteredModel.tag_names)
+    RegisteredModel.objects.filter(pk=model.pk).update(tag_names=model.tag_names)
+
+
+def tag_text(names) -> str:
+    """RegisteredModel.tag_names for these tags: " credit pd ", so LIKE '% credit %' finds a whole tag."""
+    names = sorted(names)
+    return f" {' '.join(names)} " if names else ""
 
 
 @transaction.atomic

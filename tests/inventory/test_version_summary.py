@@ -82,3 +82,20 @@ def test_the_migration_fills_in_count_and_latest_for_existing_models(cast, model
         stored, counted = summary(model)
         assert stored == counted
     assert summary(models.scorecard)[0][:2] == (2, "1.1.0")
+    tag_names = dict(RegisteredModel.objects.values_list("name", "tag_names"))
+    assert tag_names == {"Retail Scorecard": " credit ", "Card Fraud Detector": ""}
+
+
+def test_search_finds_a_whole_tag_as_the_tags_are_now_and_not_part_of_one(cast, models, client):
+    client.force_login(cast.dana)
+
+    def found(term):
+        return [m.name for m in client.get("/models/", {"q": term}).context["page"]]
+
+    assert found("credit") == ["Retail Scorecard"]
+    services.registered_model_update(actor=Actor.of(cast.dana), model=models.scorecard, tags=["retail", "pd-model"])
+
+    assert found("credit") == []
+    assert found("PD-MODEL") == ["Retail Scorecard"]
+    assert found("pd") == []  # part of a tag is not a tag (nor in the name or description)
+    assert RegisteredModel.objects.get(pk=models.scorecard.pk).tag_names == " pd-model retail "

@@ -27,6 +27,7 @@ from apps.audit.services import record_many
 from apps.core import request_context
 from apps.dashboard import demo_data as demo
 from apps.inventory.models import Lifecycle, ModelVersion, RegisteredModel, RiskTier, Tag
+from apps.inventory.services import tag_text
 
 SYSTEM = Actor.system("seed_scale")
 MODELS_PER_BATCH = 2_000
@@ -145,17 +146,18 @@ class Command(BaseCommand):
         """`size` models (numbered from `start`) with their tags and versions, and their events, in the caller's
         transaction."""
         tiers, stages = RiskTier.values, Lifecycle.values[:3]
+        picks = [rng.sample(tags, 2) for _ in range(size)]
         models = RegisteredModel.objects.bulk_create(
             RegisteredModel(
                 name=(name := f"{rng.choice(WORDS)} {rng.choice(KINDS)} {prefix} {start + n + 1:07d}"),
                 slug=slugify(name), team=teams[(start + n) % len(teams)], risk_tier=rng.choice(tiers),
                 lifecycle_status=rng.choice(stages), description=f"{name}: seeded for benchmarks.",
-                version_count=per_model,
+                version_count=per_model, tag_names=tag_text(tag.name for tag in picks[n]),
             )
             for n in range(size)
         )  # fmt: skip
         through = RegisteredModel.tags.through
-        chosen = {model.pk: rng.sample(tags, 2) for model in models}
+        chosen = {model.pk: picks[n] for n, model in enumerate(models)}
         through.objects.bulk_create(
             through(registeredmodel_id=model.pk, tag_id=tag.pk) for model in models for tag in chosen[model.pk]
         )
