@@ -106,7 +106,7 @@ def database_url() -> str:
 class Server:
     """gunicorn on the scratch database, in its own process group (stopped with it, whatever happens)."""
 
-    def __init__(self, workers: int, tmp: Path):
+    def __init__(self, workers: int, tmp: Path, env_overrides: dict | None = None):
         self.port, self.log = free_port(), tmp / "gunicorn.log"
         self.url = f"http://127.0.0.1:{self.port}"
         env = {key: value for key, value in os.environ.items() if not key.startswith(("CELERY_", "CACHE_"))}
@@ -115,6 +115,7 @@ class Server:
             SECURE_SSL_REDIRECT="0", API_RATE_LIMIT="1000000/minute", GOVPORTAL_VAR_DIR=str(tmp / "var"),
             PORTAL_BASE_URL=self.url,
         )  # fmt: skip
+        env.update(env_overrides or {})
         command = [sys.executable, "-m", "gunicorn", "govportal.wsgi:application", "--workers", str(workers),
                    "--bind", f"127.0.0.1:{self.port}", "--timeout", str(REQUEST_TIMEOUT)]  # fmt: skip
         with open(self.log, "wb") as log:

@@ -150,7 +150,11 @@ class DeploymentRequest(models.Model):
             models.CheckConstraint(condition=models.Q(state__in=RequestState.values), name="request_state_valid"),
         ]
         # The home page's charts count closed requests by state and week, and time the approved ones.
-        indexes = [models.Index(fields=["state", "closed_at"], name="request_state_closed")]
+        indexes = [
+            models.Index(fields=["state", "closed_at"], name="request_state_closed"),
+            # The request list's keyset pages, newest first (apps.core.keyset): the same cost on any page.
+            models.Index(fields=["created_at", "id"], name="request_created_keyset"),
+        ]
 
     def __str__(self):
         return (

@@ -5,6 +5,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import connections
 from django.db.models import Aggregate, Count, DurationField, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q
 from django.db.models.functions import Lower, TruncWeek
@@ -12,7 +13,9 @@ from django.shortcuts import get_object_or_404
 
 from apps.accounts import permissions
 from apps.accounts.models import Membership
+from apps.core import keyset
 
+from .filters import DeploymentRequestFilter
 from .models import (
     OPEN_STATES,
     ApprovalPolicy,
@@ -70,7 +73,24 @@ def deployment_request_list(
         qs = qs.filter(version__model__slug=model)
     if version_id is not None:
         qs = qs.filter(version_id=version_id)
-    return qs.distinct().order_by("-created_at", "-pk")
+    return qs.order_by("-created_at", "-pk")  # no DISTINCT: restrict() never repeats a row (see below)
+
+
+def deployment_request_filter(*, user, data=None) -> DeploymentRequestFilter:
+    """The request list's filters bound to `data`, over the requests `user` may see, newest first; `.qs` is the
+    list. The page and the API both use it. No DISTINCT: restrict() and the filters never repeat a row, and a
+    DISTINCT would make PostgreSQL sort every request before it can return the newest 50."""
+    base = DeploymentRequest.objects.restrict(user).select_related("version__model__team", "environment", "requester")
+    return DeploymentRequestFilter(data or {}, queryset=base.order_by("-created_at", "-pk"), user=user)
+
+
+def deployment_request_page(*, user, data=None, cursor: str | None = None, per_page: int = 50) -> keyset.Page:
+    """One keyset page of the requests `user` may see, filtered by `data`, newest first (an index on
+    (created_at, id) serves every page alike). Raises ValidationError naming a bad filter value."""
+    filters = deployment_request_filter(user=user, data=data)
+    if not filters.is_valid():
+        raise ValidationError({name: list(messages) for name, messages in filters.errors.items()})
+    return keyset.paginate(filters.qs, keys=("created_at", "pk"), descending=True, cursor=cursor, per_page=per_page)
 
 
 def deployment_request_get(*, user, pk: int) -> DeploymentRequest:
@@ -86,7 +106,7 @@ def deployment_request_get(*, user, pk: int) -> DeploymentRequest:
         .select_related("version__model__team", "environment", "requester", "policy")
         .prefetch_related(Prefetch("steps", queryset=steps))
     )
-    return get_object_or_404(qs.distinct(), pk=pk)
+    return get_object_or_404(qs, pk=pk)
 
 
 def currently_approved(*, version, environment) -> DeploymentRequest | None:

@@ -33,19 +33,18 @@ def inbox(request):
 
 @login_required
 def request_list(request):
-    state = request.GET.get("state", "")
-    environment = request.GET.get("environment", "")
-    version = request.GET.get("version", "")
-    qs = selectors.deployment_request_list(
-        version_id=parse_id(version),
-        user=request.user,
-        state=state if state in RequestState.values else "",
-        environment=environment,
-    )
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    params = {key: request.GET.get(key, "").strip() for key in ("state", "environment", "version")}
+    data = {"state": [params["state"]] if params["state"] else [], "environment": params["environment"],
+            "version_id": params["version"]}  # fmt: skip
+    try:
+        page = selectors.deployment_request_page(user=request.user, data=data, cursor=request.GET.get("cursor"))
+    except ValidationError as exc:  # a bad filter value: say which, and list without it
+        messages.error(request, " ".join(f"{name.replace('_id', '')}: {' '.join(errors)}"
+                                         for name, errors in exc.message_dict.items()))  # fmt: skip
+        data = {key: value for key, value in data.items() if key not in exc.message_dict}
+        page = selectors.deployment_request_page(user=request.user, data=data)
     return render(request, "approvals/request_list.html", {
-        "page": page, "states": RequestState.choices, "environments": Environment.objects.all(),
-        "params": {"state": state, "environment": environment, "version": version},
+        "page": page, "states": RequestState.choices, "environments": Environment.objects.all(), "params": params,
     })  # fmt: skip
 
 

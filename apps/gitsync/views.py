@@ -3,7 +3,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from apps.accounts import credentials, permissions
 from apps.accounts.models import GrantedCredential, Team
 from apps.audit.actors import Actor
+from apps.core import keyset
 from apps.core.forms import apply_errors, error_text
 from apps.inventory.models import RegisteredModel, RiskTier
 
@@ -53,11 +54,12 @@ def repository_list(request):
         repositories = repositories.filter(team__slug=params["team"])
     if params["status"] in SyncStatus.values:
         repositories = repositories.filter(last_sync_status=params["status"])
-    page = Paginator(repositories, PAGE_SIZE).get_page(request.GET.get("page"))
+    # Keyset pages by the unique name: page 1,000 costs what page 1 does, and the count stops at 10,000.
+    page = keyset.paginate(repositories, keys=("name", "pk"), cursor=request.GET.get("cursor"), per_page=PAGE_SIZE)
     return render(request, "gitsync/repository_list.html", {
         "page": page,
         "params": params,
-        "teams": Team.objects.filter(pk__in=visible.values("team_id")).order_by("name"),
+        "teams": Team.objects.filter(Exists(visible.filter(team=OuterRef("pk")))).order_by("name"),
         "statuses": SyncStatus.choices,
         "can_add": _manageable_teams(request.user).exists(),
     })  # fmt: skip

@@ -3,6 +3,7 @@ from datetime import date
 from django.conf import settings
 from django.core.validators import MaxLengthValidator
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
@@ -20,6 +21,16 @@ class RiskTier(models.TextChoices):
 
 
 RISK_ORDER = {tier: index for index, tier in enumerate(RiskTier.values)}
+
+
+def risk_rank_desc():
+    """0 for critical … 3 for low: "highest risk first" as an ascending key, so one index serves that sort and
+    its keyset pages ((rank, lower(name), name) compared as a row)."""
+    top = len(RISK_ORDER) - 1
+    return models.Case(
+        *[models.When(risk_tier=tier, then=models.Value(top - index)) for tier, index in RISK_ORDER.items()],
+        output_field=models.IntegerField(),
+    )
 
 
 class AIActCategory(models.TextChoices):
@@ -102,11 +113,26 @@ class RegisteredModel(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    # What the lists show, kept by the services that add versions, in their transaction (no COUNT per row).
+    version_count = models.PositiveIntegerField(default=0, editable=False)
+    latest_version = models.ForeignKey(
+        "ModelVersion", null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+"
+    )
+    latest_version_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The tags as one string, " credit pd " (tags hold no spaces), kept by the services that set tags: search
+    # matches a whole tag with LIKE '% credit %', which a pg_trgm index answers like the name and description.
+    tag_names = models.CharField(max_length=4000, blank=True, default="", editable=False)
 
     objects = RegisteredModelQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
+        # One index per sort the lists offer, in the order the keyset pager compares rows.
+        indexes = [
+            models.Index(Lower("name"), models.F("name"), name="model_name_ci_keyset"),
+            models.Index(risk_rank_desc(), Lower("name"), models.F("name"), name="model_risk_keyset"),
+            models.Index("updated_at", "id", name="model_updated_keyset"),
+        ]
         constraints = [
             models.CheckConstraint(condition=models.Q(risk_tier__in=RiskTier.values), name="model_risk_tier_valid"),
             models.CheckConstraint(

@@ -1,59 +1,43 @@
 """Inventory reads for pages, API and exports: permission-scoped, a fixed number of queries per page."""
 
-from django.db.models import Count, Max, Prefetch, Q
-from django.db.models.functions import Lower
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q
 from django.shortcuts import get_object_or_404
 
 from apps.accounts import permissions
-from apps.accounts.models import Team
+from apps.accounts.models import Team, User
+from apps.core import keyset
 
-from .models import RISK_ORDER, Lifecycle, ModelVersion, RegisteredModel, RiskTier, Tag, validation_overdue_q
+from .filters import RegisteredModelFilter
+from .models import Lifecycle, ModelVersion, RegisteredModel, RiskTier, Tag, validation_overdue_q
 
-# By name without regard to case ("Account" before "AML"), as a reader expects; the exact name breaks ties.
-SORTS = {
-    "name": ("name_lower", "name"),
-    "-name": ("-name_lower", "-name"),
-    "updated": ("-updated_at", "name_lower"),
-    "risk": ("-risk_rank", "name_lower"),
-}
+
+def registered_models_visible(*, user, with_owners: bool = False):
+    """The models `user` may see, with what a list row or the API shows: a fixed number of queries for any rows."""
+    qs = RegisteredModel.objects.restrict(user).select_related("team", "validator", "latest_version")
+    qs = qs.prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
+    if with_owners:
+        qs = qs.prefetch_related(Prefetch("owners", queryset=User.objects.order_by("username")))
+    return qs
+
+
+def registered_model_filter(*, user, data=None, with_owners: bool = False) -> RegisteredModelFilter:
+    """The model list's filters (search, team, risk, lifecycle, tag, ordering) bound to `data`, over the models
+    `user` may see; `.qs` is the filtered list, `.sort()` its keyset order. The page and the API both use it."""
+    return RegisteredModelFilter(data or {}, queryset=registered_models_visible(user=user, with_owners=with_owners))
 
 
 def registered_model_list(
-    *,
-    user,
-    search: str = "",
-    team: str = "",
-    risk_tier: str = "",
-    lifecycle: str = "",
-    tag: str = "",
-    sort: str = "name",
-):
-    """Models `user` may see, filtered and sorted; each row carries its version count and latest version time."""
-    from django.db.models import Case, IntegerField, Value, When
-
-    qs = RegisteredModel.objects.restrict(user).select_related("team", "validator")
-    if search:
-        qs = qs.filter(
-            Q(name__icontains=search) | Q(tags__name__iexact=search.lower()) | Q(description__icontains=search)
-        )
-    if team:
-        qs = qs.filter(team__slug=team)
-    if risk_tier:
-        qs = qs.filter(risk_tier=risk_tier)
-    if lifecycle:
-        qs = qs.filter(lifecycle_status=lifecycle)
-    if tag:
-        qs = qs.filter(tags__name=tag)
-    rank = Case(
-        *[When(risk_tier=tier, then=Value(index)) for tier, index in RISK_ORDER.items()], output_field=IntegerField()
-    )
-    qs = qs.annotate(
-        version_count=Count("versions", distinct=True),
-        latest_version_at=Max("versions__created_at"),
-        risk_rank=rank,
-        name_lower=Lower("name"),
-    ).prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
-    return qs.order_by(*SORTS.get(sort, SORTS["name"])).distinct()
+    *, user, data=None, cursor: str | None = None, per_page: int = 25, with_owners: bool = False
+) -> keyset.Page:
+    """One keyset page of the models `user` may see, filtered and ordered by `data` (RegisteredModelFilter's
+    fields), from `cursor`; each row carries its version count and latest version (kept on the row by the
+    services). Raises ValidationError naming the filter when `data` holds a bad value."""
+    filters = registered_model_filter(user=user, data=data, with_owners=with_owners)
+    if not filters.is_valid():
+        raise ValidationError({name: list(messages) for name, messages in filters.errors.items()})
+    keys, descending = filters.sort()
+    return keyset.paginate(filters.qs, keys=keys, descending=descending, cursor=cursor, per_page=per_page)
 
 
 def registered_model_get(*, user, slug: str, action: str = permissions.VIEW) -> RegisteredModel:
@@ -75,8 +59,9 @@ def model_version_get(*, user, slug: str, version: str, action: str = permission
 
 def teams_for_filter(*, user):
     """Teams with at least one model the user can see: the team filter's choices."""
-    visible = RegisteredModel.objects.restrict(user).values("team_id")
-    return Team.objects.filter(pk__in=visible).order_by("name")
+    # EXISTS per team (a probe of the team index), not a scan of every model for its team.
+    visible = RegisteredModel.objects.restrict(user).filter(team=OuterRef("pk"))
+    return Team.objects.filter(Exists(visible)).order_by("name")
 
 
 def teams_where(*, user, action: str):

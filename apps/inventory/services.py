@@ -2,7 +2,7 @@
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.text import slugify
 
 from apps.accounts import permissions
@@ -81,6 +81,14 @@ def _check_model(model: RegisteredModel, owners) -> None:
 
 def _save_tags(model: RegisteredModel, names: list[str]) -> None:
     model.tags.set([Tag.objects.get_or_create(name=name)[0] for name in names])
+    model.tag_names = tag_text(names)  # what search reads (see RegisteredModel.tag_names)
+    RegisteredModel.objects.filter(pk=model.pk).update(tag_names=model.tag_names)
+
+
+def tag_text(names) -> str:
+    """RegisteredModel.tag_names for these tags: " credit pd ", so LIKE '% credit %' finds a whole tag."""
+    names = sorted(names)
+    return f" {' '.join(names)} " if names else ""
 
 
 @transaction.atomic
@@ -397,7 +405,16 @@ def _add_versions(
             for v, extra in zip(versions, extras, strict=True)
         ]
     )
-    RegisteredModel.objects.filter(pk=model.pk).update(updated_at=versions[-1].created_at)
+    # The lists read the count and the latest version from the model row: kept here, under the model's lock.
+    latest = versions[-1]  # created last, so the newest (created_at is stamped in order)
+    RegisteredModel.objects.filter(pk=model.pk).update(
+        updated_at=latest.created_at,
+        version_count=F("version_count") + len(versions),
+        latest_version=latest,
+        latest_version_at=latest.created_at,
+    )
+    model.version_count += len(versions)
+    model.latest_version, model.latest_version_at = latest, latest.created_at
     return versions
 
 

@@ -21,14 +21,24 @@ HISTORY_PAGE_SIZE = 25  # a model's or version's audit history, newest first
 VERSIONS_PAGE_SIZE = 20
 
 
+# The page's query parameters (kept short for bookmarked URLs) → the shared FilterSet's (those of the API).
+PAGE_PARAMS = {"q": "search", "team": "team", "risk": "risk_tier", "status": "lifecycle_status", "tag": "tag"}
+PAGE_SORTS = {"name": "name", "-name": "-name", "updated": "-updated_at", "risk": "-risk"}
+
+
 @login_required
 def model_list(request):
-    params = {key: request.GET.get(key, "").strip() for key in ("q", "team", "risk", "status", "tag", "sort")}
-    models = selectors.registered_model_list(
-        user=request.user, search=params["q"], team=params["team"], risk_tier=params["risk"],
-        lifecycle=params["status"], tag=params["tag"], sort=params["sort"] or "name",
-    )  # fmt: skip
-    page = Paginator(models, PAGE_SIZE).get_page(request.GET.get("page"))
+    params = {key: request.GET.get(key, "").strip() for key in (*PAGE_PARAMS, "sort")}
+    data = {PAGE_PARAMS[key]: params[key] for key in PAGE_PARAMS if params[key]}
+    data["ordering"] = PAGE_SORTS.get(params["sort"], "name")
+    cursor = request.GET.get("cursor")
+    try:
+        page = selectors.registered_model_list(user=request.user, data=data, cursor=cursor, per_page=PAGE_SIZE)
+    except ValidationError as exc:  # a bad filter value: say which, and list without it
+        messages.error(request, error_text(exc))
+        bad = set(exc.message_dict)
+        data = {key: value for key, value in data.items() if key not in bad}
+        page = selectors.registered_model_list(user=request.user, data=data, per_page=PAGE_SIZE)
     return render(request, "inventory/model_list.html", {
         "page": page,
         "params": params,

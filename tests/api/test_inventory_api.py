@@ -104,6 +104,29 @@ def test_the_list_is_paginated(dana, catalogue):
     assert [row["name"] for row in second["results"]] == ["Support Chatbot"] and second["next"] is None
 
 
+def test_the_list_pages_by_cursor_both_ways_and_says_when_its_count_is_capped(dana, catalogue, monkeypatch):
+    from apps.core import keyset
+
+    first = dana.get(f"{MODELS}?page_size=2&ordering=-risk").json()
+    second = dana.get(first["next"]).json()
+    back = dana.get(second["previous"]).json()
+
+    assert "cursor=" in first["next"] and "ordering=-risk" in first["next"]
+    assert [row["name"] for row in first["results"] + second["results"]] == [
+        "Collections Uplift", "Retail Scorecard", "Mortgage PD", "Support Chatbot",
+    ]  # fmt: skip
+    assert back["results"] == first["results"] and back["previous"] is None
+    assert (first["count"], first["count_capped"]) == (4, False)
+    monkeypatch.setattr(keyset, "COUNT_CAP", 3)
+    assert (dana.get(MODELS).json()["count"], dana.get(MODELS).json()["count_capped"]) == (3, True)
+
+
+@pytest.mark.parametrize("cursor", ["nonsense", "e30"])
+def test_a_cursor_the_list_did_not_make_is_a_400_naming_cursor(dana, models, cursor):
+    body = assert_problem(dana.get(f"{MODELS}?cursor={cursor}"), 400, "invalid")
+    assert set(body["errors"]) == {"cursor"}
+
+
 def test_a_page_of_models_or_versions_takes_a_fixed_number_of_queries(cast, dana, models):
     def count(url):
         with CaptureQueriesContext(connection) as queries:

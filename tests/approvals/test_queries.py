@@ -103,3 +103,23 @@ def test_the_request_page_runs_a_fixed_number_of_queries(
     assert page.count('class="signature ') == size
     assert response.context["evidence"]["baseline"] is not None
     assert ('id="decide"' in page) == (name == "rita")
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("name", ["vera", "rita"])
+def test_the_request_list_runs_a_fixed_number_of_queries_and_never_counts_past_its_cap(
+    cast, many_requests, client, django_assert_max_num_queries, size, name
+):
+    many_requests(size)
+    client.force_login(getattr(cast, name))
+
+    # 8: the layout's (session, user, badge, roles), the environments filter, the page and its capped count.
+    client.get("/approvals/requests/")  # warm process-wide caches
+    with django_assert_max_num_queries(8) as queries:
+        response = client.get("/approvals/requests/")
+
+    assert len(response.context["page"]) == size
+    assert not any("OFFSET" in query["sql"] or "DISTINCT" in query["sql"] for query in queries.captured_queries)
+    sqls = [query["sql"] for query in queries.captured_queries]
+    assert any("COUNT(*)" in sql and "LIMIT 10001" in sql for sql in sqls)
+    assert not any(sql.startswith('SELECT COUNT(*) AS "__count" FROM "approvals_deploymentrequest"') for sql in sqls)

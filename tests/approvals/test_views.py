@@ -595,6 +595,41 @@ def test_the_request_list_filters_by_state(client, cast, envs, v1, v2, trail):
     assert list(login(client, cast.ben).get("/approvals/requests/").context["page"]) == []
 
 
+def test_the_request_list_pages_by_cursor_newest_first_with_each_request_once(client, cast, envs, v1):
+    # Furniture made directly: 120 requests, more than two pages of 50, some sharing a creation time.
+    moment = timezone.now()
+    made = DeploymentRequest.objects.bulk_create(
+        DeploymentRequest(version=v1, environment=envs.production, requester=cast.dana, justification="Bulk.",
+                          state=RequestState.CANCELLED)
+        for _ in range(120)
+    )  # fmt: skip
+    DeploymentRequest.objects.filter(pk__in=[r.pk for r in made[:40]]).update(created_at=moment)
+    login(client, cast.vera)
+
+    shown, response = [], client.get("/approvals/requests/?state=cancelled")
+    assert "120" in text(response)
+    while True:
+        shown += [r.pk for r in response.context["page"]]
+        link = re.search(r'rel="next" href="([^"]+)"', response.content.decode())
+        if not link:
+            break
+        response = client.get("/approvals/requests/" + html.unescape(link.group(1)))
+        assert "state=cancelled" in html.unescape(link.group(1))
+
+    expected = DeploymentRequest.objects.order_by("-created_at", "-pk").values_list("pk", flat=True)
+    assert shown == list(expected)
+
+
+def test_a_bad_request_list_filter_is_named_and_left_out(client, cast, envs, v1, v2, trail):
+    kept = request_production(cast, v1, envs)
+    login(client, cast.vera)
+
+    response = client.get("/approvals/requests/?version=abc")
+
+    assert [r.pk for r in response.context["page"]] == [kept.pk]
+    assert any(message.startswith("version:") for message in messages_of(response))
+
+
 def test_step_names_on_the_request_page_come_from_the_frozen_copy(client, cast, envs, policy, pending):
     # Renaming the policy's steps after submission changes nothing on the request page.
     steps = [{"name": "Renamed review", "approver_kind": "role", "role": "approver", "quorum": 2},

@@ -100,6 +100,7 @@ def test_first_sync_registers_models_and_versions_from_govportal_yaml(cast, chur
     model = RegisteredModel.objects.get(name="Churn Predictor")
     assert (model.team, model.risk_tier, model.source_repository_url) == (cast.team_a, "medium", churn_repo.url)
     version = model.versions.get()
+    assert (model.version_count, model.latest_version, model.latest_version_at) == (1, version, version.created_at)
     assert version.source == Source.GIT
     assert version.git_commit_sha == head
     assert version.git_author == "Dana Dev <dana@example.org>"

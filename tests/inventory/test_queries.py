@@ -107,3 +107,31 @@ def test_the_team_pages_run_a_fixed_number_of_queries(cast, populate, client, dj
 
     measure(client, "/teams/", 8, django_assert_max_num_queries)
     measure(client, "/teams/credit-risk/", 8, django_assert_max_num_queries)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_deep_page_of_the_model_list_costs_what_the_first_does_and_counts_at_most_10001_rows(
+    cast, populate, client, django_assert_max_num_queries, size
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    populate(size)
+    client.force_login(cast.vera)
+    client.get("/models/")  # warm caches
+
+    with CaptureQueriesContext(connection) as first:
+        response = client.get("/models/?sort=risk")
+    while 'rel="next"' in response.text:  # the last page, reached through the Next links
+        link = response.text.split('rel="next" href="')[1].split('"')[0].replace("&amp;", "&")
+        with CaptureQueriesContext(connection) as deep:
+            response = client.get(f"/models/{link}")
+
+    assert len(first) <= 10
+    if size > 25:
+        assert len(deep) == len(first)
+    for queries in [first, *([deep] if size > 25 else [])]:
+        sqls = [query["sql"] for query in queries.captured_queries]
+        assert not any("OFFSET" in sql for sql in sqls)
+        assert any("COUNT(*)" in sql and "LIMIT 10001" in sql for sql in sqls)
+        assert not any(sql.startswith('SELECT COUNT(*) AS "__count" FROM "inventory_registeredmodel"') for sql in sqls)

@@ -144,6 +144,17 @@ def test_an_unknown_sort_falls_back_to_name(cast, shelf, client):
     assert listed(client, "?sort=drop table") == listed(client)
 
 
+def next_link(response):
+    """The Next link's query string, as the browser follows it."""
+    match = re.search(r'rel="next" href="([^"]+)"', response.text)
+    return match.group(1).replace("&amp;", "&") if match else None
+
+
+def previous_link(response):
+    match = re.search(r'rel="prev" href="([^"]+)"', response.text)
+    return match.group(1).replace("&amp;", "&") if match else None
+
+
 def test_the_list_pages_and_shows_the_total(cast, models, client):
     for number in range(PAGE_SIZE + 5):
         register(cast, f"Bulk Model {number:02d}")
@@ -151,15 +162,42 @@ def test_the_list_pages_and_shows_the_total(cast, models, client):
     total = PAGE_SIZE + 6  # plus Retail Scorecard; Card Fraud Detector is team B's
 
     first = client.get("/models/")
-    second = client.get("/models/?page=2")
+    second = client.get(f"/models/{next_link(first)}")
 
     assert f"{total} models" in first.text
-    assert "Page 1 of 2" in first.text
     assert len(first.context["page"]) == PAGE_SIZE
     assert len(second.context["page"]) == 6
-    assert "Page 2 of 2" in second.text
+    assert next_link(second) is None
     assert {m.name for m in first.context["page"]}.isdisjoint({m.name for m in second.context["page"]})
-    assert listed(client, "?page=99") == [m.name for m in second.context["page"]]
+    back = client.get(f"/models/{previous_link(second)}")
+    assert [m.name for m in back.context["page"]] == [m.name for m in first.context["page"]]
+    assert previous_link(back) is None
+
+
+@pytest.mark.parametrize("sort", ["name", "-name", "updated", "risk"])
+def test_paging_through_every_sort_shows_each_model_once_in_the_order_of_one_long_page(cast, models, client, sort):
+    tiers = ["low", "medium", "high", "critical"]
+    for number in range(2 * PAGE_SIZE + 3):  # names in mixed case, so the case-blind order is tested across pages
+        register(cast, f"{'aAbB'[number % 4]}-model {number:02d}", risk_tier=tiers[number % 4])
+    client.force_login(cast.admin)
+
+    shown, response = [], client.get(f"/models/?sort={sort}")
+    while True:
+        shown += [m.name for m in response.context["page"]]
+        link = next_link(response)
+        if link is None:
+            break
+        response = client.get(f"/models/{link}")
+
+    everything = RegisteredModel.objects.all()
+    rank = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+    expected = {
+        "name": sorted((m.name for m in everything), key=lambda name: (name.lower(), name)),
+        "-name": sorted((m.name for m in everything), key=lambda name: (name.lower(), name), reverse=True),
+        "updated": [m.name for m in sorted(everything, key=lambda m: (m.updated_at, m.pk), reverse=True)],
+        "risk": [m.name for m in sorted(everything, key=lambda m: (rank[m.risk_tier], m.name.lower(), m.name))],
+    }[sort]
+    assert shown == expected
 
 
 def test_the_next_page_link_keeps_the_filters(cast, models, client):
@@ -169,8 +207,40 @@ def test_the_next_page_link_keeps_the_filters(cast, models, client):
 
     response = client.get("/models/?risk=medium")
 
-    assert 'href="?risk=medium&amp;page=2"' in response.text
+    assert next_link(response).startswith("?risk=medium&cursor=")
     assert f"{PAGE_SIZE + 1} models" in response.text
+    second = client.get(f"/models/{next_link(response)}")
+    assert [m.name for m in second.context["page"]] == [f"Bulk Model {PAGE_SIZE:02d}"]
+
+
+@pytest.mark.parametrize("cursor", ["not-a-cursor", "eyJkIjoibiIsInYiOlsxXX0", "e30", "%%%"])
+def test_a_broken_page_link_shows_the_first_page_and_says_why(cast, models, dana, cursor):
+    response = dana.get(f"/models/?cursor={cursor}")
+
+    assert response.status_code == 200
+    assert [m.name for m in response.context["page"]] == ["Retail Scorecard"]
+    assert "showing the first page" in response.text
+
+
+def test_a_bad_filter_value_is_named_and_the_list_shows_without_it(cast, models, dana):
+    response = dana.get("/models/?risk=extreme")
+
+    assert response.status_code == 200
+    assert any("extreme" in message for message in messages_of(response))
+    assert [m.name for m in response.context["page"]] == ["Retail Scorecard"]
+
+
+def test_the_total_is_capped_and_says_so(cast, models, dana, monkeypatch):
+    from apps.core import keyset
+
+    monkeypatch.setattr(keyset, "COUNT_CAP", 3)
+    for number in range(4):
+        register(cast, f"Bulk Model {number:02d}")
+
+    response = dana.get("/models/")
+
+    assert "3+ models" in response.text
+    assert "Counted up to 3+" in response.text
 
 
 def test_the_list_shows_version_counts_and_tags(cast, models, dana):

@@ -9,18 +9,21 @@ from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
 from apps.accounts import permissions
 from apps.audit.actors import Actor
+from apps.core.api import DocumentedFilters
 
 from .. import selectors, services
 from ..exceptions import ApprovalForbidden
+from ..filters import DeploymentRequestFilter
 from ..models import Decision, RequestStep
 from ..services.reports import deployment_report
 from . import serializers as s
-from .filters import DeploymentRequestFilter
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 
@@ -45,6 +48,7 @@ class PeopleDecide(BasePermission):
 class DeploymentRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = s.DeploymentRequestOutput
     filterset_class = DeploymentRequestFilter
+    filter_backends = [DocumentedFilters, SearchFilter, OrderingFilter]
     search_fields = ["justification", "version__model__name", "version__version", "requester__username"]
     ordering_fields = ["id", "created_at", "submitted_at", "closed_at", "expires_at", "state"]
     ordering = ["-created_at", "-id"]
@@ -53,8 +57,11 @@ class DeploymentRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         # Every step of every round with its decisions: a page of requests is a fixed number of queries.
         decisions = Prefetch("decisions", queryset=Decision.objects.order_by("decided_at", "pk"))
         steps = RequestStep.objects.order_by("round", "order").prefetch_related(decisions)
-        qs = selectors.deployment_request_list(user=self.request.user)
-        return qs.prefetch_related(Prefetch("steps", queryset=steps))
+        # The page's FilterSet, applied here once (DocumentedFilters below only documents it in the schema).
+        filters = selectors.deployment_request_filter(user=self.request.user, data=self.request.query_params)
+        if not filters.is_valid():
+            raise ValidationError(filters.errors)
+        return filters.qs.prefetch_related(Prefetch("steps", queryset=steps))
 
     def get_permissions(self):
         extra = [PeopleDecide()] if self.action == "decisions" else []

@@ -27,6 +27,9 @@ class RegisteredModelOutput(serializers.ModelSerializer):
     owners = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
     validator = serializers.SlugRelatedField(slug_field="username", read_only=True)
     version_count = serializers.IntegerField(read_only=True)
+    latest_version = serializers.SlugRelatedField(
+        slug_field="version", read_only=True, help_text="The version added last, e.g. 1.4.0 (null before any)."
+    )
     latest_version_at = serializers.DateTimeField(read_only=True, allow_null=True)
     url = serializers.SerializerMethodField(help_text="The model's page in the portal.")
 
@@ -35,8 +38,8 @@ class RegisteredModelOutput(serializers.ModelSerializer):
         fields = [
             "slug", "name", "team", "team_name", "risk_tier", "eu_ai_act_category", "lifecycle_status",
             "description", "intended_use", "limitations", "tags", "owners", "validator", "last_validated_on",
-            "next_validation_due", "source_repository_url", "source_path", "version_count", "latest_version_at",
-            "created_at", "updated_at", "url",
+            "next_validation_due", "source_repository_url", "source_path", "version_count", "latest_version",
+            "latest_version_at", "created_at", "updated_at", "url",
         ]  # fmt: skip
         read_only_fields = fields
 

@@ -1,8 +1,10 @@
-"""Query filters of GET /api/v1/deployment-requests/: by slug and username, the way the CLI names things."""
+"""The deployment-request list's one FilterSet: the page (/approvals/requests/) and the API
+(GET /api/v1/deployment-requests/) both filter through it, inside selectors.deployment_request_filter. Names are
+slugs and usernames, the way the CLI names things."""
 
 import django_filters
 
-from ..models import DeploymentRequest, RequestState
+from .models import DeploymentRequest, RequestState
 
 
 class DeploymentRequestFilter(django_filters.FilterSet):
@@ -12,15 +14,19 @@ class DeploymentRequestFilter(django_filters.FilterSet):
     environment = django_filters.CharFilter(field_name="environment__slug", help_text="Environment slug.")
     model = django_filters.CharFilter(field_name="version__model__slug", help_text="Registered model slug.")
     version = django_filters.CharFilter(field_name="version__version", help_text="Version label, e.g. 1.4.0.")
+    version_id = django_filters.NumberFilter(field_name="version_id", help_text="The version's id (the portal's).")
     requester = django_filters.CharFilter(field_name="requester__username", help_text="Requester's username.")
     mine = django_filters.BooleanFilter(method="filter_mine", help_text="true: only requests you made.")
 
     class Meta:
         model = DeploymentRequest
-        fields = ["state", "environment", "model", "version", "requester", "mine"]
+        fields = ["state", "environment", "model", "version", "version_id", "requester", "mine"]
+
+    def __init__(self, data=None, queryset=None, *, user=None, **kwargs):
+        super().__init__(data, queryset, **kwargs)
+        self.user = user if user is not None else getattr(self.request, "user", None)
 
     def filter_mine(self, queryset, name, value):
         if value is None:
             return queryset
-        user = self.request.user
-        return queryset.filter(requester=user) if value else queryset.exclude(requester=user)
+        return queryset.filter(requester=self.user) if value else queryset.exclude(requester=self.user)
