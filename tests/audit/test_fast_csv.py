@@ -6,6 +6,7 @@ every type in `context`, odd floats and huge integers in `changes`, years the se
 """
 
 import itertools
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -113,3 +114,28 @@ def test_a_context_that_is_not_an_object_fails_alike(db):
     for chunks in (writer.python_csv_chunks, fast_csv.csv_chunks):
         with pytest.raises(AttributeError):
             b"".join(chunks(AuditEvent.objects.all(), writer.Tally()))
+
+
+@pytest.fixture
+def committed(transactional_db):
+    needs_postgres()
+    insert_events(len(TEXTS) * len(CONTEXTS) * 2)
+
+
+def test_outside_a_transaction_a_thread_reads_ahead_and_the_bytes_are_the_same(committed, monkeypatch):
+    monkeypatch.setattr(writer, "CHUNK", 7)
+    threads = []
+    original = fast_csv._pages_read_ahead
+    monkeypatch.setattr(fast_csv, "_pages_read_ahead", lambda *args: threads.append(1) or original(*args))
+    python, server = both(AuditEvent.objects.all())
+    assert server == python and threads == [1]
+
+
+def test_a_reader_that_stops_early_stops_the_thread(committed, monkeypatch):
+    monkeypatch.setattr(writer, "CHUNK", 3)
+    before = threading.active_count()
+    chunks = fast_csv.csv_chunks(AuditEvent.objects.all(), writer.Tally())
+    first = next(chunks)
+    assert first.startswith(b"sequence,") and threading.active_count() == before + 1
+    chunks.close()  # the browser went away
+    assert threading.active_count() == before

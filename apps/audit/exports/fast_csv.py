@@ -16,17 +16,22 @@ source as anything but a string or null) is flagged, and Python writes that whol
 tests/audit/test_fast_csv.py holds both writers to the same bytes.
 """
 
+import contextlib
+import queue
+import threading
+from codecs import escape_decode
 from collections.abc import Iterator
 from json.encoder import c_encode_basestring, c_make_encoder
 
 import orjson
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
-from django.db.models import BooleanField, TextField, Value
+from django.db.models import BooleanField, Max, TextField, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
 
+from ..models import AuditEvent
 from . import writer
 
 # The first characters neutralise() prefixes with a ' (= + - @ tab CR '), as code points for ascii().
@@ -68,15 +73,18 @@ _AFTER = " || ',' || ".join((
     _number("environment_id"), _number("request_id"), _cell("hash", neutralise=False),
     _cell("prev_hash", neutralise=False),
 ))  # fmt: skip
-# OFFSET 0 keeps the inner query a subquery, so each context value is read from the JSON once per event.
-_OUTER = "SELECT sequence, {before}, csv_changes, {after}, csv_odd FROM ({inner} OFFSET 0) AS e ORDER BY sequence"
-_HEADER = ",".join(writer.CSV_HEADER) + "\r\n"
+# The LIMIT of each page keeps the inner query a subquery, so each context value is read from the JSON once.
+_OUTER = "SELECT sequence, {before}, csv_changes, {after}, csv_odd FROM ({inner}) AS e ORDER BY sequence"
+_HEADER = (",".join(writer.CSV_HEADER) + "\r\n").encode()
+# Stand-ins for the page bounds while Django compiles the query; each page puts its own values in their place.
+_AFTER_SEQUENCE, _UP_TO_SEQUENCE = -7_319_283_746_501, -7_319_283_746_502
+_PAGES_AHEAD = 2
 
 
-def _rows(queryset) -> Iterator[tuple]:
-    """(sequence, the cells before `changes`, changes as JSON text, the cells after, odd), oldest first, through
-    a server-side cursor in CHUNK-sized fetches."""
-    inner = queryset.order_by("sequence").annotate(
+def _page_query(queryset) -> tuple[str, list, int, int] | None:
+    """The SQL of one page of events and its parameters, with the positions of the page bounds in them."""
+    inner = queryset.filter(sequence__gt=_AFTER_SEQUENCE, sequence__lte=_UP_TO_SEQUENCE).order_by("sequence")
+    inner = inner.annotate(
         csv_timestamp=RawSQL(_TIMESTAMP, (), output_field=TextField()),  # noqa: S611 - constant SQL
         csv_changes=Cast("changes", TextField()),
         csv_odd=RawSQL(_ODD, (), output_field=BooleanField()),  # noqa: S611 - constant SQL
@@ -86,19 +94,109 @@ def _rows(queryset) -> Iterator[tuple]:
         },
     )
     try:
-        sql, params = inner.values_list(*_INNER).query.sql_with_params()
+        sql, params = inner.values_list(*_INNER)[: writer.CHUNK].query.sql_with_params()
     except EmptyResultSet:  # e.g. a filter Django knows matches nothing
+        return None
+    params = list(params)
+    return (
+        _OUTER.format(before=_BEFORE, after=_AFTER, inner=sql),
+        params,
+        params.index(_AFTER_SEQUENCE),
+        params.index(_UP_TO_SEQUENCE),
+    )
+
+
+def _pages(raw_connection, page, newest: int) -> Iterator[list[bytes]]:
+    """COPY one page of events after another (lists of COPY text lines, one per event), oldest first.
+
+    Appends take the next sequence under the chain head's lock and events never change, so the events up to the
+    newest sequence read at the start are what one query would have read then: paging by sequence reads the same
+    rows, and each page starts where the last one ended (an index range scan, whatever the size).
+    """
+    sql, params, after_at, up_to_at = page
+    params[up_to_at], last = newest, 0
+    with raw_connection.cursor() as cursor:
+        while True:
+            params[after_at] = last
+            lines: list[bytes] = []
+            cursor.copy_expert(f"COPY ({cursor.mogrify(sql, params).decode()}) TO STDOUT", _Sink(lines.append))
+            if lines:
+                yield lines
+                last = int(lines[-1].split(b"\t", 1)[0])
+            if len(lines) < writer.CHUNK:
+                return
+
+
+class _Sink:
+    """What copy_expert() writes to: one call per row."""
+
+    def __init__(self, write):
+        self.write = write
+
+
+def _read_ahead(alias: str, page, newest: int, pages: queue.Queue, stop: threading.Event) -> None:
+    """In a thread, on its own connection: put pages in `pages` (then None) while the caller writes the last one."""
+    connection = connections[alias]  # this thread's own connection
+    try:
+        connection.ensure_connection()
+        for lines in _pages(connection.connection, page, newest):
+            while not stop.is_set():
+                with contextlib.suppress(queue.Full):
+                    pages.put(lines, timeout=0.1)
+                    break
+            if stop.is_set():
+                return
+        pages.put(None)
+    except BaseException as error:  # handed to the reader, who raises it
+        pages.put(error)
+    finally:
+        connection.close()
+
+
+def _pages_read_ahead(alias: str, page, newest: int) -> Iterator[list[bytes]]:
+    pages: queue.Queue = queue.Queue(_PAGES_AHEAD)
+    stop = threading.Event()
+    reader = threading.Thread(target=_read_ahead, args=(alias, page, newest, pages, stop), daemon=True)
+    reader.start()
+    try:
+        while (lines := pages.get()) is not None:
+            if isinstance(lines, BaseException):
+                raise lines
+            yield lines
+    finally:
+        stop.set()
+        reader.join()
+
+
+def _rows(queryset) -> Iterator[tuple]:
+    """(sequence, the cells before `changes`, changes as JSON text, the cells after, odd), oldest first, as bytes.
+
+    Outside a transaction a thread reads the next page on its own connection while this one is written, so the
+    server's work and Python's overlap; inside one (the rows it sees may be its own, uncommitted), pages are read
+    here, on this connection. Memory holds at most _PAGES_AHEAD pages of CHUNK events."""
+    page = _page_query(queryset)
+    if page is None:
         return
-    with connections[queryset.db].chunked_cursor() as cursor:
-        cursor.execute(_OUTER.format(before=_BEFORE, after=_AFTER, inner=sql), params)
-        while rows := cursor.fetchmany(writer.CHUNK):
-            yield from rows
+    connection = connections[queryset.db]
+    newest = AuditEvent.objects.using(queryset.db).aggregate(newest=Max("sequence"))["newest"] or 0
+    if connection.in_atomic_block:
+        connection.ensure_connection()
+        pages = _pages(connection.connection, page, newest)
+    else:
+        pages = _pages_read_ahead(queryset.db, page, newest)
+    for lines in pages:
+        for line in lines:
+            fields = line[:-1].split(b"\t")
+            if b"\\" in line:  # COPY's text format escapes backslashes and control characters
+                fields = [escape_decode(field)[0] if b"\\" in field else field for field in fields]
+            sequence, before, changes, after, odd = fields
+            yield int(sequence), before, changes, after, odd == b"t"
 
 
-def _odd_line(queryset, sequence: int) -> str:
+def _odd_line(queryset, sequence: int) -> bytes:
     """The row of one flagged event, as writer.python_csv_chunks() writes it."""
     (row,) = writer._tuples(queryset.filter(sequence=sequence))
-    return writer._csv_bytes([writer._csv_row(row)]).decode("utf-8")
+    return writer._csv_bytes([writer._csv_row(row)])
 
 
 # writer._dumps_changes() (json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode) without building the C
@@ -106,17 +204,17 @@ def _odd_line(queryset, sequence: int) -> str:
 _encode_changes = c_make_encoder(None, None, c_encode_basestring, None, ": ", ", ", True, False, True)
 
 
-def _changes_cell(text: str) -> str:
+def _changes_cell(text: bytes) -> bytes:
     """writer._dumps_changes(writer._json(text)) as a CSV cell."""
     try:
         cell = "".join(_encode_changes(orjson.loads(text), 0))
     except ValueError:  # what orjson does not read (NaN, 1e400): the standard library decides, as before
         cell = None
     if cell is None or "e+" in cell:  # a float of 1e16 or more may be an integer orjson read as a float
-        cell = "".join(_encode_changes(writer._json(text), 0))
+        cell = "".join(_encode_changes(writer._json(text.decode("utf-8")), 0))
     if '"' in cell or "," in cell or "\n" in cell or "\r" in cell:
-        return '"' + cell.replace('"', '""') + '"'
-    return cell
+        cell = '"' + cell.replace('"', '""') + '"'
+    return cell.encode("utf-8")
 
 
 def csv_chunks(queryset, tally: writer.Tally) -> Iterator[bytes]:
@@ -126,10 +224,9 @@ def csv_chunks(queryset, tally: writer.Tally) -> Iterator[bytes]:
         if odd:
             lines.append(_odd_line(queryset, sequence))
         else:
-            cell = _changes_cell(changes)
-            lines.append(f"{before},{cell},{after}\r\n")
+            lines += (before, b",", _changes_cell(changes), b",", after, b"\r\n")
         tally.add_event(sequence)
         if count % writer.CHUNK == 0:
-            yield tally.add_bytes("".join(lines).encode("utf-8"))
+            yield tally.add_bytes(b"".join(lines))
             lines.clear()
-    yield tally.add_bytes("".join(lines).encode("utf-8"))
+    yield tally.add_bytes(b"".join(lines))
