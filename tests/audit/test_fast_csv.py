@@ -62,7 +62,7 @@ def insert_events(count: int, **fixed) -> None:
             "target_type": next(texts), "target_id": next(texts), "target_label": next(texts),
             "team_id": (None, 1, 2)[n % 3], "model_id": n % 5 or None, "version_id": (n * 7) % 4 or None,
             "environment_id": n if n % 2 else None, "request_id": n % 3 or None, "changes": next(changes),
-            "context": next(contexts), "prev_hash": next(texts) + str(n), "hash": f"{next(texts)}{n},\"h\"",
+            "context": next(contexts), "prev_hash": next(texts) + str(n), "hash": f"{next(texts)}{offset + n},\"h\"",
         }  # fmt: skip
         AuditEvent(**values | fixed).save(force_insert=True)
 
@@ -95,6 +95,14 @@ def test_filtered_exports_with_gaps_are_the_same_bytes(varied):
     queryset = AuditEvent.objects.filter(team_id=1).exclude(model_id=3)
     python, server = both(queryset)
     assert server == python and len(python[2]) > 1  # several ranges of sequences
+
+
+def test_pages_over_sparse_and_dense_stretches_are_the_same_bytes(varied, monkeypatch):
+    monkeypatch.setattr(writer, "CHUNK", 4)  # pages of 4 events: ranges widen over sparse stretches, then narrow
+    insert_events(40, team_id=3)  # a dense stretch after a sparse one for team 3
+    queryset = AuditEvent.objects.filter(team_id__in=[3]) | AuditEvent.objects.filter(sequence=5)
+    python, server = both(queryset)
+    assert server == python and python[1] == 41
 
 
 def test_an_empty_export_is_the_header_alone(varied):
