@@ -31,7 +31,8 @@ from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
 
-from ..models import AuditEvent
+from apps.audit.models import AuditEvent
+
 from . import writer
 
 # The first characters neutralise() prefixes with a ' (= + - @ tab CR '), as code points for ascii().
