@@ -5,7 +5,9 @@ test database on whatever DATABASE_URL points at (SQLite by default), then verif
     DEBUG=1 .venv/bin/python bench/bench_verify.py
     DEBUG=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/govportal .venv/bin/python bench/bench_verify.py
 Prints the old per-row path's rate for comparison, then verify_chain in one process and in BENCH_WORKERS
-processes (default: what audit_verify uses). BENCH_PROFILE=1 also prints the top of a cProfile of one run.
+processes (default: what audit_verify uses), and the CPU time one process and its PostgreSQL backend spend per
+event (what bounds the rate on idle cores, and what others' load on a shared machine changes least).
+BENCH_PROFILE=1 also prints the top of a cProfile of one run.
 """
 
 import os
@@ -56,6 +58,39 @@ def timed(function, runs: int = RUNS) -> tuple[float, float, object]:
     return best_wall, best_cpu, result
 
 
+def backend_cpu_seconds() -> float | None:
+    """CPU seconds the PostgreSQL backend serving this connection has used (a server on this machine), or None."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:  # the server runs elsewhere
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_event() -> str:
+    """One single-process verification's CPU time per event, Python's and the server's: what a shared machine's
+    load does not change much, and what bounds the rate on idle cores."""
+    from apps.audit.verification import verify_chain
+
+    server, python = backend_cpu_seconds(), time.process_time()
+    result = verify_chain()
+    python = (time.process_time() - python) / result.count * 1e6
+    if server is None:
+        return f"{python:.2f} us of Python per event (the server's CPU time is not readable from here)"
+    server = (backend_cpu_seconds() - server) / result.count * 1e6
+    cores = os.cpu_count() or 1
+    return (
+        f"{python:.2f} us of Python + {server:.2f} us of PostgreSQL per event: on {cores} idle cores at most "
+        f"{cores / (python + server) * 1e6:,.0f} events/s"
+    )
+
+
 def main() -> None:
     from apps.audit.checkpoints import checkpoint_sign
     from apps.audit.verification import verify_chain
@@ -80,6 +115,8 @@ def main() -> None:
     print(f"verify_chain, {WORKERS} processes: {wall:.2f} s: {result.count / wall:,.0f} events/s")
     wall, _, _ = timed(lambda: call_command("audit_verify", stdout=StringIO()), runs=1)
     print(f"manage.py audit_verify (--workers {min(4, os.cpu_count() or 1)}): {result.count / wall:,.0f} events/s")
+
+    print(f"CPU time per event (1 process): {cpu_per_event()}")
 
     tracemalloc.start()
     verify_chain()

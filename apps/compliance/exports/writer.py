@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC
 
 from django.conf import settings
+from django.db import connections
 from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -140,7 +141,18 @@ def _csv_row(row: tuple) -> tuple:
 
 def csv_chunks(queryset, tally: Tally) -> Iterator[bytes]:
     """RFC 4180 CSV (CRLF line ends, quoted as needed), UTF-8, a header row, ISO 8601 UTC times; text cells that a
-    spreadsheet would run as a formula start with a ' (see neutralise())."""
+    spreadsheet would run as a formula start with a ' (see neutralise()).
+
+    On PostgreSQL the server writes most cells (fast_csv, the same bytes at several times the speed)."""
+    if connections[queryset.db].vendor == "postgresql":
+        from . import fast_csv  # it builds on this module
+
+        return fast_csv.csv_chunks(queryset, tally)
+    return python_csv_chunks(queryset, tally)
+
+
+def python_csv_chunks(queryset, tally: Tally) -> Iterator[bytes]:
+    """csv_chunks() written row by row in Python: the definition fast_csv is held to, and the SQLite path."""
     pending: list[tuple] = [CSV_HEADER]  # the first chunk starts with the header
     count = 0
     for row in _tuples(queryset):
