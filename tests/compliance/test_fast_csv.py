@@ -147,3 +147,23 @@ def test_a_reader_that_stops_early_stops_the_thread(committed, monkeypatch):
     assert first.startswith(b"sequence,") and threading.active_count() == before + 1
     chunks.close()  # the browser went away
     assert threading.active_count() == before
+
+
+def test_every_page_reads_the_snapshot_the_export_started_with(committed, monkeypatch):
+    """The read-ahead thread pages through one REPEATABLE READ snapshot, as the single cursor it replaced: a grant
+    revoked while an export runs (here: the team the filter's subquery reads renamed away) changes no later page."""
+    from apps.accounts.models import Team
+
+    Team.objects.create(pk=1, name="keep", slug="keep")
+    monkeypatch.setattr(writer, "CHUNK", 3)
+    queryset = AuditEvent.objects.filter(team_id__in=Team.objects.filter(name="keep").values("pk"))
+    expected = b"".join(writer.python_csv_chunks(queryset, writer.Tally()))
+    assert expected.count(b"\n") > 30  # many pages of 3
+
+    chunks = fast_csv.csv_chunks(queryset, writer.Tally())
+    started = b""
+    while started.count(b"\n") < 2:  # the header and at least one event: the thread has read its first page
+        started += next(chunks)
+    Team.objects.filter(pk=1).update(name="gone")
+
+    assert started + b"".join(chunks) == expected

@@ -203,8 +203,10 @@ def _rows(queryset) -> Iterator[tuple]:
 
 
 def _odd_line(queryset, sequence: int) -> bytes:
-    """The row of one flagged event, as writer.python_csv_chunks() writes it."""
-    (row,) = writer._tuples(queryset.filter(sequence=sequence))
+    """The row of one flagged event, as writer.python_csv_chunks() writes it. The page that named it already applied
+    the export's filter in the export's snapshot, and events never change: read it by its sequence alone, so a grant
+    revoked since the export began cannot drop it."""
+    (row,) = writer._tuples(AuditEvent.objects.using(queryset.db).filter(sequence=sequence))
     return writer._csv_bytes([writer._csv_row(row)])
 
 
