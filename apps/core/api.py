@@ -142,6 +142,72 @@ class CursorPagination(pagination.CursorPagination):
     ordering = "-sequence"
 
 
+class KeysetPagination(pagination.BasePagination):
+    """`?cursor=` pages of a list a selector pages with apps.core.keyset (the view calls the selector with
+    `cursor_of()` and `page_size_of()`, then `response()`): every page costs the same, and `count` stops at
+    10,000 (`count_capped` says so). `?page=` is refused, so a client written for numbered pages does not read
+    page 1 forever."""
+
+    page_size_query_param = "page_size"
+
+    def page_size_of(self, request) -> int:
+        """`page_size` as the other lists read it: at most 200, the default when missing or not a number."""
+        from rest_framework.settings import api_settings
+
+        try:
+            size = int(request.query_params.get(self.page_size_query_param) or 0)
+        except ValueError:
+            size = 0
+        return min(size, MAX_PAGE_SIZE) if size > 0 else api_settings.PAGE_SIZE
+
+    def cursor_of(self, request) -> str | None:
+        if "page" in request.query_params:
+            raise exceptions.ValidationError(
+                {"page": ["This list pages by cursor, not by number: follow `next` (it carries `cursor=`)."]}
+            )
+        return request.query_params.get("cursor") or None
+
+    def response(self, request, page, data) -> Response:
+        if page.error:
+            raise exceptions.ValidationError({"cursor": [page.error.replace(": showing the first page", "")]})
+        return Response({
+            "count": page.count,
+            "count_capped": page.count_capped,
+            "next": self._link(request, page.next_cursor),
+            "previous": self._link(request, page.previous_cursor),
+            "results": data,
+        })  # fmt: skip
+
+    @staticmethod
+    def _link(request, cursor):
+        if cursor is None:
+            return None
+        from rest_framework.utils.urls import replace_query_param
+
+        return replace_query_param(request.build_absolute_uri(), "cursor", cursor)
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["count", "count_capped", "results"],
+            "properties": {
+                "count": {"type": "integer", "description": "Rows in the list, counted up to 10,000."},
+                "count_capped": {"type": "boolean", "description": "True when the list holds more than `count`."},
+                "next": {"type": "string", "nullable": True, "format": "uri"},
+                "previous": {"type": "string", "nullable": True, "format": "uri"},
+                "results": schema,
+            },
+        }
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {"name": "cursor", "required": False, "in": "query", "schema": {"type": "string"},
+             "description": "Where the page starts: the opaque value in `next` or `previous`."},
+            {"name": "page_size", "required": False, "in": "query", "schema": {"type": "integer"},
+             "description": PAGE_SIZE_DESCRIPTION},
+        ]  # fmt: skip
+
+
 class PrincipalRateThrottle(throttling.SimpleRateThrottle):
     """A request budget per service token (per person for sessions, per address for anonymous requests).
 
