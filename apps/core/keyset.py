@@ -136,9 +136,9 @@ class Page:
         return f"{self.count:,}+" if self.count_capped else f"{self.count:,}"
 
 
-def capped_count(queryset, cap: int = COUNT_CAP) -> tuple[int, bool]:
+def capped_count(queryset, cap: int) -> tuple[int, bool]:
     """(rows, capped): counts at most cap + 1 rows (`SELECT COUNT(*) FROM (… LIMIT cap + 1)`), never the table."""
-    counted = queryset.order_by()[: cap + 1].count()
+    counted = queryset.order_by().values("pk")[: cap + 1].count()
     return min(counted, cap), counted > cap
 
 
@@ -147,7 +147,7 @@ def _key_value(row, key: str):
 
 
 def paginate(
-    queryset, *, keys, cursor: str | None = None, per_page: int = 25, descending: bool = False, cap: int = COUNT_CAP
+    queryset, *, keys, cursor: str | None = None, per_page: int = 25, descending: bool = False, cap: int | None = None
 ) -> Page:
     """The page of `queryset` that `cursor` points at (the first page without one), ordered by `keys`.
 
@@ -172,7 +172,7 @@ def paginate(
     rows = rows[:per_page]
     if backwards:
         rows.reverse()
-    count, capped = capped_count(queryset, cap)
+    count, capped = capped_count(queryset, COUNT_CAP if cap is None else cap)
     first_key = [_key_value(rows[0], key) for key in keys] if rows else None
     last_key = [_key_value(rows[-1], key) for key in keys] if rows else None
     if backwards:
