@@ -46,8 +46,22 @@ def event_list(request, params=None):
             page.error = OLD_PAGE_LINK
     page.rows = sentences.describe(links.attach_target_urls(page.rows))
     context = {"form": form, "page": page, "can_export": permissions.may_export_audit(request.user),
-               "export_params": filters.as_dict() if filters else {}}  # fmt: skip
+               "export_params": _export_params(form, filters)}  # fmt: skip
     return render(request, "compliance/event_list.html", context, status=status)
+
+
+def _export_params(form, filters) -> dict:
+    """The export form's hidden filters: model and version by the names the pickers show, as a person would type
+    them (a version id beside a model could otherwise read as a version named like that number)."""
+    if filters is None:
+        return {}
+    params = filters.as_dict()
+    if "version" in params:
+        params["model"] = form.data.get("model") or params.get("model")
+    for key in ("model", "version"):
+        if params.get(key) is not None:
+            params[key] = form.data.get(key) or params[key]
+    return params
 
 
 @login_required

@@ -264,3 +264,19 @@ def test_suggestions_cost_a_fixed_few_queries_whatever_the_inventory(client, cas
             assert len(values(client.get(SUGGEST, {"kind": "model", "q": "bulk"}))) == 20
         counts.append(len(queries))
     assert counts[0] == counts[1]
+
+
+def test_the_export_form_carries_the_pickers_names_and_exports_that_versions_events(client, cast, models):
+    from apps.compliance.models import AuditExport
+
+    client.force_login(cast.audrey)
+    version = ModelVersion.objects.get(model=models.scorecard, version="1.1.0")
+    page = client.get(PAGE, {"version": str(version.pk)}).content.decode()
+    form = re.search(r'<form[^>]*id="export-form".*?</form>', page, re.S).group(0)
+    hidden = dict(re.findall(r'<input type="hidden" name="(model|version)" value="([^"]*)">', form))
+    assert hidden == {"model": "Retail Scorecard", "version": "1.1.0"}
+    response = client.post("/audit/exports/start/", {"format": "csv", **hidden})
+    assert response.status_code in (200, 302), response.content
+    export = AuditExport.objects.get()
+    assert (export.filters["model"], export.filters["version"]) == (models.scorecard.pk, version.pk)
+    assert export.total == AuditEvent.objects.filter(version_id=version.pk).count()
