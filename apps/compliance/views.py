@@ -12,7 +12,7 @@ from apps.core import keyset
 from . import pickers, sentences
 from .exports.filters import AuditFilterForm
 
-PAGE_SIZE = 50
+PAGE_SIZE = 25  # like /models/: each row is a sentence and a changes table, and rendering is most of a page's time
 OLD_PAGE_LINK = (
     "Pages are turned with Next and Previous now; that link's page number no longer applies: the newest events."
 )

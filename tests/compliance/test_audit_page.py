@@ -11,6 +11,7 @@ from apps.audit.actions import Action
 from apps.audit.actors import Actor
 from apps.audit.models import AuditEvent
 from apps.audit.services import Target, record_many
+from apps.compliance.views import PAGE_SIZE
 from apps.inventory.models import ModelVersion, RegisteredModel
 
 PAGE = "/audit/"
@@ -94,9 +95,9 @@ def test_next_and_previous_walk_the_trail_newest_first_and_keep_the_filters(clie
         assert page.status_code == 200
         seen += sequences_on(page)
         pages.append(page)
-    assert seen == expected and len(pages) == 3
+    assert seen == expected and len(pages) == -(-len(expected) // PAGE_SIZE) > 2
     back = client.get(PAGE + links(pages[-1], "prev"))
-    assert sequences_on(back) == sequences_on(pages[1])
+    assert sequences_on(back) == sequences_on(pages[-2])
     assert "action=version.updated" in links(pages[-1], "prev")
 
 
