@@ -56,6 +56,8 @@
       input.dispatchEvent(new Event("change", {bubbles: true}));
     }
     function show(results, error) {
+      // A later answer (the person typed on) keeps the highlighted suggestion when it is still offered.
+      var kept = active >= 0 && items[active] ? items[active].value : null;
       items = results;
       list.textContent = "";
       active = -1;
@@ -85,6 +87,8 @@
       var open = results.length > 0 || Boolean(error);
       list.hidden = !open;
       input.setAttribute("aria-expanded", open ? "true" : "false");
+      input.removeAttribute("aria-activedescendant");
+      results.forEach(function (result, i) { if (result.value === kept) highlight(i); });
       status.textContent = error || (results.length + " suggestion" + (results.length === 1 ? "" : "s"));
     }
     function ask() {
