@@ -281,3 +281,16 @@ def test_the_export_form_carries_the_pickers_names_and_exports_that_versions_eve
     export = AuditExport.objects.get()
     assert (export.filters["model"], export.filters["version"]) == (models.scorecard.pk, version.pk)
     assert export.total == AuditEvent.objects.filter(version_id=version.pk).count()
+
+
+def test_every_system_principal_the_apps_name_is_offered_by_the_actor_picker():
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from apps.compliance import pickers
+
+    named = set()
+    for path in (Path(settings.BASE_DIR) / "apps").rglob("*.py"):
+        named |= set(re.findall(r'Actor\.system\("([^"]+)"\)', path.read_text()))
+    assert named and named <= set(pickers.SYSTEM_ACTORS) | set(pickers.SECURITY_SYSTEM_ACTORS)
