@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Upper
 
 from apps.core import querysets
 from apps.core.querysets import RestrictedQuerySet
@@ -84,7 +85,11 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-sequence"]
-        indexes = [models.Index(fields=["target_type", "target_id"], name="audit_target_idx")]
+        indexes = [
+            models.Index(fields=["target_type", "target_id"], name="audit_target_idx"),
+            # The trail's actor filter (actor_label__iexact): without it a rare actor's page and count read every row.
+            models.Index(Upper("actor_label"), name="audit_actor_upper_idx"),
+        ]
         constraints = [models.CheckConstraint(condition=models.Q(sequence__gte=1), name="audit_sequence_positive")]
 
     def __str__(self):

@@ -7,6 +7,7 @@ app_name = "audit"
 
 urlpatterns = [
     path("audit/", views.event_list, name="event-list"),
+    path("audit/suggest/", views.suggest, name="suggest"),
     path("audit/<int:sequence>/", views.event_detail, name="event-detail"),
     path("audit/public-key", export_views.public_key, name="public-key"),
     path("audit/exports/", export_views.export_list, name="export-list"),

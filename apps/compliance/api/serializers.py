@@ -45,8 +45,10 @@ class ExportStartInput(serializers.Serializer):
     action = serializers.CharField(required=False, allow_blank=True, max_length=200, help_text="Prefix: `model.`")
     target = serializers.CharField(required=False, allow_blank=True, max_length=200)
     team = serializers.IntegerField(required=False, min_value=1)
-    model = serializers.IntegerField(required=False, min_value=1)
-    version = serializers.IntegerField(required=False, min_value=1)
+    model = serializers.CharField(required=False, allow_blank=True, max_length=200, help_text="Name, slug or id.")
+    version = serializers.CharField(
+        required=False, allow_blank=True, max_length=200, help_text="Version name under `model`, or an id."
+    )
     environment = serializers.IntegerField(required=False, min_value=1)
     request = serializers.IntegerField(required=False, min_value=1, help_text="Deployment request id.")
     date_from = serializers.DateField(required=False, help_text="Since this UTC day (inclusive).")
