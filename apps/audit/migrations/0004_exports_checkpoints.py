@@ -6,50 +6,80 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0003_scope_environment_request'),
+        ("audit", "0003_scope_environment_request"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AuditCheckpoint',
+            name="AuditCheckpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sequence', models.BigIntegerField(help_text="Chain size (the head's sequence) when signed.")),
-                ('head_hash', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField()),
-                ('prev_signature', models.TextField(blank=True)),
-                ('signature', models.TextField()),
-                ('key_id', models.CharField(max_length=40)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("sequence", models.BigIntegerField(help_text="Chain size (the head's sequence) when signed.")),
+                ("head_hash", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField()),
+                ("prev_signature", models.TextField(blank=True)),
+                ("signature", models.TextField()),
+                ("key_id", models.CharField(max_length=40)),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
+                "ordering": ["-created_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='AuditExport',
+            name="AuditExport",
             fields=[
-                ('id', models.UUIDField(primary_key=True, serialize=False)),
-                ('format', models.CharField(choices=[('csv', 'CSV'), ('jsonl', 'JSON Lines'), ('pdf', 'PDF compliance report'), ('dossier-pdf', 'Model dossier (PDF)'), ('dossier-json', 'Model dossier (JSON)')], max_length=15)),
-                ('filters', models.JSONField(blank=True, default=dict)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('done', 'Ready'), ('failed', 'Failed'), ('aborted', 'Aborted'), ('expired', 'Expired')], default='queued', max_length=10)),
-                ('streamed', models.BooleanField(default=False)),
-                ('total', models.BigIntegerField(default=0, help_text='Events expected (for progress).')),
-                ('row_count', models.BigIntegerField(default=0)),
-                ('file_name', models.CharField(blank=True, max_length=200)),
-                ('file_sha256', models.CharField(blank=True, max_length=64)),
-                ('manifest', models.JSONField(blank=True, default=dict)),
-                ('signature', models.TextField(blank=True)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('expires_at', models.DateTimeField(blank=True, db_index=True, null=True)),
-                ('requested_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.UUIDField(primary_key=True, serialize=False)),
+                (
+                    "format",
+                    models.CharField(
+                        choices=[
+                            ("csv", "CSV"),
+                            ("jsonl", "JSON Lines"),
+                            ("pdf", "PDF compliance report"),
+                            ("dossier-pdf", "Model dossier (PDF)"),
+                            ("dossier-json", "Model dossier (JSON)"),
+                        ],
+                        max_length=15,
+                    ),
+                ),
+                ("filters", models.JSONField(blank=True, default=dict)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("done", "Ready"),
+                            ("failed", "Failed"),
+                            ("aborted", "Aborted"),
+                            ("expired", "Expired"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("streamed", models.BooleanField(default=False)),
+                ("total", models.BigIntegerField(default=0, help_text="Events expected (for progress).")),
+                ("row_count", models.BigIntegerField(default=0)),
+                ("file_name", models.CharField(blank=True, max_length=200)),
+                ("file_sha256", models.CharField(blank=True, max_length=64)),
+                ("manifest", models.JSONField(blank=True, default=dict)),
+                ("signature", models.TextField(blank=True)),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("expires_at", models.DateTimeField(blank=True, db_index=True, null=True)),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
     ]
