@@ -32,7 +32,8 @@ def observe_target_task(self, target_id: int, trigger: str = "schedule", request
 def observe_due_targets_task() -> int:
     """The beat entry point: one observation task per enabled target whose interval has passed; then pending
     rollouts whose grace ran out turn overdue."""
-    from django.db.models import DurationField, ExpressionWrapper, F, Q
+    from django.db.models import DurationField, ExpressionWrapper, F, IntegerField, Q
+    from django.db.models.functions import Cast
     from django.utils import timezone
 
     from .models import DeploymentTarget
@@ -41,7 +42,9 @@ def observe_due_targets_task() -> int:
     from .services import claim_queue_slot
 
     now = timezone.now()
-    interval = ExpressionWrapper(F("interval_seconds") * timezone.timedelta(seconds=1), output_field=DurationField())
+    # Cast: SQLite multiplies a duration only by a plain IntegerField, not a PositiveIntegerField column.
+    seconds = Cast("interval_seconds", IntegerField())
+    interval = ExpressionWrapper(seconds * timezone.timedelta(seconds=1), output_field=DurationField())
     due = DeploymentTarget.objects.filter(enabled=True).annotate(every=interval).filter(
         Q(last_observed_at__isnull=True) | Q(last_observed_at__lte=now - F("every"))
     )  # fmt: skip
