@@ -3,8 +3,19 @@
 slugs and usernames, the way the CLI names things."""
 
 import django_filters
+from django import forms
 
 from .models import DeploymentRequest, RequestState
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A database id: a whole number from 1 to a bigint's largest, else the field's error (never a query the
+    database cannot take: SQLite refuses integers past 64 bits with an OverflowError)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, min_value=1, max_value=2**63 - 1, **kwargs)
 
 
 class DeploymentRequestFilter(django_filters.FilterSet):
@@ -14,7 +25,7 @@ class DeploymentRequestFilter(django_filters.FilterSet):
     environment = django_filters.CharFilter(field_name="environment__slug", help_text="Environment slug.")
     model = django_filters.CharFilter(field_name="version__model__slug", help_text="Registered model slug.")
     version = django_filters.CharFilter(field_name="version__version", help_text="Version label, e.g. 1.4.0.")
-    version_id = django_filters.NumberFilter(field_name="version_id", help_text="The version's id (the portal's).")
+    version_id = IdFilter(field_name="version_id", help_text="The version's id (the portal's).")
     requester = django_filters.CharFilter(field_name="requester__username", help_text="Requester's username.")
     mine = django_filters.BooleanFilter(method="filter_mine", help_text="true: only requests you made.")
 
