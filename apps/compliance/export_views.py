@@ -1,6 +1,7 @@
 """Export pages: start an export (streamed, or run as a task with progress), download it, read its manifest;
 a model's dossier as a download."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -120,6 +121,20 @@ def public_key(request):
     response = HttpResponse(signing.public_key_pem(), content_type="application/x-pem-file")
     response["Content-Disposition"] = 'inline; filename="govportal-audit.pub"'
     response["X-Key-Id"] = signing.key_id()
+    return response
+
+
+# The verifier auditors run offline: a file of this repository at a fixed path, never one a request names.
+VERIFIER = settings.BASE_DIR / "clients" / "verify_audit.py"
+
+
+@require_GET
+@cache_control(max_age=3600, public=True)
+def verifier(request):
+    """clients/verify_audit.py as a download: whoever checks an export offline needs it, and it holds no secret, so
+    it is public, like the public key (an outside auditor has no account and no copy of the repository)."""
+    response = HttpResponse(VERIFIER.read_bytes(), content_type="text/x-python; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="verify_audit.py"'
     return response
 
 

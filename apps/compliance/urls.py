@@ -10,6 +10,7 @@ urlpatterns = [
     path("audit/suggest/", views.suggest, name="suggest"),
     path("audit/<int:sequence>/", views.event_detail, name="event-detail"),
     path("audit/public-key", export_views.public_key, name="public-key"),
+    path("audit/verify_audit.py", export_views.verifier, name="verifier"),
     path("audit/exports/", export_views.export_list, name="export-list"),
     path("audit/exports/start/", export_views.export_start, name="export-start"),
     path("audit/exports/<uuid:pk>/", export_views.export_detail, name="export-detail"),

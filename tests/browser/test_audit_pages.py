@@ -13,7 +13,7 @@ from django.db import transaction
 from apps.audit.actions import Action
 from apps.audit.actors import Actor
 from apps.audit.services import Target, record
-from tests.compliance.export_helpers import VERIFIER, bare_python
+from tests.compliance.export_helpers import bare_python
 
 pytestmark = pytest.mark.browser
 
@@ -84,11 +84,16 @@ def test_a_csv_export_and_its_manifest_verify_with_the_command_its_page_shows(lo
     assert manifest.suggested_filename == f"{csv_file.suggested_filename}.manifest.json"
     manifest.save_as(tmp_path / manifest.suggested_filename)
     (tmp_path / "govportal-audit.pub").write_bytes(page.request.get("/audit/public-key").body())
+    with page.expect_download() as verifier_download:
+        page.locator("#download-verifier").click()
+    assert verifier_download.value.suggested_filename == "verify_audit.py"
+    verifier_download.value.save_as(tmp_path / "verify_audit.py")
 
     argv = shlex.split(command)
-    assert argv[:2] == ["python", "clients/verify_audit.py"] and manifest.suggested_filename in argv
-    # The page's command as an auditor runs it, from the folder holding the downloads, in a Python without Django
-    run = [bare_python(), "-I", str(VERIFIER), *argv[2:]]
+    assert argv[:2] == ["python", "verify_audit.py"] and manifest.suggested_filename in argv
+    # The page's command as an auditor runs it, from the folder holding the downloads (the verifier the page
+    # offered among them), in a Python without Django
+    run = [bare_python(), "-I", *argv[1:]]
     result = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("OK: file intact and signed by key ")

@@ -138,7 +138,7 @@ def test_a_streamed_export_has_no_file_to_download(client, cast, trail):
 
 def verify_command(export) -> str:
     manifest = "" if export.format == "jsonl" else f" --manifest {export.manifest_file_name}"
-    return f"python clients/verify_audit.py {export.file_name}{manifest} --public-key govportal-audit.pub"
+    return f"python verify_audit.py {export.file_name}{manifest} --public-key govportal-audit.pub"
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
@@ -577,6 +577,16 @@ def test_the_public_key_is_public_pem(client, cast):
     assert response.content.startswith(b"-----BEGIN PUBLIC KEY-----\n")
     assert response.content.decode() == signing.public_key_pem()
     assert response["X-Key-Id"] == signing.key_id()
+
+
+def test_the_verifier_is_public_and_is_the_repositorys_client(client, cast):
+    from tests.compliance.export_helpers import VERIFIER
+
+    response = client.get("/audit/verify_audit.py")
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == 'attachment; filename="verify_audit.py"'
+    assert response.content == VERIFIER.read_bytes()
+    assert client.post("/audit/verify_audit.py").status_code == 405
 
 
 def test_anonymous_visitors_cannot_export(client, cast, trail):

@@ -123,7 +123,8 @@ class AuditExportViewSet(viewsets.GenericViewSet):
         description=(
             "Auditors and team admins, signed in (no token scope may export). Small exports are written at once "
             "(`status: done`); larger ones run in the background: poll `status_url`, then fetch `download_url`. "
-            "Check a file offline with clients/verify_audit.py and the portal's key at /audit/public-key."
+            "Check a file offline with the verifier at /audit/verify_audit.py and the portal's key at "
+            "/audit/public-key."
         ),
         request=ExportStartInput,
         responses={202: AuditExportOutput},

@@ -77,9 +77,10 @@ def _cover(data: dict, doc) -> list:
             f"Download the signed manifest, {data['portal']}/audit/exports/{export}/manifest, and the public key, "
             f"{data['portal']}/audit/public-key (key id {key_id}). Check the manifest's Ed25519 signature over "
             "its canonical JSON, then compare the SHA-256 of this file (sha256sum) with the manifest's "
-            "file_sha256 and the manifest's event ranges with section 7; python clients/verify_audit.py <this file> "
-            "--manifest <this file>.manifest.json --public-key govportal-audit.pub does both checks. The JSON "
-            "dossier carries every event's hashed fields, so each event's hash can be recomputed.",
+            "file_sha256 and the manifest's event ranges with section 7; python verify_audit.py <this file> "
+            "--manifest <this file>.manifest.json --public-key govportal-audit.pub does both checks (the verifier: "
+            f"{data['portal']}/audit/verify_audit.py). The JSON dossier carries every event's hashed fields, so each "
+            "event's hash can be recomputed.",
             "small",
         ),
         pdf.para("Contents", "h2"),

@@ -48,10 +48,10 @@ OFFLINE_STEPS = (
     "3. Compute the SHA-256 of this PDF file (sha256sum on Linux, shasum -a 256 on macOS, Get-FileHash in "
     "PowerShell) and compare it with the manifest's file_sha256. A match proves the file is exactly what the "
     "portal produced; a file cannot state its own hash, so the manifest does.",
-    "4. Or let clients/verify_audit.py do steps 2 and 3 (Python standard library and the cryptography package; no "
-    "portal needed): python clients/verify_audit.py {file} --manifest {file}.manifest.json --public-key "
-    "govportal-audit.pub. To recompute every event's hash yourself, export the same scope as JSON Lines and run it "
-    "on that file.",
+    "4. Or let verify_audit.py (the portal's /audit/verify_audit.py) do steps 2 and 3 (Python standard library and "
+    "the cryptography package; no portal needed): python verify_audit.py {file} --manifest {file}.manifest.json "
+    "--public-key govportal-audit.pub. To recompute every event's hash yourself, export the same scope as JSON Lines "
+    "and run it on that file.",
 )
 CONTENTS = (
     "1. Deployment requests by outcome and environment · 2. Approvals and signature manifestations · 3. Deployments "
