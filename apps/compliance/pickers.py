@@ -19,7 +19,7 @@ MAX_QUERY = 100
 # System principals (audit.actors.Actor.system) that act in the record. "auth" records only sign-in failures and
 # lockouts, security events (audit.actions.SECURITY_ACTIONS): it is offered only to whoever may read those.
 SYSTEM_ACTORS = ("deployer", "deployment-observer", "git-sync", "github-deployments", "github-webhook", "load_demo",
-                 "scheduler")  # fmt: skip
+                 "scheduler", "seed_scale")  # fmt: skip
 SECURITY_SYSTEM_ACTORS = ("auth",)
 
 
