@@ -48,6 +48,10 @@
       if (index < 0 || index >= items.length) return;
       var previous = input.value;
       input.value = items[index].value;
+      // A choice ends the search: a question still waiting (typed before the choice) or on its way must not
+      // reopen the list over the form.
+      clearTimeout(timer);
+      asked++;
       close();
       // A new model makes the chosen version meaningless: clear the version picker that depends on it.
       if (kind === "model" && previous !== input.value) {
@@ -84,7 +88,8 @@
         option.addEventListener("mousedown", function (event) { event.preventDefault(); choose(i); });
         list.appendChild(option);
       });
-      var open = results.length > 0 || Boolean(error);
+      // Only the field being typed in shows its list: an answer arriving after the person moved on stays closed.
+      var open = (results.length > 0 || Boolean(error)) && document.activeElement === input;
       list.hidden = !open;
       input.setAttribute("aria-expanded", open ? "true" : "false");
       input.removeAttribute("aria-activedescendant");
@@ -110,7 +115,7 @@
 
     input.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(ask, DELAY); });
     input.addEventListener("focus", function () { if (!input.value.trim() || kind === "version") ask(); });
-    input.addEventListener("blur", function () { setTimeout(close, 100); });
+    input.addEventListener("blur", function () { clearTimeout(timer); setTimeout(close, 100); });
     input.addEventListener("keydown", function (event) {
       if (event.key === "ArrowDown") {
         event.preventDefault();
