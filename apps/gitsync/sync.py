@@ -27,7 +27,7 @@ from .services import is_local, local_source_error
 
 logger = logging.getLogger(__name__)
 MAX_MESSAGES = 200  # per run and kind; a broken file should not make a run unreadable
-CHUNK = 50  # versions written per transaction in a first sync
+CHUNK = settings.GITSYNC_VERSIONS_PER_TRANSACTION  # versions written per transaction in a first sync
 MODEL_CHUNK = 500  # models likewise
 
 

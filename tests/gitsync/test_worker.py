@@ -177,7 +177,8 @@ def test_killing_the_worker_mid_sync_and_syncing_again_duplicates_nothing(cast, 
     remote = tagged_remote(tmp_path / "big", total)
     repository = make_repository(cast, remote)
     expected = [("churn", f"v1.0.{n}") for n in range(1, total + 1)]
-    worker = start_worker()
+    # Two versions a transaction: a hundred commits, so the bulk path cannot finish between two looks.
+    worker = start_worker(GITSYNC_VERSIONS_PER_TRANSACTION="2")
     assert request_sync(cast, repository) is True
 
     # Catch the sync half-way: hold the audit chain head, which every version's transaction locks before it
