@@ -27,7 +27,6 @@ import argparse
 import io
 import os
 import secrets
-import signal
 import statistics
 import subprocess
 import sys
@@ -45,7 +44,7 @@ os.environ.setdefault("DEBUG", "1")  # this process only fills the scratch datab
 # One key for this process and the server: the session cookie made here must be valid there.
 os.environ["SECRET_KEY"] = secrets.token_urlsafe(50)
 
-from bench.registration import Server, free_port  # noqa: E402 - after sys.path
+from bench.registration import Server, free_port, start_server, stop_server  # noqa: E402 - after sys.path
 from bench.report import print_table  # noqa: E402
 
 MLFLOW_VENV = Path.home() / ".cache/govportal-tests/venvs/mlflow-3.17.2-py3.11"
@@ -92,30 +91,12 @@ class MLflow:
         command = [str(MLFLOW_VENV / "bin/mlflow"), "server", "--backend-store-uri", database_url, "--host",
                    "127.0.0.1", "--port", str(self.port), "--workers", str(workers), "--gunicorn-opts",
                    f"--timeout {REQUEST_TIMEOUT}", "--default-artifact-root", str(tmp / "mlartifacts")]  # fmt: skip
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(  # noqa: S603
-                command, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        deadline = time.monotonic() + BOOT_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"mlflow server exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=5):  # noqa: S310
-                    return
-            except OSError:
-                time.sleep(0.5)
-        self.stop()
-        raise SystemExit(f"mlflow server did not answer within {BOOT_TIMEOUT} s:\n{self.log.read_text()[-3000:]}")
+        self.process = start_server(
+            "mlflow server", command, cwd=tmp, env=env, log=self.log, health=f"{self.url}/health", timeout=BOOT_TIMEOUT
+        )
 
     def stop(self) -> None:
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=30)
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
+        stop_server(self.process)
 
 
 def mlflow_database(action: str, name: str) -> str:

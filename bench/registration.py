@@ -103,6 +103,42 @@ def database_url() -> str:
     return urlunsplit(parts._replace(path="/" + quote(connection.settings_dict["NAME"], safe="")))
 
 
+def start_server(
+    name: str, command: list[str], *, cwd, env: dict, log: Path, health: str, timeout: float = BOOT_TIMEOUT
+) -> subprocess.Popen:
+    """Start `command` in its own process group, logging to `log`, and wait until `health` answers (or fail with
+    the log's tail). Shared by the benchmarks' gunicorn and `mlflow server`."""
+    with open(log, "wb") as out:
+        process = subprocess.Popen(  # noqa: S603
+            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{name} exited:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(health, timeout=5):  # noqa: S310
+                return process
+        except OSError:
+            time.sleep(0.2)
+    stop_server(process)
+    raise SystemExit(f"{name} did not answer within {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    """SIGTERM the server's process group, SIGKILL it if it lingers."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+
 class Server:
     """gunicorn on the scratch database, in its own process group (stopped with it, whatever happens)."""
 
@@ -118,31 +154,10 @@ class Server:
         env.update(env_overrides or {})
         command = [sys.executable, "-m", "gunicorn", "govportal.wsgi:application", "--workers", str(workers),
                    "--bind", f"127.0.0.1:{self.port}", "--timeout", str(REQUEST_TIMEOUT)]  # fmt: skip
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(  # noqa: S603
-                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        deadline = time.monotonic() + BOOT_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"gunicorn exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=5):  # noqa: S310
-                    return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise SystemExit(f"gunicorn did not answer within {BOOT_TIMEOUT} s:\n{self.log.read_text()[-3000:]}")
+        self.process = start_server("gunicorn", command, cwd=ROOT, env=env, log=self.log, health=f"{self.url}/healthz")
 
     def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
+        stop_server(self.process)
 
 
 def main(options, tmp: Path) -> int:
