@@ -14,10 +14,3 @@ class InventoryConfig(AppConfig):
         links.register("inventory.registeredmodel", inventory_links.model_urls)
         links.register("inventory.modelversion", inventory_links.version_urls)
         links.register("inventory.environment", lambda ids: {})
-
-        from apps.audit import scopes
-
-        from .models import Environment, RegisteredModel
-
-        scopes.register("model", lambda user: RegisteredModel.objects.restrict(user).values_list("pk", "name"))
-        scopes.register("environment", lambda user: Environment.objects.values_list("pk", "name"))

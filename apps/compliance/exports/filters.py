@@ -10,10 +10,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from apps.accounts import permissions
 from apps.accounts.models import Team
-from apps.audit import scopes
 from apps.audit.actions import Action
 from apps.core.forms import BootstrapMixin
 from apps.core.inputs import parse_id
+from apps.inventory.models import Environment
 
 from .. import pickers
 
@@ -110,7 +110,10 @@ class AuditFilterForm(BootstrapMixin, forms.Form):
             action = permissions.EXPORT_AUDIT if for_export else permissions.VIEW_AUDIT
             teams = Team.objects.restrict(user, action).order_by("name").values_list("pk", "name")
             self.fields["team"].widget.choices = [("", "All teams"), *teams]
-            self.fields["environment"].widget.choices = [("", "All environments"), *scopes.choices("environment", user)]
+            self.fields["environment"].widget.choices = [
+                ("", "All environments"),
+                *Environment.objects.values_list("pk", "name"),
+            ]
 
     def clean_model(self):
         text = self.cleaned_data["model"].strip()
