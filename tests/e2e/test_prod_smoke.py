@@ -416,10 +416,12 @@ def test_webhook_sync_request_signed_approval_rollout_and_observation_on_the_pro
     assert hook.status_code == 202, hook.text
     assert hook.json()["status"] == "queued"
 
-    # (b) … which the worker runs: the versions declared in govportal.yaml appear.
+    # (b) … which the worker runs: the versions declared in govportal.yaml appear. Each is its own transaction, and
+    # a page-number list counts before it reads, so a poll during the sync may see one of them: wait for both.
     def synced_versions():
         response = portal.api("GET", "models/retail-scorecard/versions/", token)
-        return response.status_code == 200 and sorted(v["version"] for v in response.json()["results"])
+        found = response.status_code == 200 and sorted(v["version"] for v in response.json()["results"])
+        return found if found and len(found) >= len(DIGESTS) else None
 
     assert wait_for(synced_versions, "versions synced by the worker", portal) == ["1.0.0", "1.1.0"]
 
