@@ -18,6 +18,13 @@ the audit chain's head (one lock for every append) and the server's workers, not
 Every version carries a digest, a commit, an artifact URI, two metrics and a parent, and every one must come back
 201: a refused request stops the benchmark. Afterwards the portal must hold exactly one `version.created` event per
 version registered, and the audit chain must verify. The p50 column is the median time of one request.
+
+MLflow beside it, in the same run (unless --no-mlflow): `mlflow server` from its own virtualenv (as bench/inventory.py
+starts it, --workers processes, its own scratch database) registers the same number of versions one a request
+through `POST /api/2.0/mlflow/model-versions/create` (source URI, the digest and commit as tags, a description),
+with one and with two clients, each into its own registered model, fresh connection a request. The targets
+(issue 13): the single-version endpoint at least MLflow's rate with one and with two clients; the bulk endpoint at
+least 3x MLflow's per-version rate.
 """
 
 import argparse
@@ -59,7 +66,8 @@ def entry(client: int, n: int) -> dict:
 def post(url: str, token: str, body: dict) -> tuple[int, float]:
     """(status, seconds) of one POST on a fresh connection."""
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")  # noqa: S310 - our server
-    request.add_header("Authorization", f"Bearer {token}")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     request.add_header("Content-Type", "application/json")
     started = time.perf_counter()
     try:
@@ -70,6 +78,28 @@ def post(url: str, token: str, body: dict) -> tuple[int, float]:
         status = err.code
         print(f"{url}: {status} {err.read()[:500]!r}", file=sys.stderr)
     return status, time.perf_counter() - started
+
+
+def mlflow_client_run(base: str, name: str, client: int, count: int, start_at: float):
+    """One client process against `mlflow server`: wait for the common start, then register `count` versions of
+    the registered model `name` one a request; (versions, latencies, error)."""
+    while time.time() < start_at:
+        time.sleep(0.001)
+    url = f"{base}/api/2.0/mlflow/model-versions/create"
+    done, latencies = 0, []
+    while done < count:
+        version = entry(client, done)
+        body = {
+            "name": name, "source": version["artifact_uri"], "description": f"Bench {version['version']}",
+            "tags": [{"key": "digest", "value": version["artifact_digest"]},
+                     {"key": "commit", "value": version["git_commit_sha"]}],
+        }  # fmt: skip
+        status, seconds = post(url, "", body)
+        if status != 200:
+            return done, latencies, f"HTTP {status}"
+        done += 1
+        latencies.append(seconds)
+    return done, latencies, ""
 
 
 def client_run(base: str, token: str, slug: str, client: int, mode: str, count: int, batch: int, start_at: float):
@@ -187,44 +217,101 @@ def main(options, tmp: Path) -> int:
     connection.close()  # the server's workers are the only ones writing from here on
 
     server = Server(options.workers, tmp)
-    rows, total = [], 0
-    spawn = multiprocessing.get_context("spawn")  # clients share nothing with this process's database connection
+    rows, total, rates = [], 0, {}
     try:
         # Each worker's first requests fill its caches (content types, permissions): not what is measured.
-        warm = [(server.url, token, slugs["warm-up", 1, 0], 0, "single", 1, 1, 0.0)] * (2 * options.workers)
-        with spawn.Pool(2) as pool:
-            warmed = pool.starmap(client_run, [(*args[:3], n, *args[4:]) for n, args in enumerate(warm)])
+        warm = [(server.url, token, slugs["warm-up", 1, 0], n, "single", 1, 1) for n in range(2 * options.workers)]
+        _, warmed = race(client_run, warm)
         total += sum(done for done, _, _ in warmed)
         for mode, clients in runs:
             count = options.single if mode == "single" else options.bulk
-            with spawn.Pool(clients) as pool:
-                pool.map(time.sleep, [0] * clients)  # the clients' processes are up before the clock starts
-                start_at = time.time() + 0.2
-                jobs = [(server.url, token, slugs[mode, clients, c], c, mode, count, options.batch, start_at)
-                        for c in range(clients)]  # fmt: skip
-                results = pool.starmap(client_run, jobs)
-            seconds = time.time() - start_at
+            jobs = [(server.url, token, slugs[mode, clients, c], c, mode, count, options.batch) for c in range(clients)]
+            seconds, results = race(client_run, jobs)
             failures = [error for _, _, error in results if error]
             if failures:
                 print(f"{mode} with {clients} client(s) failed: {failures}; see {server.log}", file=sys.stderr)
                 return 1
             versions = sum(done for done, _, _ in results)
-            latencies = [latency for _, client_latencies, _ in results for latency in client_latencies]
             total += versions
+            rates[mode, clients] = versions / seconds
             path = "POST …/versions/" if mode == "single" else f"POST …/versions/bulk/ ({options.batch} a request)"
-            rows.append((path, str(clients), f"{versions:,}", f"{len(latencies):,}", f"{seconds:.2f}",
-                         f"{versions / seconds:,.0f}", f"{statistics.median(latencies) * 1000:,.0f} ms"))  # fmt: skip
+            rows.append(row("GovPortal", path, clients, results, seconds))
     finally:
         server.stop()
+    if options.mlflow:
+        for clients, (seconds, results) in mlflow_runs(options, tmp).items():
+            rates["mlflow", clients] = sum(done for done, _, _ in results) / seconds
+            rows.append(row("MLflow", "POST …/model-versions/create", clients, results, seconds))
 
     created = AuditEvent.objects.filter(action="version.created").count()
     expected = total + len(slugs)  # and the parents made above
     verification = verify_chain()
     print(f"\nRegistration over HTTP on {connection.vendor}: gunicorn with {options.workers} workers, DEBUG off; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n")  # fmt: skip
-    print_table(("path", "clients", "versions", "requests", "seconds", "versions/s", "p50 a request"), rows)
+    print_table(("server", "path", "clients", "versions", "requests", "seconds", "versions/s", "p50 a request"), rows)
     print(f"\nversion.created events: {created:,} for {expected:,} versions; audit chain: {verification}")
+    if options.mlflow:
+        print("\nTargets (issue 13), both measured in this run:")
+        for clients in (1, 2):
+            mlflow = rates["mlflow", clients]
+            for mode, factor in (("single", 1), ("bulk", 3)):
+                ours = rates[mode, clients]
+                goal = f"at least {'' if factor == 1 else f'{factor}x '}MLflow's rate"
+                verdict = "MET" if ours >= factor * mlflow else "MISSED"
+                print(f"- {mode}, {clients} client(s): {ours:,.0f}/s vs MLflow {mlflow:,.0f}/s = {ours / mlflow:.2f}x "
+                      f"({goal}): {verdict}")  # fmt: skip
     return 0 if created == expected and verification.ok else 1
+
+
+def race(function, jobs: list[tuple]) -> tuple[float, list]:
+    """`function(*job, start_at)` for every job, each in its own process, all starting together; (seconds from the
+    start to the last answer, results)."""
+    spawn = multiprocessing.get_context("spawn")  # clients share nothing with this process's database connection
+    with spawn.Pool(len(jobs)) as pool:
+        pool.map(time.sleep, [0] * len(jobs))  # the clients' processes are up before the clock starts
+        start_at = time.time() + 0.2
+        results = pool.starmap(function, [(*job, start_at) for job in jobs])
+    return time.time() - start_at, results
+
+
+def row(server: str, path: str, clients: int, results: list, seconds: float) -> tuple:
+    versions = sum(done for done, _, _ in results)
+    latencies = [latency for _, client_latencies, _ in results for latency in client_latencies]
+    return (server, path, str(clients), f"{versions:,}", f"{len(latencies):,}", f"{seconds:.2f}",
+            f"{versions / seconds:,.0f}", f"{statistics.median(latencies) * 1000:,.0f} ms")  # fmt: skip
+
+
+def mlflow_runs(options, tmp: Path) -> dict[int, tuple[float, list]]:
+    """MLflow registering --single versions a client, one a request, with one and with two clients."""
+    from django.db import connection
+
+    from bench.inventory import MLflow, mlflow_database
+
+    name = f"{connection.settings_dict['NAME']}_mlflow"
+    runs = {}
+    url = mlflow_database("create", name)
+    try:
+        server = MLflow(url, options.workers, tmp)
+        try:
+            names = {}
+            for key in [("warm-up", 0), *((clients, c) for clients in (1, 2) for c in range(clients))]:
+                names[key] = f"bench-{key[0]}-c{key[1]}"
+                status, _ = post(f"{server.url}/api/2.0/mlflow/registered-models/create", "", {"name": names[key]})
+                if status != 200:
+                    raise SystemExit(f"MLflow refused to create {names[key]}: HTTP {status}; see {server.log}")
+            race(mlflow_client_run, [(server.url, names["warm-up", 0], n, 1) for n in range(2 * options.workers)])
+            for clients in (1, 2):
+                jobs = [(server.url, names[clients, c], c, options.single) for c in range(clients)]
+                seconds, results = race(mlflow_client_run, jobs)
+                failures = [error for _, _, error in results if error]
+                if failures:
+                    raise SystemExit(f"MLflow with {clients} client(s) failed: {failures}; see {server.log}")
+                runs[clients] = seconds, results
+        finally:
+            server.stop()
+    finally:
+        mlflow_database("drop", name)
+    return runs
 
 
 if __name__ == "__main__":
@@ -234,6 +321,7 @@ if __name__ == "__main__":
     parser.add_argument("--batch", type=int, default=500, help="versions a bulk request (500; at most 1,000)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (4)")
     parser.add_argument("--database-url", help="PostgreSQL server to make the scratch database on (or DATABASE_URL)")
+    parser.add_argument("--no-mlflow", dest="mlflow", action="store_false", help="do not measure MLflow beside it")
     options = parser.parse_args()
     if options.database_url:
         os.environ["DATABASE_URL"] = options.database_url
@@ -248,5 +336,9 @@ if __name__ == "__main__":
 
     if connection.vendor != "postgresql":
         raise SystemExit("this benchmark needs PostgreSQL: set DATABASE_URL=postgres://…")
+    from bench.inventory import MLFLOW_VENV
+
+    if options.mlflow and not (MLFLOW_VENV / "bin/mlflow").exists():
+        raise SystemExit(f"no MLflow at {MLFLOW_VENV}: build it with `.venv/bin/python -m tests.deployments.servers`")
     with tempfile.TemporaryDirectory(prefix="govportal-bench-registration-") as directory:
         sys.exit(run_in_throwaway_database(main, options, Path(directory), label="registration"))
