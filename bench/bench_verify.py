@@ -1,7 +1,8 @@
 """Verification speed: how many events per second verify_chain() (what `audit_verify` runs) recomputes.
 
-Generates BENCH_EVENTS (default 100,000) chained events with bench/generate.py in a throw-away
-test database on whatever DATABASE_URL points at (SQLite by default), then verifies them:
+Generates BENCH_EVENTS (default 100,000) chained events in a throw-away test database on whatever DATABASE_URL
+points at (SQLite by default), with bench/audit_export.py's generator (COPY on PostgreSQL: 2M events take minutes,
+not the half hour of bench/generate.py's ORM path), then verifies them:
     DEBUG=1 .venv/bin/python bench/bench_verify.py
     DEBUG=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/govportal .venv/bin/python bench/bench_verify.py
 Prints the old per-row path's rate for comparison, then verify_chain in one process and in BENCH_WORKERS
@@ -28,7 +29,7 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from bench.generate import generate_events  # noqa: E402
+from bench.audit_export import generate  # noqa: E402
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", "100000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
@@ -96,7 +97,7 @@ def main() -> None:
     from apps.audit.verification import verify_chain
 
     started = time.perf_counter()
-    generate_events(EVENTS)
+    generate(EVENTS)
     checkpoint_sign()  # one signed checkpoint, so verification also checks one
     generated = time.perf_counter() - started
     print(f"database: {connection.vendor}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
