@@ -40,9 +40,14 @@ def registered_model_list(
     return keyset.paginate(filters.qs, keys=keys, descending=descending, cursor=cursor, per_page=per_page)
 
 
-def registered_model_get(*, user, slug: str, action: str = permissions.VIEW) -> RegisteredModel:
-    qs = RegisteredModel.objects.restrict(user, action).select_related("team", "validator", "created_by")
-    return get_object_or_404(qs.prefetch_related("owners", "tags"), slug=slug)
+def registered_model_get(*, user, slug: str, action: str = permissions.VIEW, related: bool = True) -> RegisteredModel:
+    """The model `slug` if the user may `action` it, else 404. related=False skips its owners, tags, validator and
+    creator (two queries and three joins), for callers that only need the model itself, like the version API."""
+    qs = RegisteredModel.objects.restrict(user, action)
+    if not related:
+        return get_object_or_404(qs.select_related("team"), slug=slug)
+    qs = qs.select_related("team", "validator", "created_by").prefetch_related("owners", "tags")
+    return get_object_or_404(qs, slug=slug)
 
 
 def model_version_list(*, model: RegisteredModel):

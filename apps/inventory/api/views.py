@@ -112,7 +112,9 @@ class ModelVersionViewSet(
     def get_model(self):
         """The model in the URL, if this principal may see it (else 404); the services decide on changes."""
         if not hasattr(self, "_model"):
-            self._model = selectors.registered_model_get(user=self.request.user, slug=self.kwargs["model_slug"])
+            self._model = selectors.registered_model_get(
+                user=self.request.user, slug=self.kwargs["model_slug"], related=False
+            )
         return self._model
 
     def get_queryset(self):
@@ -120,8 +122,11 @@ class ModelVersionViewSet(
             return ModelVersion.objects.none()
         return selectors.model_version_list(model=self.get_model())
 
-    def _render(self, version, status_code=status.HTTP_200_OK):
-        version = self.get_queryset().get(pk=version.pk)
+    def _render(self, version, status_code=status.HTTP_200_OK, fresh: bool = False):
+        """The version as the API shows it; `fresh` when the service just made it, with everything the output reads
+        (its model, creator and parent), so it is not read back."""
+        if not fresh:
+            version = self.get_queryset().get(pk=version.pk)
         headers = {}
         if status_code == status.HTTP_201_CREATED:
             args = [version.model.slug, version.version]
@@ -138,7 +143,7 @@ class ModelVersionViewSet(
         model = self.get_model()
         data = parse_body(request, serializers.VersionCreateInput, model=model)
         version = services.model_version_create(actor=Actor.of(request.user), model=model, source=Source.API, **data)
-        return self._render(version, status.HTTP_201_CREATED)
+        return self._render(version, status.HTTP_201_CREATED, fresh=True)
 
     @extend_schema(
         summary="Add many versions",
