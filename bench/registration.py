@@ -22,7 +22,9 @@ version registered, and the audit chain must verify. The p50 column is the media
 MLflow beside it, in the same run (unless --no-mlflow): `mlflow server` from its own virtualenv (as bench/inventory.py
 starts it, --workers processes, its own scratch database) registers the same number of versions one a request
 through `POST /api/2.0/mlflow/model-versions/create` (source URI, the digest and commit as tags, a description),
-with one and with two clients, each into its own registered model, fresh connection a request. The targets
+with one and with two clients, each into its own registered model, fresh connection a request. Each run is
+repeated --rounds times, GovPortal's and MLflow's taking turns so that a shared machine's load weighs on both alike,
+and the median rate of the rounds is compared. The targets
 (issue 13): the single-version endpoint at least MLflow's rate with one and with two clients; the bulk endpoint at
 least 3x MLflow's per-version rate.
 """
@@ -201,66 +203,85 @@ def main(options, tmp: Path) -> int:
     from apps.audit.verification import verify_chain
     from apps.inventory import services as inventory
 
-    runs = [(mode, clients) for mode in ("single", "bulk") for clients in (1, 2)]
+    runs = [(mode, clients, n) for n in range(options.rounds) for clients in (1, 2) for mode in ("single", "bulk")]
     admin = Actor.of(User.objects.create(username="bench-admin", is_superuser=True, is_staff=True))
     team = team_create(actor=admin, name="Bench", slug="bench")
     with transaction.atomic():
         account = service_account_create(actor=admin, team=team, name="bench-ci")
         _, token = token_create(actor=admin, account=account, name="bench", scopes=["register"])
         slugs = {}
-        for mode, clients in [("warm-up", 1), *runs]:
+        for mode, clients, n in [("warm-up", 1, 0), *runs]:
             for client in range(clients):
-                name = f"Bench {mode} {clients} c{client}"
+                name = f"Bench {mode} {clients} r{n} c{client}"
                 model = inventory.registered_model_register(actor=admin, team=team, name=name, risk_tier="low")
                 inventory.model_version_create(actor=admin, model=model, version="0.0.1")  # every version's parent
-                slugs[mode, clients, client] = model.slug
+                slugs[mode, clients, n, client] = model.slug
     connection.close()  # the server's workers are the only ones writing from here on
 
+    results, total = {}, 0  # (server, mode, clients) -> [(seconds, client results)] over the rounds
+    mlflow = MLflowSide(options, tmp) if options.mlflow else None
     server = Server(options.workers, tmp)
-    rows, total, rates = [], 0, {}
     try:
         # Each worker's first requests fill its caches (content types, permissions): not what is measured.
-        warm = [(server.url, token, slugs["warm-up", 1, 0], n, "single", 1, 1) for n in range(2 * options.workers)]
+        warm = [(server.url, token, slugs["warm-up", 1, 0, 0], n, "single", 1, 1) for n in range(2 * options.workers)]
         _, warmed = race(client_run, warm)
         total += sum(done for done, _, _ in warmed)
-        for mode, clients in runs:
+        if mlflow:
+            mlflow.warm_up()
+        # Round after round, each run beside MLflow's: a shared machine's load then weighs on both alike.
+        for mode, clients, n in runs:
             count = options.single if mode == "single" else options.bulk
-            jobs = [(server.url, token, slugs[mode, clients, c], c, mode, count, options.batch) for c in range(clients)]
-            seconds, results = race(client_run, jobs)
-            failures = [error for _, _, error in results if error]
+            jobs = [(server.url, token, slugs[mode, clients, n, c], c, mode, count, options.batch)
+                    for c in range(clients)]  # fmt: skip
+            seconds, answers = race(client_run, jobs)
+            failures = [error for _, _, error in answers if error]
             if failures:
                 print(f"{mode} with {clients} client(s) failed: {failures}; see {server.log}", file=sys.stderr)
                 return 1
-            versions = sum(done for done, _, _ in results)
-            total += versions
-            rates[mode, clients] = versions / seconds
-            path = "POST …/versions/" if mode == "single" else f"POST …/versions/bulk/ ({options.batch} a request)"
-            rows.append(row("GovPortal", path, clients, results, seconds))
+            total += sum(done for done, _, _ in answers)
+            results.setdefault(("GovPortal", mode, clients), []).append((seconds, answers))
+            if mlflow and mode == "bulk":
+                results.setdefault(("MLflow", "single", clients), []).append(mlflow.run(clients, n))
     finally:
         server.stop()
-    if options.mlflow:
-        for clients, (seconds, results) in mlflow_runs(options, tmp).items():
-            rates["mlflow", clients] = sum(done for done, _, _ in results) / seconds
-            rows.append(row("MLflow", "POST …/model-versions/create", clients, results, seconds))
+        if mlflow:
+            mlflow.stop()
+
+    paths = {("GovPortal", "single"): "POST …/versions/",
+             ("GovPortal", "bulk"): f"POST …/versions/bulk/ ({options.batch} a request)",
+             ("MLflow", "single"): "POST …/model-versions/create"}  # fmt: skip
+    rows, rates = [], {}
+    for (server_name, mode, clients), measured in results.items():
+        rates[server_name, mode, clients] = statistics.median(versions(a) / seconds for seconds, a in measured)
+        latencies = [latency for _, a in measured for _, client_latencies, _ in a for latency in client_latencies]
+        rows.append((server_name, paths[server_name, mode], str(clients), f"{sum(versions(a) for _, a in measured):,}",
+                     f"{rates[server_name, mode, clients]:,.0f}",
+                     " ".join(f"{versions(a) / seconds:,.0f}" for seconds, a in measured),
+                     f"{statistics.median(latencies) * 1000:,.0f} ms"))  # fmt: skip
 
     created = AuditEvent.objects.filter(action="version.created").count()
     expected = total + len(slugs)  # and the parents made above
     verification = verify_chain()
     print(f"\nRegistration over HTTP on {connection.vendor}: gunicorn with {options.workers} workers, DEBUG off; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n")  # fmt: skip
-    print_table(("server", "path", "clients", "versions", "requests", "seconds", "versions/s", "p50 a request"), rows)
+          f"{options.rounds} rounds; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n")  # fmt: skip
+    header = ("server", "path", "clients", "versions", "versions/s (median)", "each round", "p50 a request")
+    print_table(header, sorted(rows, key=lambda row: (row[2], row[0], row[1])))
     print(f"\nversion.created events: {created:,} for {expected:,} versions; audit chain: {verification}")
-    if options.mlflow:
-        print("\nTargets (issue 13), both measured in this run:")
+    if mlflow:
+        print("\nTargets (issue 13), medians of the rounds, both measured in this run:")
         for clients in (1, 2):
-            mlflow = rates["mlflow", clients]
+            theirs = rates["MLflow", "single", clients]
             for mode, factor in (("single", 1), ("bulk", 3)):
-                ours = rates[mode, clients]
+                ours = rates["GovPortal", mode, clients]
                 goal = f"at least {'' if factor == 1 else f'{factor}x '}MLflow's rate"
-                verdict = "MET" if ours >= factor * mlflow else "MISSED"
-                print(f"- {mode}, {clients} client(s): {ours:,.0f}/s vs MLflow {mlflow:,.0f}/s = {ours / mlflow:.2f}x "
+                verdict = "MET" if ours >= factor * theirs else "MISSED"
+                print(f"- {mode}, {clients} client(s): {ours:,.0f}/s vs MLflow {theirs:,.0f}/s = {ours / theirs:.2f}x "
                       f"({goal}): {verdict}")  # fmt: skip
     return 0 if created == expected and verification.ok else 1
+
+
+def versions(answers: list) -> int:
+    return sum(done for done, _, _ in answers)
 
 
 def race(function, jobs: list[tuple]) -> tuple[float, list]:
@@ -274,44 +295,46 @@ def race(function, jobs: list[tuple]) -> tuple[float, list]:
     return time.time() - start_at, results
 
 
-def row(server: str, path: str, clients: int, results: list, seconds: float) -> tuple:
-    versions = sum(done for done, _, _ in results)
-    latencies = [latency for _, client_latencies, _ in results for latency in client_latencies]
-    return (server, path, str(clients), f"{versions:,}", f"{len(latencies):,}", f"{seconds:.2f}",
-            f"{versions / seconds:,.0f}", f"{statistics.median(latencies) * 1000:,.0f} ms")  # fmt: skip
+class MLflowSide:
+    """`mlflow server` on its own scratch database, with a registered model per client and round."""
 
+    def __init__(self, options, tmp: Path):
+        from django.db import connection
 
-def mlflow_runs(options, tmp: Path) -> dict[int, tuple[float, list]]:
-    """MLflow registering --single versions a client, one a request, with one and with two clients."""
-    from django.db import connection
+        from bench.inventory import MLflow, mlflow_database
 
-    from bench.inventory import MLflow, mlflow_database
+        self.options, self.drop = options, lambda: mlflow_database("drop", self.database)
+        self.database = f"{connection.settings_dict['NAME']}_mlflow"
+        self.server = MLflow(mlflow_database("create", self.database), options.workers, tmp)
+        self.names = {}
+        keys = [("warm-up", 0, 0)] + [(clients, n, c) for n in range(options.rounds) for clients in (1, 2)
+                                      for c in range(clients)]  # fmt: skip
+        for key in keys:
+            self.names[key] = "bench-" + "-".join(map(str, key))
+            status, _ = post(
+                f"{self.server.url}/api/2.0/mlflow/registered-models/create", "", {"name": self.names[key]}
+            )
+            if status != 200:
+                self.stop()
+                raise SystemExit(f"MLflow refused to create {self.names[key]}: HTTP {status}; see {self.server.log}")
 
-    name = f"{connection.settings_dict['NAME']}_mlflow"
-    runs = {}
-    url = mlflow_database("create", name)
-    try:
-        server = MLflow(url, options.workers, tmp)
+    def warm_up(self) -> None:
+        jobs = [(self.server.url, self.names["warm-up", 0, 0], n, 1) for n in range(2 * self.options.workers)]
+        race(mlflow_client_run, jobs)
+
+    def run(self, clients: int, n: int) -> tuple[float, list]:
+        jobs = [(self.server.url, self.names[clients, n, c], c, self.options.single) for c in range(clients)]
+        seconds, answers = race(mlflow_client_run, jobs)
+        failures = [error for _, _, error in answers if error]
+        if failures:
+            raise SystemExit(f"MLflow with {clients} client(s) failed: {failures}; see {self.server.log}")
+        return seconds, answers
+
+    def stop(self) -> None:
         try:
-            names = {}
-            for key in [("warm-up", 0), *((clients, c) for clients in (1, 2) for c in range(clients))]:
-                names[key] = f"bench-{key[0]}-c{key[1]}"
-                status, _ = post(f"{server.url}/api/2.0/mlflow/registered-models/create", "", {"name": names[key]})
-                if status != 200:
-                    raise SystemExit(f"MLflow refused to create {names[key]}: HTTP {status}; see {server.log}")
-            race(mlflow_client_run, [(server.url, names["warm-up", 0], n, 1) for n in range(2 * options.workers)])
-            for clients in (1, 2):
-                jobs = [(server.url, names[clients, c], c, options.single) for c in range(clients)]
-                seconds, results = race(mlflow_client_run, jobs)
-                failures = [error for _, _, error in results if error]
-                if failures:
-                    raise SystemExit(f"MLflow with {clients} client(s) failed: {failures}; see {server.log}")
-                runs[clients] = seconds, results
+            self.server.stop()
         finally:
-            server.stop()
-    finally:
-        mlflow_database("drop", name)
-    return runs
+            self.drop()
 
 
 if __name__ == "__main__":
@@ -321,6 +344,7 @@ if __name__ == "__main__":
     parser.add_argument("--batch", type=int, default=500, help="versions a bulk request (500; at most 1,000)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (4)")
     parser.add_argument("--database-url", help="PostgreSQL server to make the scratch database on (or DATABASE_URL)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every run; medians are reported (3)")
     parser.add_argument("--no-mlflow", dest="mlflow", action="store_false", help="do not measure MLflow beside it")
     options = parser.parse_args()
     if options.database_url:
