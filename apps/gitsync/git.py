@@ -355,10 +355,7 @@ class Mirror:
         if not self.exists():
             self.path.mkdir(parents=True, exist_ok=True)
             _run(["init", "--bare", "--quiet", str(self.path)])
-            self._git("config", "remote.origin.url", url)
-            self._git("config", "--replace-all", "remote.origin.fetch", "+refs/heads/*:refs/heads/*")
-            self._git("config", "--add", "remote.origin.fetch", "+refs/tags/*:refs/tags/*")
-            self._git("config", "remote.origin.tagOpt", "--no-tags")
+            _configure(self.path, url)
             return
         current = self._git("config", "--get", "remote.origin.url", ok_codes=(0, 1)).stdout.decode().strip()
         if current != url:
@@ -394,13 +391,39 @@ class Mirror:
 
     def fetch(self, timeout: float = FETCH_TIMEOUT) -> None:
         """Fetch every branch and tag from the remote, pruning deleted refs and overwriting rewritten ones."""
+        what = f"git fetch from {redact(self.url, self._secrets)}"
         with self._remote_access() as (config, env):
+            if self._empty():
+                self._clone(config, env, timeout, what)
+                return
             self._git(
                 *config, "fetch", "--quiet", "--prune", "--prune-tags", "--force", "--no-write-fetch-head", "origin",
-                env=env, timeout=timeout, what=f"git fetch from {redact(self.url, self._secrets)}",
+                env=env, timeout=timeout, what=what,
             )  # fmt: skip
         # Fetched refs land one file each: packed, 10,000 tags are read in milliseconds rather than a tenth of a second.
         self._git("pack-refs", "--all")
+
+    def _empty(self) -> bool:
+        """True while the mirror holds no branch and no tag (a first fetch)."""
+        return not self._git("for-each-ref", "--count=1", "--format=x", "refs/heads", "refs/tags").stdout
+
+    def _clone(self, config: list[str], env: dict[str, str], timeout: float, what: str) -> None:
+        """The first fetch, as a bare clone swapped in for the empty mirror. `git fetch` writes and checks each new ref
+        on its own (7 s of 8 for 10,000 tags, most of it in the kernel) where `git clone` writes them all to
+        packed-refs at once (1 s). `--no-local`: a local source goes through Git's file transport, as fetch does, so
+        GIT_ALLOW_PROTOCOL still refuses it for a network-only mirror, and no file of it is hard-linked or copied."""
+        scratch = Path(tempfile.mkdtemp(prefix=f"{self.path.name}.clone-", dir=self.path.parent))
+        try:
+            clone = scratch / "mirror.git"
+            _run(
+                [*config, "clone", "--bare", "--no-local", "--quiet", "--", check_url(self.url), str(clone)],
+                env=env, timeout=timeout, secrets=self._secrets, what=what,
+            )  # fmt: skip
+            _configure(clone, check_url(self.url))
+            self.path.rename(scratch / "empty.git")
+            clone.rename(self.path)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def remote_refs(self, branch: str, timeout: float = FETCH_TIMEOUT) -> tuple[str | None, str]:
         """refs() as the remote has them, asked without fetching (`git ls-remote`): when both equal what the last sync
@@ -675,6 +698,14 @@ class Mirror:
         """Paths added, modified or deleted between commits ``a`` and ``b`` (renames as delete + add)."""
         out = self._git("diff", "--name-only", "-z", "--no-renames", _check_rev(a), _check_rev(b), "--").stdout
         return [p for p in _text(out).split("\x00") if p]
+
+
+def _configure(path: Path, url: str) -> None:
+    """A mirror's remote: `url`, its branches and tags fetched onto the same names, no other tags followed."""
+    _run(["config", "remote.origin.url", url], git_dir=path)
+    _run(["config", "--replace-all", "remote.origin.fetch", "+refs/heads/*:refs/heads/*"], git_dir=path)
+    _run(["config", "--add", "remote.origin.fetch", "+refs/tags/*:refs/tags/*"], git_dir=path)
+    _run(["config", "remote.origin.tagOpt", "--no-tags"], git_dir=path)
 
 
 def _ref_digest(refs: list[tuple[bytes, bytes]]) -> str:

@@ -168,6 +168,43 @@ def test_a_moved_or_deleted_tag_follows_the_remote(remote, mirror):
     assert {t.name: t.target_sha for t in mirror.tags()} == {"v1": c2}
 
 
+def test_the_first_fetch_brings_every_branch_and_tag_packed_and_later_fetches_follow_the_remote(
+    tmp_path, remote, mirror
+):
+    c1 = remote.commit("one")
+    remote.git("branch", "side")
+    remote.git("update-ref", "refs/pull/1/head", c1)  # a host's own refs are not mirrored
+    for n in range(30):
+        remote.tag(f"churn@v1.0.{n}", c1)
+    mirror.fetch()
+
+    assert mirror.head("main") == mirror.head("side") == c1
+    assert len(mirror.tags()) == 30
+    assert mirror._git("for-each-ref", "--format=%(refname)", "refs/pull").stdout == b""
+    assert not list((mirror.path / "refs" / "tags").iterdir())  # all in packed-refs, none a file of its own
+    assert mirror._git("config", "--get-all", "remote.origin.fetch").stdout.decode().split() == [
+        "+refs/heads/*:refs/heads/*",
+        "+refs/tags/*:refs/tags/*",
+    ]
+    assert sorted(path.name for path in mirror.path.parent.iterdir()) == ["remote.git"]  # no scratch clone left
+    c2 = remote.commit("two")
+    remote.git("tag", "-d", "churn@v1.0.0")
+    remote.tag("churn@v2.0.0", c2)
+    mirror.fetch()
+    assert mirror.head("main") == c2
+    assert {tag.name for tag in mirror.tags()} == {f"churn@v1.0.{n}" for n in range(1, 30)} | {"churn@v2.0.0"}
+
+
+def test_a_failed_first_fetch_leaves_the_mirror_empty_and_nothing_behind(tmp_path):
+    mirror = Mirror(tmp_path / "mirrors" / "m.git", "file:///nonexistent")
+    mirror.ensure()
+    with pytest.raises(GitError, match="git fetch from file:///nonexistent failed"):
+        mirror.fetch(timeout=30)
+    assert mirror.exists()
+    assert mirror.branches() == []
+    assert [path.name for path in (tmp_path / "mirrors").iterdir()] == ["m.git"]
+
+
 def test_read_file_list_files_and_changed_files(remote, mirror):
     c1 = remote.commit(
         "layout",
