@@ -303,6 +303,10 @@ class _Sync:
             with transaction.atomic():
                 chunk = models[start : start + MODEL_CHUNK]
                 applier.new_models([(artifact, {**default, **update}) for _, artifact, _, update in chunk])
+        tagged: dict[str, list[reading.GtoVersion]] = {}
+        for slug, gv in new:
+            tagged.setdefault(slug, []).append(gv)
+        registrations = []  # (model, version, where, commit, fields) of every new version, model after model
         for slug, artifact, decl, update in models:
             model = applier.model(
                 artifact, where=f"tags of {artifact}", commit=None,
@@ -314,16 +318,17 @@ class _Sync:
                 applier.deprecate(model, f"tag {artifact}@deprecated")
             elif slug in state.revived:  # as GTO: a version registered (or any tag) since the deprecation revives it
                 applier.undeprecate(model, f"tags of {artifact}")
-            tagged = [gv for new_slug, gv in new if new_slug == slug]
-            for start in range(0, len(tagged), CHUNK):
-                # A first sync registers thousands of versions: one bulk write and one commit per chunk, which locks
-                # the model and the audit chain once (a bad version is then retried, and reported, alone).
-                with transaction.atomic():
-                    chunk = tagged[start : start + CHUNK]
-                    applier.new_versions(model, [self._registration(model, gv, decl, files, commits) for gv in chunk])
+            registrations += [
+                (model, *self._registration(model, gv, decl, files, commits)) for gv in tagged.get(slug, ())
+            ]
+        for start in range(0, len(registrations), CHUNK):
+            # A first sync registers thousands of versions of many models: one bulk write and one commit per chunk,
+            # which locks its models and the audit chain once (a bad version is then retried, and reported, alone).
+            with transaction.atomic():
+                applier.new_versions(registrations[start : start + CHUNK])
 
     def _registration(self, model, gv: reading.GtoVersion, decl, files: dict, commits: dict) -> tuple:
-        """(version, where, commit, fields) of a version a GTO tag registers, for Applier.new_versions()."""
+        """(version, where, commit, fields) of a version a GTO tag registers (new_versions() takes the model first)."""
         sha, slug = gv.tag.target_sha, model.slug
         fields = {
             "artifact_uri": decl.path if decl else "",
