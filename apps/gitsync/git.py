@@ -533,6 +533,16 @@ class Mirror:
         out = self._git("log", "-z", "--date-order", "--reverse", f"--format={_LOG_FORMAT}", *revs, "--", *paths).stdout
         return _parse_log(out)
 
+    def count_commits(self, branch: str, since: str | None = None) -> int:
+        """len(commits(branch, since)) without reading them: one `git rev-list --count`."""
+        head = self.head(branch)
+        if head is None:
+            raise GitError(f"branch {branch!r} does not exist in the mirror")
+        revs = [head]
+        if since is not None and self.resolve(since) is not None:
+            revs.append(f"^{_check_rev(since)}")
+        return int(self._git("rev-list", "--count", *revs, "--").stdout)
+
     def commit_info(self, shas) -> dict[str, Commit]:
         """Author, time and subject of each given commit, in one ``git log --no-walk`` call; unknown ones left out."""
         shas = list(dict.fromkeys(shas))  # tag targets from tags(): commits the mirror has

@@ -168,7 +168,7 @@ class _Sync:
         if since and not mirror.is_ancestor(since, head):
             self._history_rewritten(since, head)
         applier = Applier(repository, self.run, self.problems)
-        commits = mirror.commits(repository.branch, since)
+        commits = mirror.count_commits(repository.branch, since)
         self.state = reading.read_gto(tags, self.problems)
         self.by_commit = reading.tags_by_commit(tags)
         self._read_history(mirror, applier, since)
@@ -180,7 +180,7 @@ class _Sync:
             last_synced_commit=head, last_tags_fingerprint=fingerprint
         )
         _finish(
-            self.run, repository, status, self.problems, head_after=head, commits_read=len(commits),
+            self.run, repository, status, self.problems, head_after=head, commits_read=commits,
             created=created, updated=updated, unchanged=unchanged_count,
         )  # fmt: skip
 

@@ -76,6 +76,11 @@ def test_commits_since_a_sha_are_only_the_new_ones_oldest_first(remote, mirror):
     assert [c.sha for c in new] == [c3, c4]
     assert [c.subject for c in new] == ["three", "four"]
     assert mirror.commits("main", since=c4) == []
+    assert [mirror.count_commits("main"), mirror.count_commits("main", c2), mirror.count_commits("main", c4)] == [
+        4,
+        2,
+        0,
+    ]
     assert mirror.is_ancestor(c2, c4)
 
 
@@ -110,6 +115,7 @@ def test_force_push_is_detected(remote, mirror):
     assert mirror.is_ancestor(c1, new_head)
     # the commits not reachable from the old head: just the rewritten one
     assert [c.sha for c in mirror.commits("main", since=old_head)] == [c3]
+    assert mirror.count_commits("main", since=old_head) == 1
 
 
 def test_unknown_since_gives_full_history_and_is_not_an_ancestor(remote, mirror):
@@ -117,9 +123,12 @@ def test_unknown_since_gives_full_history_and_is_not_an_ancestor(remote, mirror)
     mirror.fetch()
     ghost = "0123456789abcdef0123456789abcdef01234567"
     assert [c.sha for c in mirror.commits("main", since=ghost)] == [c1]
+    assert mirror.count_commits("main", since=ghost) == 1
     assert mirror.is_ancestor(ghost, c1) is False
     with pytest.raises(GitError):
         mirror.commits("no-such-branch")
+    with pytest.raises(GitError):
+        mirror.count_commits("no-such-branch")
 
 
 def test_tags_lightweight_annotated_and_gto_names(remote, mirror):
