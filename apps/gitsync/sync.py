@@ -17,6 +17,7 @@ from django.utils import timezone
 from apps.accounts import credentials
 from apps.audit.actions import Action
 from apps.audit.services import record
+from apps.inventory import services as inventory_services
 
 from . import git, locks, parsers, reading
 from .applying import SYNC_ACTOR, Applier, sync_context
@@ -27,7 +28,8 @@ from .services import is_local, local_source_error
 
 logger = logging.getLogger(__name__)
 MAX_MESSAGES = 200  # per run and kind; a broken file should not make a run unreadable
-CHUNK = settings.GITSYNC_VERSIONS_PER_TRANSACTION  # versions written per transaction in a first sync
+# Versions written per transaction in a first sync; more than the inventory takes in one batch would all be refused.
+CHUNK = min(settings.GITSYNC_VERSIONS_PER_TRANSACTION, inventory_services.MAX_VERSIONS_PER_BATCH)
 MODEL_CHUNK = 500  # models likewise
 
 
