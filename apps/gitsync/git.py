@@ -630,19 +630,29 @@ class Mirror:
         """Many ``(commit, path)`` files in two Git calls: sizes first, then every blob within ``max_bytes``.
 
         Each value is the bytes, None (no such file), or a FileTooLarge to report. The commits must exist. With
-        ``links``, a path that is a symbolic link is a Symlink instead of the link's text (one more call).
+        ``links``, a path that is a symbolic link is a Symlink instead of the link's text: the sizes and modes then
+        come from the folders' trees (one more call).
         """
         wanted = list(dict.fromkeys(wanted))
         if not wanted:
             return {}
         if any(c in path for _, path in wanted for c in "\n\r\x00"):
             raise GitError("invalid path in a batch read")
-        query = "".join(f"{_check_rev(commit)}:{path}\n" for commit, path in wanted).encode()
-        checked = self._git("cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)", input=query)
         results: dict[tuple[str, str], bytes | FileTooLarge | Symlink | None] = {}
         blobs: dict[str, list[tuple[str, str]]] = {}
+        if links:
+            # The folders' trees tell the modes (links) and the blobs at once; only paths a tree cannot answer plainly
+            # ("a//b", "./a", "a/") are asked the slower way below.
+            wanted = self._read_trees(wanted, max_bytes, results, blobs)
+        asked = set(wanted)
+        query = "".join(f"{_check_rev(commit)}:{path}\n" for commit, path in wanted).encode()
+        checked = (
+            self._git("cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)", input=query).stdout
+            if wanted
+            else b""
+        )
         # Split on newlines only: a missing path is echoed back, and may hold other line-breaking characters.
-        for key, raw in zip(wanted, checked.stdout.split(b"\n")[: len(wanted)], strict=True):
+        for key, raw in zip(wanted, checked.split(b"\n")[: len(wanted)], strict=True):
             fields = raw.split(b" ")
             if len(fields) != 3 or fields[1] != b"blob" or not fields[2].isdigit():
                 results[key] = None  # missing, or a directory / submodule
@@ -650,8 +660,9 @@ class Mirror:
                 results[key] = FileTooLarge(key[1], int(fields[2]), max_bytes)
             else:
                 blobs.setdefault(fields[0].decode(), []).append(key)
-        if links:
-            for key in self._symlinks([key for keys in blobs.values() for key in keys]):
+        unchecked = [key for keys in blobs.values() for key in keys if key in asked] if links else []
+        if unchecked:
+            for key in self._symlinks(unchecked):
                 results[key] = Symlink(key[1])
                 for keys in blobs.values():
                     if key in keys:
@@ -668,6 +679,59 @@ class Mirror:
                 for key in keys:
                     results[key] = content
         return results
+
+    def _read_trees(self, wanted, max_bytes: int, results: dict, blobs: dict) -> list[tuple[str, str]]:
+        """read_files(links=True) through the folders' tree objects, two calls whatever the number of files: each
+        folder's tree (entries' modes and blob ids), then the sizes of the distinct blobs. Fills `results` (missing,
+        too large, links) and `blobs` (blob id → keys to read) as read_files does; returns the keys it leaves to it."""
+        folders: dict[tuple[str, str], list[tuple[bytes, tuple[str, str]]]] = {}
+        rest = []
+        for commit, path in wanted:
+            directory, _, name = path.rpartition("/")
+            if not name or path.startswith("/") or any(part in ("", ".", "..") for part in path.split("/")):
+                rest.append((commit, path))
+                continue
+            folders.setdefault((_check_rev(commit), directory), []).append((name.encode(), (commit, path)))
+        if not folders:
+            return rest
+        query = "".join(
+            f"{commit}:{directory}\n" if directory else f"{commit}^{{tree}}\n" for commit, directory in folders
+        )
+        out = self._git("cat-file", "--batch", input=query.encode()).stdout
+        entries: dict[str, list[tuple[tuple[str, str], bytes]]] = {}  # blob id → (key, mode)
+        position = 0
+        for names in folders.values():
+            header_end = out.index(b"\n", position)
+            header = out[position:header_end].split(b" ")
+            position = header_end + 1
+            tree = {}
+            if header[-1].isdigit():  # else "<query> missing": a header line and nothing else
+                size = int(header[-1])
+                body, position = out[position : position + size], position + size + 1
+                if header[1] == b"tree":
+                    tree = _tree_entries(body, id_bytes=len(header[0]) // 2)
+            for name, key in names:
+                if name in tree:  # what it is, the object's type says below (a tree or a submodule is no file)
+                    mode, oid = tree[name]
+                    entries.setdefault(oid, []).append((key, mode))
+                else:
+                    results[key] = None
+        if not entries:
+            return rest
+        query = "".join(f"{oid}\n" for oid in entries).encode()
+        checked = self._git("cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)", input=query).stdout
+        for (oid, keys), raw in zip(entries.items(), checked.split(b"\n")[: len(entries)], strict=True):
+            fields = raw.split(b" ")
+            for key, mode in keys:
+                if len(fields) != 3 or fields[1] != b"blob" or not fields[2].isdigit():
+                    results[key] = None  # a folder, a submodule, or a missing object a hand-made tree names
+                elif int(fields[2]) > max_bytes:
+                    results[key] = FileTooLarge(key[1], int(fields[2]), max_bytes)
+                elif mode == b"120000":
+                    results[key] = Symlink(key[1])
+                else:
+                    blobs.setdefault(oid, []).append(key)
+        return rest
 
     def _symlinks(self, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which ``(commit, path)`` name a symbolic link (mode 120000): Git reads a link as a blob holding its target,
@@ -724,6 +788,20 @@ def _ref_digest(refs: list[tuple[bytes, bytes]]) -> str:
     for refname, objectname in sorted(refs):
         digest.update(b"%s\0%s\0" % (refname, objectname))
     return digest.hexdigest()
+
+
+def _tree_entries(tree: bytes, id_bytes: int) -> dict[bytes, tuple[bytes, str]]:
+    """Entry name → (mode, object id in hex) of a raw tree object, the first of a name as Git finds it; stops at
+    anything malformed (see _tree_modes)."""
+    entries, position = {}, 0
+    while position < len(tree):
+        space = tree.find(b" ", position)
+        end = tree.find(b"\x00", space + 1)
+        if space < 0 or end < 0 or end + 1 + id_bytes > len(tree):
+            break
+        entries.setdefault(tree[space + 1 : end], (tree[position:space], tree[end + 1 : end + 1 + id_bytes].hex()))
+        position = end + 1 + id_bytes
+    return entries
 
 
 def _tree_modes(tree: bytes, id_bytes: int) -> dict[bytes, bytes]:

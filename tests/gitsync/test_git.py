@@ -508,6 +508,33 @@ def test_symbolic_links_are_told_apart_when_asked(remote, mirror):
     }
 
 
+def test_reading_through_the_folders_trees_answers_as_asking_path_by_path(remote, mirror):
+    (remote.path / "models" / "churn" / "deep").mkdir(parents=True)
+    files = {"top.md": "top\n", "models/churn/MLmodel": "flavors: {}\n", "models/churn/README.md": "x" * 50,
+             "models/churn/deep/card.md": "# deep\n", "models/other.md": "other\n"}  # fmt: skip
+    first = remote.commit("files", files)
+    (remote.path / "models" / "churn" / "link.md").symlink_to("README.md")
+    second = remote.commit("a link and a change", {"models/churn/MLmodel": "flavors: {a: 1}\n"})
+    mirror.fetch()
+    paths = [*files, "models/churn/link.md", "models/churn", "models/churn/nope", "nope/x.md", "models//other.md",
+             "models/churn/", "/top.md"]  # fmt: skip
+    wanted = [(sha, path) for sha in (first, second) for path in paths]
+
+    plain, through_trees = mirror.read_files(wanted, 20), mirror.read_files(wanted, 20, links=True)
+
+    def seen(read):  # a FileTooLarge is an exception: compared by what it says
+        return {key: str(value) if isinstance(value, FileTooLarge) else value for key, value in read.items()}
+
+    links = {key for key, value in through_trees.items() if isinstance(value, Symlink)}
+    assert links == {(second, "models/churn/link.md")}
+    assert seen({key: value for key, value in through_trees.items() if key not in links}) == seen(
+        {key: value for key, value in plain.items() if key not in links}
+    )
+    assert through_trees[(second, "models/churn/MLmodel")] == b"flavors: {a: 1}\n"
+    assert through_trees[(first, "models/churn/README.md")].size == 50  # over the 20 bytes asked for
+    assert through_trees[(first, "models/churn")] is None  # a folder is no file
+
+
 def test_tags_on_trees_and_blobs_are_named_when_asked(remote, mirror):
     remote.commit("one")
     remote.git("tag", "on-blob", remote.git("rev-parse", "HEAD:file1.txt"))
