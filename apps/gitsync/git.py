@@ -10,7 +10,8 @@ which sets a timeout, kills the whole process group on expiry, and turns failure
 Mirror layout: a bare repository (``Mirror.path``) with ``remote.origin`` fetching ``+refs/heads/*`` and
 ``+refs/tags/*`` onto the same names, so ``refs/heads/<branch>`` and ``refs/tags/<tag>`` in the mirror are
 exactly the remote's after :meth:`Mirror.fetch` (``--prune --prune-tags --force``: deleted branches and tags
-disappear, rewritten branches and moved tags are overwritten; the caller compares with what it stored).
+disappear, rewritten branches and moved tags are overwritten; the caller compares with what it stored). The first
+fetch into an empty mirror is a ``git clone --bare`` of those same refs, swapped in for it (it packs every ref at once).
 
 Credentials: never on the command line and never in the repository config. A ``credential`` (a token or
 password the caller resolved from an environment variable or file) is handed to Git through the
