@@ -293,7 +293,7 @@ class Calls:
             finally:
                 self.git += 1
                 self.git_seconds += time.perf_counter() - started
-                self.fetch_seconds += time.perf_counter() - started if "fetch" in args else 0.0
+                self.fetch_seconds += time.perf_counter() - started if {"fetch", "clone"} & set(args) else 0.0
 
         git._run = timed_run
         try:
@@ -318,7 +318,7 @@ def timed_sync(repository_id: int, profile: bool = False) -> tuple[float, object
         print(f"sync failed: {run and run.errors}", file=sys.stderr)
         sys.exit(1)
     if profile:
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+        pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_PROFILE_SORT", "cumulative")).print_stats(30)
     return seconds, run, calls
 
 

@@ -316,8 +316,9 @@ GITSYNC_MIRROR_DIR = Path(env_str("GITSYNC_MIRROR_DIR", str(VAR_DIR / "git-mirro
 GITSYNC_MAX_FILE_BYTES = env_int("GITSYNC_MAX_FILE_BYTES", 1_048_576)
 GITSYNC_INTERVAL_SECONDS = env_int("GITSYNC_INTERVAL_SECONDS", 900)
 GITSYNC_LEASE_SECONDS = env_int("GITSYNC_LEASE_SECONDS", 900)
-# A first sync writes new versions in bulk, this many a transaction (each one model lock and one audit append).
-GITSYNC_VERSIONS_PER_TRANSACTION = env_int("GITSYNC_VERSIONS_PER_TRANSACTION", 50)
+# A first sync writes new versions in bulk, of many models at once, this many a transaction: each transaction locks
+# its models and appends to the audit chain once (at most 1,000, the inventory's batch limit).
+GITSYNC_VERSIONS_PER_TRANSACTION = env_int("GITSYNC_VERSIONS_PER_TRANSACTION", 500)
 # Local repositories (file:// or a server path) read the server's own disk: off unless an operator turns them on,
 # and then only portal admins may register one (`make run` turns it on for the demo repository).
 GITSYNC_ALLOW_LOCAL = env_bool("GITSYNC_ALLOW_LOCAL", False)

@@ -217,15 +217,15 @@ class Applier:
         if key not in self.created:
             self.updated.add(key)
 
-    def new_versions(self, model, items: list[tuple]) -> None:
-        """Register new versions of `model` in one bulk write: `items` are (version, where, commit, fields) as for
-        version(). The model is locked once and the audit chain appended once, each version still its own
-        `version.created` event naming its commit. When the service refuses the batch, the versions it named go one
-        by one through version(), which reports each refusal as before, and the others are written in bulk again;
-        when it names none (a value the database refused), all go one by one."""
+    def new_versions(self, items: list[tuple]) -> None:
+        """Register new versions, of any number of models, in one bulk write: `items` are (model, version, where,
+        commit, fields), as for version(). Their models are locked together and the audit chain appended once, each
+        version still its own `version.created` event naming its commit. When the service refuses the batch, the
+        versions it named go one by one through version(), which reports each refusal as before, and the others are
+        written in bulk again; when it names none (a value the database refused), all go one by one."""
         bulk, alone, keys = [], [], set()
         for item in items:
-            version, _, commit, fields = item
+            model, version, _, commit, fields = item
             key = (model.pk, version)
             if key in self.versions or key in keys or commit is None or _json_error(fields):
                 alone.append(item)  # version() updates, skips or reports it, exactly as it always did
@@ -233,29 +233,32 @@ class Applier:
             keys.add(key)
             bulk.append(item)
         for _ in range(2):
-            refused = self._create(model, bulk) if bulk else None
+            refused = self._create(bulk) if bulk else None
             if refused is None:
                 bulk = []
                 break
             named = refused if len(refused) < len(bulk) else set()
             alone += [item for i, item in enumerate(bulk) if i in named or not named]
             bulk = [item for i, item in enumerate(bulk) if named and i not in named]
-        for version, where, commit, fields in alone + bulk:
+        for model, version, where, commit, fields in alone + bulk:
             self.version(model, version, where=where, commit=commit, fields=fields)
 
-    def _create(self, model, items: list[tuple]) -> set[int] | None:
+    def _create(self, items: list[tuple]) -> set[int] | None:
         """Create `items` in one call of the bulk service: None when done, else the positions it refused (an empty
         set when it named none)."""
-        entries = [{"version": version, **self._created(commit), **fields} for version, _, commit, fields in items]
+        pairs = [
+            (model, {"version": version, **self._created(commit), **fields})
+            for model, version, _, commit, fields in items
+        ]
         try:
             with self._context(None):
-                created = inventory.model_versions_create_bulk(
-                    actor=SYNC_ACTOR, model=model, versions=entries, source=Source.GIT,
-                    contexts=[{"commit": commit.sha} for _, _, commit, _ in items],
+                created = inventory.model_versions_create_bulk_across(
+                    actor=SYNC_ACTOR, versions=pairs, source=Source.GIT,
+                    contexts=[{"commit": commit.sha} for _, _, _, commit, _ in items],
                 )  # fmt: skip
         except _REFUSED as exc:
             return _positions(exc) if isinstance(exc, ValidationError) else set()
-        for (version, *_), new in zip(items, created, strict=True):
+        for (model, version, *_), new in zip(items, created, strict=True):
             key = (model.pk, version)
             self.seen.add(key)
             self.created.add(key)

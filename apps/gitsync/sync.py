@@ -17,6 +17,7 @@ from django.utils import timezone
 from apps.accounts import credentials
 from apps.audit.actions import Action
 from apps.audit.services import record
+from apps.inventory import services as inventory_services
 
 from . import git, locks, parsers, reading
 from .applying import SYNC_ACTOR, Applier, sync_context
@@ -27,7 +28,8 @@ from .services import is_local, local_source_error
 
 logger = logging.getLogger(__name__)
 MAX_MESSAGES = 200  # per run and kind; a broken file should not make a run unreadable
-CHUNK = settings.GITSYNC_VERSIONS_PER_TRANSACTION  # versions written per transaction in a first sync
+# Versions written per transaction in a first sync; more than the inventory takes in one batch would all be refused.
+CHUNK = min(settings.GITSYNC_VERSIONS_PER_TRANSACTION, inventory_services.MAX_VERSIONS_PER_BATCH)
 MODEL_CHUNK = 500  # models likewise
 
 
@@ -168,7 +170,7 @@ class _Sync:
         if since and not mirror.is_ancestor(since, head):
             self._history_rewritten(since, head)
         applier = Applier(repository, self.run, self.problems)
-        commits = mirror.commits(repository.branch, since)
+        commits = mirror.count_commits(repository.branch, since)
         self.state = reading.read_gto(tags, self.problems)
         self.by_commit = reading.tags_by_commit(tags)
         self._read_history(mirror, applier, since)
@@ -180,7 +182,7 @@ class _Sync:
             last_synced_commit=head, last_tags_fingerprint=fingerprint
         )
         _finish(
-            self.run, repository, status, self.problems, head_after=head, commits_read=len(commits),
+            self.run, repository, status, self.problems, head_after=head, commits_read=commits,
             created=created, updated=updated, unchanged=unchanged_count,
         )  # fmt: skip
 
@@ -303,6 +305,10 @@ class _Sync:
             with transaction.atomic():
                 chunk = models[start : start + MODEL_CHUNK]
                 applier.new_models([(artifact, {**default, **update}) for _, artifact, _, update in chunk])
+        tagged: dict[str, list[reading.GtoVersion]] = {}
+        for slug, gv in new:
+            tagged.setdefault(slug, []).append(gv)
+        registrations = []  # (model, version, where, commit, fields) of every new version, model after model
         for slug, artifact, decl, update in models:
             model = applier.model(
                 artifact, where=f"tags of {artifact}", commit=None,
@@ -314,16 +320,17 @@ class _Sync:
                 applier.deprecate(model, f"tag {artifact}@deprecated")
             elif slug in state.revived:  # as GTO: a version registered (or any tag) since the deprecation revives it
                 applier.undeprecate(model, f"tags of {artifact}")
-            tagged = [gv for new_slug, gv in new if new_slug == slug]
-            for start in range(0, len(tagged), CHUNK):
-                # A first sync registers thousands of versions: one bulk write and one commit per chunk, which locks
-                # the model and the audit chain once (a bad version is then retried, and reported, alone).
-                with transaction.atomic():
-                    chunk = tagged[start : start + CHUNK]
-                    applier.new_versions(model, [self._registration(model, gv, decl, files, commits) for gv in chunk])
+            registrations += [
+                (model, *self._registration(model, gv, decl, files, commits)) for gv in tagged.get(slug, ())
+            ]
+        for start in range(0, len(registrations), CHUNK):
+            # A first sync registers thousands of versions of many models: one bulk write and one commit per chunk,
+            # which locks its models and the audit chain once (a bad version is then retried, and reported, alone).
+            with transaction.atomic():
+                applier.new_versions(registrations[start : start + CHUNK])
 
     def _registration(self, model, gv: reading.GtoVersion, decl, files: dict, commits: dict) -> tuple:
-        """(version, where, commit, fields) of a version a GTO tag registers, for Applier.new_versions()."""
+        """(version, where, commit, fields) of a version a GTO tag registers (new_versions() takes the model first)."""
         sha, slug = gv.tag.target_sha, model.slug
         fields = {
             "artifact_uri": decl.path if decl else "",

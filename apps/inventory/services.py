@@ -2,7 +2,7 @@
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils.text import slugify
 
 from apps.accounts import permissions
@@ -328,46 +328,51 @@ def _clean_version(version: ModelVersion, actor: Actor) -> None:
 MAX_VERSIONS_PER_BATCH = 1000
 
 
-def _lock_for_new_versions(actor: Actor, model: RegisteredModel) -> RegisteredModel:
-    """The model, locked so its versions are added by one writer at a time, once the actor may add them."""
-    model = RegisteredModel.objects.select_for_update().select_related("team").get(pk=model.pk)
-    permissions.require_actor(actor, permissions.CHANGE, model, f"You may not add versions to {model.name}.")
-    return model
+def _lock_for_new_versions(actor: Actor, models) -> dict[int, RegisteredModel]:
+    """The models by pk, locked so each one's versions are added by one writer at a time, once the actor may add them:
+    one SELECT ... FOR UPDATE in pk order, so two writers locking overlapping sets cannot deadlock."""
+    pks = sorted({model.pk for model in models})
+    locked = RegisteredModel.objects.select_for_update().select_related("team").filter(pk__in=pks).order_by("pk")
+    found = {model.pk: model for model in locked}
+    missing = [pk for pk in pks if pk not in found]
+    if missing:
+        raise RegisteredModel.DoesNotExist(f"RegisteredModel matching query does not exist (pk {missing[0]}).")
+    for model in found.values():
+        permissions.require_actor(actor, permissions.CHANGE, model, f"You may not add versions to {model.name}.")
+    return found
 
 
-def _new_versions(*, actor: Actor, model: RegisteredModel, source: str, entries) -> list[ModelVersion]:
-    """Unsaved versions of `model` as the actor makes them, one per entry (its `version` and VERSION_FIELDS)."""
-    unknown = {key for entry in entries for key in entry} - {"version", *VERSION_FIELDS}
+def _new_versions(*, actor: Actor, source: str, pairs) -> list[ModelVersion]:
+    """Unsaved versions as the actor makes them: one per (model, entry), the entry its `version` and VERSION_FIELDS."""
+    unknown = {key for _, entry in pairs for key in entry} - {"version", *VERSION_FIELDS}
     if unknown:
         raise ValidationError(f"Unknown version fields: {', '.join(sorted(unknown))}.")
     return [
         ModelVersion(model=model, source=source, created_by=actor.user,
                      **{**entry, "version": (entry.get("version") or "").strip()})
-        for entry in entries
+        for model, entry in pairs
     ]  # fmt: skip
 
 
-def _batch_errors(model: RegisteredModel, versions: list[ModelVersion], actor: Actor) -> dict[int, dict]:
-    """{position: {field: messages}} for the new versions of the locked model that may not be added: a version
-    string used before (by the model, or earlier in the batch), a bad field or parent. Queries: two, whatever the
-    number of versions."""
+def _batch_errors(versions: list[ModelVersion], actor: Actor) -> dict[int, dict]:
+    """{position: {field: messages}} for the new versions of the locked models that may not be added: a version
+    string used before (by its model, or earlier in the batch), a bad field or parent. Queries: two, whatever the
+    number of versions and models."""
     taken = set(
-        ModelVersion.objects.filter(model=model, version__in={v.version for v in versions}).values_list(
-            "version", flat=True
-        )
+        ModelVersion.objects.filter(model__in={v.model_id for v in versions}, version__in={v.version for v in versions})
+        .order_by()  # the default ordering would join the models' table for nothing
+        .values_list("model_id", "version")
     )
     visible, first = _visible_parents(versions, actor), {}
     problems = {}
     for index, version in enumerate(versions):
-        errors = {}
+        errors, key = {}, (version.model_id, version.version)
         # Named first, and in the version's own terms: full_clean's generic unique message would not name it.
-        if version.version in taken:
-            errors["version"] = [f"{model.name} already has a version {version.version}."]
-        elif version.version in first:
-            errors["version"] = [
-                f"Version {version.version} is already in this batch, at versions[{first[version.version]}]."
-            ]
-        first.setdefault(version.version, index)
+        if key in taken:
+            errors["version"] = [f"{version.model.name} already has a version {version.version}."]
+        elif key in first:
+            errors["version"] = [f"Version {version.version} is already in this batch, at versions[{first[key]}]."]
+        first.setdefault(key, index)
         for field, messages in _version_errors(version, actor, visible).items():
             errors.setdefault(field, []).extend(messages)
         if errors:
@@ -383,14 +388,13 @@ def _created_changes(version: ModelVersion) -> dict:
     return {key: [None, value] for key, value in snapshot.items() if value not in (None, "", [], {}, False)}
 
 
-def _add_versions(
-    *, actor: Actor, model: RegisteredModel, source: str, entries, name, contexts=None
-) -> list[ModelVersion]:
-    """Every entry checked, then all inserted in one statement with a `version.created` event each (one append to
-    the audit chain); nothing written if any entry is bad. `name(position, field)` names an error's field, and
-    `contexts` (one dict per entry, or None) add to each event's context."""
-    versions = _new_versions(actor=actor, model=model, source=source, entries=entries)
-    problems = _batch_errors(model, versions, actor)
+def _add_versions(*, actor: Actor, pairs, source: str, name, contexts=None) -> list[ModelVersion]:
+    """Every (locked model, entry) checked, then all inserted in one statement with a `version.created` event each (one
+    append to the audit chain) and each model's stored count and latest version moved in one more; nothing written if
+    any entry is bad. `name(position, field)` names an error's field, and `contexts` (one dict per entry, or None)
+    add to each event's context."""
+    versions = _new_versions(actor=actor, source=source, pairs=pairs)
+    problems = _batch_errors(versions, actor)
     if problems:
         raise ValidationError(
             {name(index, field): messages for index, errors in problems.items() for field, messages in errors.items()}
@@ -405,16 +409,19 @@ def _add_versions(
             for v, extra in zip(versions, extras, strict=True)
         ]
     )
-    # The lists read the count and the latest version from the model row: kept here, under the model's lock.
-    latest = versions[-1]  # created last, so the newest (created_at is stamped in order)
-    RegisteredModel.objects.filter(pk=model.pk).update(
-        updated_at=latest.created_at,
-        version_count=F("version_count") + len(versions),
-        latest_version=latest,
-        latest_version_at=latest.created_at,
-    )
-    model.version_count += len(versions)
-    model.latest_version, model.latest_version_at = latest, latest.created_at
+    # The lists read the count and the latest version from the model row: kept here, under the models' locks (so the
+    # counts read with the lock are current). Each model's newest is the last of its versions created.
+    latest = {}
+    for version in versions:
+        model = version.model
+        model.version_count += 1
+        latest[model.pk] = version
+    for version in latest.values():
+        model = version.model
+        model.latest_version = version
+        model.latest_version_at = model.updated_at = version.created_at
+    fields = ["updated_at", "version_count", "latest_version", "latest_version_at"]
+    RegisteredModel.objects.bulk_update([version.model for version in latest.values()], fields)
     return versions
 
 
@@ -423,15 +430,23 @@ def model_version_create(
     *, actor: Actor, model: RegisteredModel, version: str, source: str = Source.MANUAL, **fields
 ) -> ModelVersion:
     """Add a version to a model; a version string is used once per model."""
-    model = _lock_for_new_versions(actor, model)
+    model = _lock_for_new_versions(actor, [model])[model.pk]
     entry = {"version": version, **fields}
-    [created] = _add_versions(actor=actor, model=model, source=source, entries=[entry], name=lambda _, field: field)
+    [created] = _add_versions(actor=actor, pairs=[(model, entry)], source=source, name=lambda _, field: field)
     return created
 
 
 def _entry_field(index: int, field: str) -> str:
     """An error's key in a batch: `versions[3].artifact_digest`, or `versions[3]` for the entry as a whole."""
     return f"versions[{index}]" if field == NON_FIELD_ERRORS else f"versions[{index}].{field}"
+
+
+def _check_batch_size(count: int) -> None:
+    if count > MAX_VERSIONS_PER_BATCH:
+        raise ValidationError(
+            {"versions": [f"At most {MAX_VERSIONS_PER_BATCH:,} versions in one batch, not {count:,}: "
+                          "send them in several."]}
+        )  # fmt: skip
 
 
 @transaction.atomic
@@ -442,15 +457,25 @@ def model_versions_create_bulk(
     `version` and VERSION_FIELDS, and each version created is its own `version.created` event (with its entry's dict
     from `contexts` in the event's context, for a Git sync's commits). A bad entry refuses the batch with errors
     keyed `versions[<position>].<field>`. A fixed number of queries, whatever the number."""
-    model = _lock_for_new_versions(actor, model)
-    if len(versions) > MAX_VERSIONS_PER_BATCH:
-        raise ValidationError(
-            {"versions": [f"At most {MAX_VERSIONS_PER_BATCH:,} versions in one batch, not {len(versions):,}: "
-                          "send them in several."]}
-        )  # fmt: skip
+    model = _lock_for_new_versions(actor, [model])[model.pk]
+    _check_batch_size(len(versions))
     return _add_versions(
-        actor=actor, model=model, source=source, entries=versions, name=_entry_field, contexts=contexts
+        actor=actor, pairs=[(model, entry) for entry in versions], source=source, name=_entry_field, contexts=contexts
     )
+
+
+@transaction.atomic
+def model_versions_create_bulk_across(
+    *, actor: Actor, versions: list[tuple[RegisteredModel, dict]], source: str = Source.MANUAL, contexts=None
+) -> list[ModelVersion]:
+    """model_versions_create_bulk for the versions of many models at once: `versions` are (model, entry) pairs. The
+    models are locked together, in pk order; the versions go in one INSERT and their events in one append to the
+    audit chain, each still its own `version.created` event naming its model; errors are keyed by position in
+    `versions`. A fixed number of queries, whatever the number of versions and models (for a Git sync's first run)."""
+    _check_batch_size(len(versions))
+    locked = _lock_for_new_versions(actor, [model for model, _ in versions])
+    pairs = [(locked[model.pk], entry) for model, entry in versions]
+    return _add_versions(actor=actor, pairs=pairs, source=source, name=_entry_field, contexts=contexts)
 
 
 @transaction.atomic

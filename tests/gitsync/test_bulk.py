@@ -81,12 +81,15 @@ def test_a_first_sync_makes_as_many_queries_for_forty_versions_as_for_ten(cast, 
     ten = first_and_noop_queries(cast, tmp_path, 10)
     forty = first_and_noop_queries(cast, tmp_path, 40)
 
+    assert CHUNK >= 40
     assert forty == ten  # first sync and no-op alike; both are within one chunk of CHUNK versions
     assert ten[1] <= 10
 
 
-def test_each_further_chunk_of_versions_costs_the_same_few_queries(cast, tmp_path):
-    sizes = (CHUNK - 5, 2 * CHUNK - 5, 3 * CHUNK - 5)  # one, two and three chunks
+def test_each_further_chunk_of_versions_costs_the_same_few_queries(cast, tmp_path, monkeypatch):
+    chunk = 40  # smaller than the default, for a quicker test
+    monkeypatch.setattr("apps.gitsync.sync.CHUNK", chunk)
+    sizes = (chunk - 5, 2 * chunk - 5, 3 * chunk - 5)  # one, two and three chunks
     counts = []
     for size in sizes:
         remote = gto_remote(tmp_path / f"r{size}", size, artifact=f"churn-{size}")
@@ -94,7 +97,39 @@ def test_each_further_chunk_of_versions_costs_the_same_few_queries(cast, tmp_pat
 
     per_chunk = counts[1] - counts[0]
     assert counts[2] - counts[1] == per_chunk
-    assert per_chunk <= 12  # lock the model, check, insert the versions, append their events: not per version
+    assert per_chunk <= 12  # lock the models, check, insert the versions, append their events: not per version
+
+
+# A first sync within one chunk, in the test's transaction: set up the run (5), load the repository's models (1),
+# register the new models in one bulk write (12 with their audit append and savepoints), their versions in another
+# (11: lock the models, versions taken, INSERT, the chain head, the events, the head's and the models' UPDATEs, and
+# savepoints), the tags it saw (2) and the run's end (5).
+FIRST_SYNC_QUERIES = 36
+
+
+def test_a_first_sync_writes_the_versions_of_many_models_in_the_queries_of_one(cast, tmp_path, monkeypatch):
+    monkeypatch.setattr("apps.gitsync.sync.CHUNK", 50)
+    counts = []
+    for artifacts in (2, 12):
+        remote = gto_remote(tmp_path / f"r{artifacts}", 48, artifact=f"fleet{artifacts}", artifacts=artifacts)
+        run, queries = counted_sync(make_repository(cast, remote, name=f"fleet {artifacts}"))
+        assert run.created == 48
+        assert ModelVersion.objects.filter(model__name__startswith=f"fleet{artifacts}-").count() == 48
+        counts.append(queries)
+
+    assert counts == [FIRST_SYNC_QUERIES, FIRST_SYNC_QUERIES]
+
+
+def test_a_chunk_of_versions_costs_the_same_few_queries_however_many_models_it_spans(cast, tmp_path, monkeypatch):
+    monkeypatch.setattr("apps.gitsync.sync.CHUNK", 8)
+    counts = []
+    for artifacts in (2, 12):
+        remote = gto_remote(tmp_path / f"r{artifacts}", 48, artifact=f"fleet{artifacts}", artifacts=artifacts)
+        run, queries = counted_sync(make_repository(cast, remote, name=f"fleet {artifacts}"))
+        assert run.created == 48
+        counts.append(queries)
+
+    assert counts == [FIRST_SYNC_QUERIES + 5 * 11] * 2  # six chunks of eight versions, each 11 queries
 
 
 def test_every_version_of_a_bulk_sync_has_its_own_event_naming_its_commit_on_a_valid_chain(cast, tmp_path):
@@ -125,9 +160,9 @@ def test_every_version_of_a_bulk_sync_has_its_own_event_naming_its_commit_on_a_v
     assert verify_chain().ok
 
 
-def one_by_one(self, model, items):
+def one_by_one(self, items):
     """The sync's registration before the bulk path: one service call, one transaction, per version."""
-    for version, where, commit, fields in items:
+    for model, version, where, commit, fields in items:
         self.version(model, version, where=where, commit=commit, fields=fields)
 
 

@@ -76,6 +76,11 @@ def test_commits_since_a_sha_are_only_the_new_ones_oldest_first(remote, mirror):
     assert [c.sha for c in new] == [c3, c4]
     assert [c.subject for c in new] == ["three", "four"]
     assert mirror.commits("main", since=c4) == []
+    assert [mirror.count_commits("main"), mirror.count_commits("main", c2), mirror.count_commits("main", c4)] == [
+        4,
+        2,
+        0,
+    ]
     assert mirror.is_ancestor(c2, c4)
 
 
@@ -110,6 +115,7 @@ def test_force_push_is_detected(remote, mirror):
     assert mirror.is_ancestor(c1, new_head)
     # the commits not reachable from the old head: just the rewritten one
     assert [c.sha for c in mirror.commits("main", since=old_head)] == [c3]
+    assert mirror.count_commits("main", since=old_head) == 1
 
 
 def test_unknown_since_gives_full_history_and_is_not_an_ancestor(remote, mirror):
@@ -117,9 +123,12 @@ def test_unknown_since_gives_full_history_and_is_not_an_ancestor(remote, mirror)
     mirror.fetch()
     ghost = "0123456789abcdef0123456789abcdef01234567"
     assert [c.sha for c in mirror.commits("main", since=ghost)] == [c1]
+    assert mirror.count_commits("main", since=ghost) == 1
     assert mirror.is_ancestor(ghost, c1) is False
     with pytest.raises(GitError):
         mirror.commits("no-such-branch")
+    with pytest.raises(GitError):
+        mirror.count_commits("no-such-branch")
 
 
 def test_tags_lightweight_annotated_and_gto_names(remote, mirror):
@@ -166,6 +175,43 @@ def test_a_moved_or_deleted_tag_follows_the_remote(remote, mirror):
     remote.git("tag", "v1", c2)
     mirror.fetch()
     assert {t.name: t.target_sha for t in mirror.tags()} == {"v1": c2}
+
+
+def test_the_first_fetch_brings_every_branch_and_tag_packed_and_later_fetches_follow_the_remote(
+    tmp_path, remote, mirror
+):
+    c1 = remote.commit("one")
+    remote.git("branch", "side")
+    remote.git("update-ref", "refs/pull/1/head", c1)  # a host's own refs are not mirrored
+    for n in range(30):
+        remote.tag(f"churn@v1.0.{n}", c1)
+    mirror.fetch()
+
+    assert mirror.head("main") == mirror.head("side") == c1
+    assert len(mirror.tags()) == 30
+    assert mirror._git("for-each-ref", "--format=%(refname)", "refs/pull").stdout == b""
+    assert not list((mirror.path / "refs" / "tags").iterdir())  # all in packed-refs, none a file of its own
+    assert mirror._git("config", "--get-all", "remote.origin.fetch").stdout.decode().split() == [
+        "+refs/heads/*:refs/heads/*",
+        "+refs/tags/*:refs/tags/*",
+    ]
+    assert sorted(path.name for path in mirror.path.parent.iterdir()) == ["remote.git"]  # no scratch clone left
+    c2 = remote.commit("two")
+    remote.git("tag", "-d", "churn@v1.0.0")
+    remote.tag("churn@v2.0.0", c2)
+    mirror.fetch()
+    assert mirror.head("main") == c2
+    assert {tag.name for tag in mirror.tags()} == {f"churn@v1.0.{n}" for n in range(1, 30)} | {"churn@v2.0.0"}
+
+
+def test_a_failed_first_fetch_leaves_the_mirror_empty_and_nothing_behind(tmp_path):
+    mirror = Mirror(tmp_path / "mirrors" / "m.git", "file:///nonexistent")
+    mirror.ensure()
+    with pytest.raises(GitError, match="git fetch from file:///nonexistent failed"):
+        mirror.fetch(timeout=30)
+    assert mirror.exists()
+    assert mirror.branches() == []
+    assert [path.name for path in (tmp_path / "mirrors").iterdir()] == ["m.git"]
 
 
 def test_read_file_list_files_and_changed_files(remote, mirror):
@@ -460,6 +506,33 @@ def test_symbolic_links_are_told_apart_when_asked(remote, mirror):
         (sha, "top.yaml"): Symlink("top.yaml"),
         (sha, "nope/x.md"): None,
     }
+
+
+def test_reading_through_the_folders_trees_answers_as_asking_path_by_path(remote, mirror):
+    (remote.path / "models" / "churn" / "deep").mkdir(parents=True)
+    files = {"top.md": "top\n", "models/churn/MLmodel": "flavors: {}\n", "models/churn/README.md": "x" * 50,
+             "models/churn/deep/card.md": "# deep\n", "models/other.md": "other\n"}  # fmt: skip
+    first = remote.commit("files", files)
+    (remote.path / "models" / "churn" / "link.md").symlink_to("README.md")
+    second = remote.commit("a link and a change", {"models/churn/MLmodel": "flavors: {a: 1}\n"})
+    mirror.fetch()
+    paths = [*files, "models/churn/link.md", "models/churn", "models/churn/nope", "nope/x.md", "models//other.md",
+             "models/churn/", "/top.md"]  # fmt: skip
+    wanted = [(sha, path) for sha in (first, second) for path in paths]
+
+    plain, through_trees = mirror.read_files(wanted, 20), mirror.read_files(wanted, 20, links=True)
+
+    def seen(read):  # a FileTooLarge is an exception: compared by what it says
+        return {key: str(value) if isinstance(value, FileTooLarge) else value for key, value in read.items()}
+
+    links = {key for key, value in through_trees.items() if isinstance(value, Symlink)}
+    assert links == {(second, "models/churn/link.md")}
+    assert seen({key: value for key, value in through_trees.items() if key not in links}) == seen(
+        {key: value for key, value in plain.items() if key not in links}
+    )
+    assert through_trees[(second, "models/churn/MLmodel")] == b"flavors: {a: 1}\n"
+    assert through_trees[(first, "models/churn/README.md")].size == 50  # over the 20 bytes asked for
+    assert through_trees[(first, "models/churn")] is None  # a folder is no file
 
 
 def test_tags_on_trees_and_blobs_are_named_when_asked(remote, mirror):

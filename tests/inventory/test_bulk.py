@@ -268,3 +268,78 @@ def test_only_who_may_register_in_the_team_registers_models_in_bulk(cast, models
 
     assert not RegisteredModel.objects.filter(name="viewer-made").exists()
     assert trail.events() == []
+
+
+# -- the versions of many models at once (Git sync's first run) -------------------------------------------------
+
+GIT_SYNC = Actor.system("git-sync")
+
+
+def across(pairs, actor=GIT_SYNC):
+    return services.model_versions_create_bulk_across(actor=actor, versions=pairs, source="git")
+
+
+def test_versions_of_several_models_in_one_batch_are_recorded_as_adding_them_model_by_model_would(cast, models, trail):
+    batch = entries(4)
+    pairs = [(models.scorecard, batch[0]), (models.detector, batch[1]), (models.scorecard, batch[2]),
+             (models.detector, batch[3])]  # fmt: skip
+    with transaction.atomic():  # model by model, then rolled back: its events are the reference
+        for model in (models.scorecard, models.detector):
+            services.model_versions_create_bulk(
+                actor=GIT_SYNC, model=model, versions=[entry for m, entry in pairs if m == model], source="git"
+            )
+        reference = sorted((event.target_label, event.changes, event.model_id) for event in trail.events())
+        transaction.set_rollback(True)
+
+    created = across(pairs)
+
+    assert [(version.model_id, version.version) for version in created] == [
+        (model.pk, entry["version"]) for model, entry in pairs
+    ]
+    events = trail.events()
+    assert [event.target_id for event in events] == [str(version.pk) for version in created]
+    assert sorted((event.target_label, event.changes, event.model_id) for event in events) == reference
+    assert {event.team_id for event in events} == {cast.team_a.pk, cast.team_b.pk}
+    for model, before, newest in ((models.scorecard, 2, created[2]), (models.detector, 1, created[3])):
+        model.refresh_from_db()
+        assert (model.version_count, model.latest_version_id) == (before + 2, newest.pk)
+        assert model.latest_version_at == model.updated_at == newest.created_at
+    assert verify_chain().ok
+
+
+def test_a_batch_across_models_costs_the_queries_of_a_batch_of_one_model(cast, models):
+    across([(models.scorecard, {"version": "0.0.1"})])  # the process-wide caches, as in a server
+    used = []
+    for pairs in (
+        [(models.scorecard, entry) for entry in entries(4)],
+        [
+            (model, entry)
+            for model, entry in zip([models.scorecard, models.detector] * 2, entries(4, start=10), strict=True)
+        ],
+    ):
+        with CaptureQueriesContext(connection) as queries:
+            across(pairs)
+        used.append(len(queries))
+    assert used[1] == used[0] <= BULK_QUERIES  # a system principal has no role to look up
+
+
+def test_a_bad_entry_refuses_the_whole_batch_across_models_naming_its_position(cast, models, trail):
+    batch = entries(3)
+    batch[2]["version"] = "3.0.0"  # Card Fraud Detector has it; Retail Scorecard's new 3.0.0 (batch[0]) is no clash
+    pairs = [(models.scorecard, batch[0]), (models.detector, batch[1]), (models.detector, batch[2])]
+    before = counts()
+
+    with pytest.raises(ValidationError) as caught:
+        across(pairs)
+
+    assert caught.value.message_dict == {"versions[2].version": ["Card Fraud Detector already has a version 3.0.0."]}
+    assert counts() == before and trail.events() == []
+
+
+def test_who_may_not_add_versions_to_one_of_the_models_adds_none_to_any(cast, models, trail):
+    before = counts()
+
+    with pytest.raises(PermissionDenied, match="You may not add versions to Card Fraud Detector"):
+        across([(models.scorecard, entries(1)[0]), (models.detector, entries(1)[0])], actor=Actor.of(cast.dana))
+
+    assert counts() == before and trail.events() == []
