@@ -51,7 +51,7 @@ def model_list(request):
 
 @login_required
 def model_detail(request, slug):
-    model = selectors.registered_model_get(user=request.user, slug=slug)
+    model = selectors.registered_model_get(user=request.user, slug=slug, with_owners=True)
     history_page = Paginator(audit_event_list_for_model(model=model, user=request.user), HISTORY_PAGE_SIZE).get_page(
         request.GET.get("history_page")
     )

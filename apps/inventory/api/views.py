@@ -51,7 +51,11 @@ class RegisteredModelViewSet(
     pagination_class = KeysetPagination
 
     def get_queryset(self):
-        return selectors.registered_models_visible(user=self.request.user, with_owners=True)
+        return selectors.registered_models_visible(user=self.request.user)
+
+    def retrieve(self, request, *args, **kwargs):
+        model = selectors.with_owner_names([self.get_object()])[0]
+        return Response(self.get_serializer(model).data)
 
     def list(self, request, *args, **kwargs):
         pager = self.paginator
@@ -63,6 +67,7 @@ class RegisteredModelViewSet(
 
     def _render(self, model, status_code=status.HTTP_200_OK):
         model = self.get_queryset().get(pk=model.pk)  # as the list shows it: tags, owners, latest version
+        selectors.with_owner_names([model])
         headers = {}
         if status_code == status.HTTP_201_CREATED:
             headers["Location"] = reverse("inventory-api:model-detail", args=[model.slug])
