@@ -166,6 +166,17 @@ def _memberships(user) -> list[tuple[int, str, str]] | None:
     return memo[key]
 
 
+def roles_by_team(user) -> dict[int, set[str]]:
+    """team id → the roles `user` holds there (read once per web request, like has_role's answers)."""
+    rows = _memberships(user)
+    if rows is None:
+        rows = Membership.objects.filter(user=user).values_list("team_id", "role", "team__name")
+    roles: dict[int, set[str]] = {}
+    for team_id, role, _name in rows:
+        roles.setdefault(team_id, set()).add(role)
+    return roles
+
+
 def _holds_role_allowing(user, action: str, team_id=None) -> bool:
     """Does `user` hold a role allowing `action` (in team `team_id`, or in any team)? `user` is active."""
     rows = _memberships(user)

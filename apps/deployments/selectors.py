@@ -159,9 +159,10 @@ def drift_matrix(*, user, team: str | None = None, environment: str | None = Non
     return DriftMatrix(models.order_by(F("exceptional").desc(), "name", "pk"), environments)
 
 
-def model_deployments(*, model: RegisteredModel) -> list[Cell]:
-    """Where a model (the caller may already view) runs or is approved to run: one cell per such environment."""
-    environments = list(environment_list())
+def model_deployments(*, model: RegisteredModel, environments: list[Environment] | None = None) -> list[Cell]:
+    """Where a model (the caller may already view) runs or is approved to run: one cell per such environment.
+    `environments`: environment_list(), when the caller has read it already."""
+    environments = list(environment_list()) if environments is None else environments
     cells = _cells([model.pk], environments)
     return [cells[(model.pk, env.pk)] for env in environments if not cells[(model.pk, env.pk)].empty]
 

@@ -65,9 +65,16 @@ def registered_model_get(
     return get_object_or_404(qs, slug=slug)
 
 
-def model_version_list(*, model: RegisteredModel):
-    """Versions of a model the caller already may view, newest first."""
-    return model.versions.select_related("created_by", "parent__model").order_by("-created_at", "-pk")
+# What a table of versions (the model page) does not show: the long texts and the JSON it would otherwise decode.
+VERSION_DETAIL_FIELDS = ("model_card", "parameters", "training_data", "source_metadata", "artifact_uri", "git_author")
+
+
+def model_version_list(*, model: RegisteredModel, summary: bool = False):
+    """Versions of a model the caller already may view, newest first; `summary`: only what a table of them shows."""
+    versions = model.versions.order_by("-created_at", "-pk")
+    if summary:
+        return versions.defer(*VERSION_DETAIL_FIELDS)
+    return versions.select_related("created_by", "parent__model")
 
 
 def model_version_get(*, user, slug: str, version: str, action: str = permissions.VIEW) -> ModelVersion:

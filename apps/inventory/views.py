@@ -55,7 +55,7 @@ def model_detail(request, slug):
     history_page = Paginator(audit_event_list_for_model(model=model, user=request.user), HISTORY_PAGE_SIZE).get_page(
         request.GET.get("history_page")
     )
-    versions_page = Paginator(selectors.model_version_list(model=model), VERSIONS_PAGE_SIZE).get_page(
+    versions_page = Paginator(selectors.model_version_list(model=model, summary=True), VERSIONS_PAGE_SIZE).get_page(
         request.GET.get("versions_page")
     )
     return render(request, "inventory/model_detail.html", {

@@ -125,6 +125,16 @@ class ModelVersionViewSet(
             return ModelVersion.objects.none()
         return selectors.model_version_list(model=self.get_model())
 
+    def get_object(self):
+        """The version in the URL with its model, in one query: restrict() on versions is the model's rule, so a
+        model this principal may not see is a 404 here as in get_model()."""
+        version = selectors.model_version_get(
+            user=self.request.user, slug=self.kwargs["model_slug"], version=self.kwargs[self.lookup_field]
+        )
+        self._model = version.model
+        self.check_object_permissions(self.request, version)
+        return version
+
     def _render(self, version, status_code=status.HTTP_200_OK):
         version = self.get_queryset().get(pk=version.pk)
         headers = {}
