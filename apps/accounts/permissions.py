@@ -6,6 +6,8 @@ object permission granted on that very object; superusers may do everything.
 Role names are compared here and nowhere else (tests/accounts/test_permission_home.py).
 """
 
+import functools
+
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 
@@ -132,12 +134,7 @@ def _granted_ids(user, codename: str, model_class):
     100k models every list paid that scan for each user outside the owning teams."""
     from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-    direct = {
-        base: rel.related_model
-        for rel in model_class._meta.related_objects
-        for base in (UserObjectPermissionBase, GroupObjectPermissionBase)
-        if issubclass(rel.related_model, base) and rel.field.name == "content_object"
-    }
+    direct = _direct_permission_tables(model_class)
     if len(direct) < 2:  # generic object permissions only: guardian knows how to read those
         from guardian.shortcuts import get_objects_for_user
 
@@ -184,6 +181,20 @@ def _holds_role_allowing(user, action: str, team_id=None) -> bool:
         return any(role_allows([role], action) for row_team, role, _name in rows if team_id in (None, row_team))
     held = Membership.objects.filter(user=user, role__in=roles_allowing(action))
     return (held.filter(team_id=team_id) if team_id is not None else held).exists()
+
+
+@functools.cache
+def _direct_permission_tables(model_class) -> dict:
+    """guardian's base class → `model_class`'s direct object-permission table; fixed once the apps are loaded, so
+    looked up once per process rather than on every restrict()."""
+    from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+    return {
+        base: rel.related_model
+        for rel in model_class._meta.related_objects
+        for base in (UserObjectPermissionBase, GroupObjectPermissionBase)
+        if issubclass(rel.related_model, base) and rel.field.name == "content_object"
+    }
 
 
 def team_of(obj) -> Team | None:
