@@ -1,4 +1,7 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
+
+from apps.core import request_context
 
 
 class AccountsConfig(AppConfig):
@@ -12,8 +15,16 @@ class AccountsConfig(AppConfig):
         from apps.core.querysets import set_gate, set_rule
 
         from . import permissions
+        from .models import Membership
 
         set_gate(permissions.read_scope)
         # What audit asks about a reader (apps/audit/models.py): audit sits below accounts and cannot import it.
         set_rule(READABLE_TEAMS, lambda user: permissions.team_ids_with(user, permissions.VIEW_AUDIT))
         set_rule(READS_SECURITY_EVENTS, permissions.may_read_security_events)
+        # permissions keeps a user's roles for the rest of a web request: a role granted or revoked in it drops them.
+        post_save.connect(_roles_changed, sender=Membership, dispatch_uid="accounts.roles_changed.save")
+        post_delete.connect(_roles_changed, sender=Membership, dispatch_uid="accounts.roles_changed.delete")
+
+
+def _roles_changed(**_kwargs):
+    request_context.forget()

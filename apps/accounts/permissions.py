@@ -6,9 +6,12 @@ object permission granted on that very object; superusers may do everything.
 Role names are compared here and nowhere else (tests/accounts/test_permission_home.py).
 """
 
+import functools
+
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 
+from apps.core import request_context
 from apps.core.querysets import EVERYTHING, NOTHING, SCOPED
 
 from .models import Membership, Role, Team
@@ -131,12 +134,7 @@ def _granted_ids(user, codename: str, model_class):
     100k models every list paid that scan for each user outside the owning teams."""
     from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-    direct = {
-        base: rel.related_model
-        for rel in model_class._meta.related_objects
-        for base in (UserObjectPermissionBase, GroupObjectPermissionBase)
-        if issubclass(rel.related_model, base) and rel.field.name == "content_object"
-    }
+    direct = _direct_permission_tables(model_class)
     if len(direct) < 2:  # generic object permissions only: guardian knows how to read those
         from guardian.shortcuts import get_objects_for_user
 
@@ -151,6 +149,54 @@ def _granted_ids(user, codename: str, model_class):
     return [by_user.values("content_object_id"), by_group.values("content_object_id")]
 
 
+def _memberships(user) -> list[tuple[int, str, str]] | None:
+    """The user's (team id, role, team name) rows by team name, read once per web request: the navigation, the page
+    and each of its permission checks ask the same question. None outside a web request (services, tasks and
+    commands read afresh each time); a role granted or revoked during the request drops the kept rows (apps.py)."""
+    memo = request_context.memo()
+    if memo is None:
+        return None
+    key = ("memberships", user.pk)
+    if key not in memo:
+        rows = Membership.objects.filter(user=user).order_by("team__name", "role")
+        memo[key] = list(rows.values_list("team_id", "role", "team__name"))
+    return memo[key]
+
+
+def roles_by_team(user) -> dict[int, set[str]]:
+    """team id → the roles `user` holds there (read once per web request, like has_role's answers)."""
+    rows = _memberships(user)
+    if rows is None:
+        rows = Membership.objects.filter(user=user).values_list("team_id", "role", "team__name")
+    roles: dict[int, set[str]] = {}
+    for team_id, role, _name in rows:
+        roles.setdefault(team_id, set()).add(role)
+    return roles
+
+
+def _holds_role_allowing(user, action: str, team_id=None) -> bool:
+    """Does `user` hold a role allowing `action` (in team `team_id`, or in any team)? `user` is active."""
+    rows = _memberships(user)
+    if rows is not None:
+        return any(role_allows([role], action) for row_team, role, _name in rows if team_id in (None, row_team))
+    held = Membership.objects.filter(user=user, role__in=roles_allowing(action))
+    return (held.filter(team_id=team_id) if team_id is not None else held).exists()
+
+
+@functools.cache
+def _direct_permission_tables(model_class) -> dict:
+    """guardian's base class → `model_class`'s direct object-permission table; fixed once the apps are loaded, so
+    looked up once per process rather than on every restrict()."""
+    from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+    return {
+        base: rel.related_model
+        for rel in model_class._meta.related_objects
+        for base in (UserObjectPermissionBase, GroupObjectPermissionBase)
+        if issubclass(rel.related_model, base) and rel.field.name == "content_object"
+    }
+
+
 def team_of(obj) -> Team | None:
     if isinstance(obj, Team):
         return obj
@@ -163,7 +209,7 @@ def has_role(user, team, action: str) -> bool:
         return False
     if user.is_superuser:
         return True
-    return Membership.objects.filter(user=user, team_id=team.pk, role__in=roles_allowing(action)).exists()
+    return _holds_role_allowing(user, action, team.pk)
 
 
 def can(user, action: str, obj) -> bool:
@@ -240,7 +286,7 @@ def can_view_audit(user) -> bool:
     """May `user` open the audit trail (/audit/, the API's events)? What they read there, restrict() decides."""
     if not _active(user, VIEW_AUDIT):
         return False
-    return may_read_security_events(user) or team_ids_with(user, VIEW_AUDIT).exists()
+    return may_read_security_events(user) or _holds_role_allowing(user, VIEW_AUDIT)
 
 
 def may_export_audit(user) -> bool:
@@ -250,7 +296,7 @@ def may_export_audit(user) -> bool:
     """
     if not _active(user, EXPORT_AUDIT):
         return False
-    return may_read_security_events(user) or team_ids_with(user, EXPORT_AUDIT).exists()
+    return may_read_security_events(user) or _holds_role_allowing(user, EXPORT_AUDIT)
 
 
 def audit_export_team(user, filters: dict) -> int | None:
@@ -277,5 +323,9 @@ def role_summary(user) -> list[tuple[str, str]]:
     """(team name, role label) pairs for the navigation bar."""
     if not _active(user):
         return []
-    rows = Membership.objects.filter(user=user).select_related("team").order_by("team__name", "role")
-    return [(m.team.name, m.get_role_display()) for m in rows]
+    rows = _memberships(user)
+    if rows is None:
+        rows = Membership.objects.filter(user=user).order_by("team__name", "role")
+        rows = rows.values_list("team_id", "role", "team__name")
+    labels = dict(Role.choices)
+    return [(name, labels.get(role, role)) for _team, role, name in rows]

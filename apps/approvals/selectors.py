@@ -12,7 +12,6 @@ from django.db.models.functions import Lower, TruncWeek
 from django.shortcuts import get_object_or_404
 
 from apps.accounts import permissions
-from apps.accounts.models import Membership
 from apps.core import keyset
 
 from .filters import DeploymentRequestFilter
@@ -29,15 +28,22 @@ from .models import (
 
 
 def _eligible_step_q(user) -> Q:
-    """Open steps `user` may decide now, by the step's approver rule."""
-    holds_role = Membership.objects.filter(
-        user=user, team_id=OuterRef("request__version__model__team_id"), role=OuterRef("role")
-    )
-    approves_for_team = permissions.holders(permissions.APPROVE, team_id=OuterRef("team_id")).filter(user=user)
-    named = RequestStep.users.through.objects.filter(requeststep_id=OuterRef("pk"), user_id=user.pk)
-    return (Q(approver_kind=ApproverKind.ROLE) & Q(Exists(holds_role))) | (
-        Q(approver_kind=ApproverKind.TEAM) & Q(Exists(approves_for_team))) | (
-        Q(approver_kind=ApproverKind.USERS) & Q(Exists(named)))  # fmt: skip
+    """Open steps `user` (an active user) may decide now, by the step's approver rule: a role they hold in the
+    model's team, approving for the step's team, or being named. Their roles are read once (per web request, with
+    the page's other permission checks) and written into the condition, not asked again in subqueries per step."""
+    roles = permissions.roles_by_team(user)
+    teams_by_role: dict[str, list[int]] = defaultdict(list)
+    for team_id, held in roles.items():
+        for role in held:
+            teams_by_role[role].append(team_id)
+    holds_role = Q(pk__in=[])
+    for role, team_ids in sorted(teams_by_role.items()):
+        holds_role |= Q(role=role, request__version__model__team_id__in=sorted(team_ids))
+    approving = sorted(team_id for team_id, held in roles.items() if permissions.role_allows(held, permissions.APPROVE))
+    named = RequestStep.users.through.objects.filter(user_id=user.pk).values("requeststep_id")
+    return (Q(approver_kind=ApproverKind.ROLE) & holds_role) | (
+        Q(approver_kind=ApproverKind.TEAM, team_id__in=approving)) | (
+        Q(approver_kind=ApproverKind.USERS, pk__in=named))  # fmt: skip
 
 
 def waiting_for(*, user):
@@ -59,10 +65,24 @@ def waiting_count(*, user) -> int:
     return waiting_for(user=user).count() if user.is_authenticated else 0
 
 
+# What a table of requests (the request list, the inbox) does not show: the frozen policy, the subject and the checks
+# (JSON decoded per row), the justification, and the long texts of the version and model it joins.
+SUMMARY_DEFERRED = (
+    "justification", "frozen_policy", "subject", "checks",
+    "version__model_card", "version__metrics", "version__parameters", "version__training_data",
+    "version__source_metadata", "version__model__description", "version__model__intended_use",
+    "version__model__limitations",
+)  # fmt: skip
+
+
 def deployment_request_list(
-    *, user, state: str = "", requester=None, environment: str = "", model: str = "", version_id: int | None = None
-):
+    *, user, state: str = "", requester=None, environment: str = "", model: str = "", version_id: int | None = None,
+    summary: bool = False,
+):  # fmt: skip
+    """The requests `user` may see, newest first; `summary`: only what a table of them shows (SUMMARY_DEFERRED)."""
     qs = DeploymentRequest.objects.restrict(user).select_related("version__model__team", "environment", "requester")
+    if summary:
+        qs = qs.defer(*SUMMARY_DEFERRED)
     if state:
         qs = qs.filter(state=state)
     if requester is not None:
@@ -90,7 +110,8 @@ def deployment_request_page(*, user, data=None, cursor: str | None = None, per_p
     filters = deployment_request_filter(user=user, data=data)
     if not filters.is_valid():
         raise ValidationError({name: list(messages) for name, messages in filters.errors.items()})
-    return keyset.paginate(filters.qs, keys=("created_at", "pk"), descending=True, cursor=cursor, per_page=per_page)
+    rows = filters.qs.defer(*SUMMARY_DEFERRED)  # the page's table shows none of them
+    return keyset.paginate(rows, keys=("created_at", "pk"), descending=True, cursor=cursor, per_page=per_page)
 
 
 def deployment_request_get(*, user, pk: int) -> DeploymentRequest:

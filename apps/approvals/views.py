@@ -27,7 +27,7 @@ HISTORY_PAGE_SIZE = 25  # a request's audit history, newest first
 @login_required
 def inbox(request):
     waiting = list(selectors.waiting_for(user=request.user))
-    mine = selectors.deployment_request_list(user=request.user, requester=request.user)[:25]
+    mine = selectors.deployment_request_list(user=request.user, requester=request.user, summary=True)[:25]
     return render(request, "approvals/inbox.html", {"waiting": waiting, "mine": mine})
 
 
@@ -51,7 +51,7 @@ def request_list(request):
 @login_required
 def version_requests(request, version_id):
     """The deployment requests of one version: the panel the version page (inventory) loads with htmx."""
-    requests = selectors.deployment_request_list(user=request.user, version_id=version_id)[:10]
+    requests = selectors.deployment_request_list(user=request.user, version_id=version_id, summary=True)[:10]
     return render(request, "approvals/_version_requests.html", {"requests": requests, "version_id": version_id})
 
 

@@ -6,7 +6,8 @@ from . import inputs, request_context
 
 
 class RequestContextMiddleware:
-    """Give each request an id (a valid incoming X-Request-ID is kept) and bind the audit context."""
+    """Give each request an id (a valid incoming X-Request-ID is kept) and bind the audit context, with the
+    request's memo (request_context.memo())."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -23,7 +24,7 @@ class RequestContextMiddleware:
             client_ip=request_context.client_ip(request.META),
             user_agent=(request.headers.get("User-Agent") or "")[:300] or None,
         )
-        token = request_context.activate(context)
+        token = request_context.activate(context, with_memo=True)
         request.request_id = request_id
         try:
             response = self.get_response(request)

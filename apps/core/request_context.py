@@ -33,6 +33,24 @@ class RequestContext:
 _current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar("request_context", default=None)
 
 
+# Answers that hold for one whole web request (a user's team roles, asked by the navigation, the page and its
+# permission checks alike), kept for that request only: None outside one, so services, tasks and commands always
+# read afresh. Whoever changes what an answer depends on calls forget() (accounts does on every role change).
+_memo: contextvars.ContextVar[dict | None] = contextvars.ContextVar("request_memo", default=None)
+
+
+def memo() -> dict | None:
+    """This request's memo (see _memo), or None outside a web request."""
+    return _memo.get()
+
+
+def forget() -> None:
+    """Drop every answer this request has kept."""
+    kept = _memo.get()
+    if kept is not None:
+        kept.clear()
+
+
 def new_request_id() -> str:
     return uuid.uuid4().hex
 
@@ -50,12 +68,15 @@ def get() -> RequestContext:
     return _current.get() or RequestContext(request_id=new_request_id(), source="command")
 
 
-def activate(context: RequestContext) -> contextvars.Token:
-    return _current.set(context)
+def activate(context: RequestContext, *, with_memo: bool = False) -> tuple:
+    """Bind `context`; a web request also gets a fresh memo (see _memo). Hand the result to deactivate()."""
+    return _current.set(context), _memo.set({} if with_memo else None)
 
 
-def deactivate(token: contextvars.Token) -> None:
-    _current.reset(token)
+def deactivate(tokens: tuple) -> None:
+    context_token, memo_token = tokens
+    _memo.reset(memo_token)
+    _current.reset(context_token)
 
 
 @contextmanager

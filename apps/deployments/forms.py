@@ -49,9 +49,14 @@ class PointInTimeForm(BootstrapMixin, forms.Form):
     )  # fmt: skip
     tz = forms.IntegerField(required=False, min_value=-MAX_OFFSET, max_value=MAX_OFFSET, widget=forms.HiddenInput)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, environments=None, **kwargs):
+        """`environments`: the environments in promotion order, when the caller has them already (the model page):
+        the form shows them as they are instead of reading them again (twice: for the options and the first one)."""
         kwargs.setdefault("auto_id", "pit-%s")  # unique beside the other forms of the model page
         super().__init__(*args, **kwargs)
+        if environments is not None:
+            field = self.fields["environment"]
+            field.choices = [(env.slug, field.label_from_instance(env)) for env in environments]
 
     def clean(self):
         data = super().clean()

@@ -150,6 +150,11 @@ class RegisteredModel(models.Model):
     def audit_scope(self) -> dict:
         return {"team": self.team_id, "model": self.pk}
 
+    @property
+    def tag_list(self) -> list[str]:
+        """The tag names, sorted: read from tag_names (kept with the tags), so showing them costs no query."""
+        return self.tag_names.split()
+
     def validation_overdue(self, today: date | None = None) -> bool:
         if self.next_validation_due is None or self.lifecycle_status == Lifecycle.RETIRED:
             return False

@@ -1,7 +1,7 @@
 """Inventory reads for pages, API and exports: permission-scoped, a fixed number of queries per page."""
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q
 from django.shortcuts import get_object_or_404
 
 from apps.accounts import permissions
@@ -9,22 +9,34 @@ from apps.accounts.models import Team, User
 from apps.core import keyset
 
 from .filters import RegisteredModelFilter
-from .models import Lifecycle, ModelVersion, RegisteredModel, RiskTier, Tag, validation_overdue_q
+from .models import Lifecycle, ModelVersion, RegisteredModel, RiskTier, validation_overdue_q
 
 
-def registered_models_visible(*, user, with_owners: bool = False):
-    """The models `user` may see, with what a list row or the API shows: a fixed number of queries for any rows."""
-    qs = RegisteredModel.objects.restrict(user).select_related("team", "validator", "latest_version")
-    qs = qs.prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
-    if with_owners:
-        qs = qs.prefetch_related(Prefetch("owners", queryset=User.objects.order_by("username")))
-    return qs
+def registered_models_visible(*, user):
+    """The models `user` may see, with what a list row or the API shows, in one query: the tags are on the row
+    (`tag_list`), the latest version is its name (`latest_version_name`); owners come from with_owner_names()."""
+    qs = RegisteredModel.objects.restrict(user).select_related("team", "validator")
+    return qs.annotate(latest_version_name=F("latest_version__version"))
 
 
-def registered_model_filter(*, user, data=None, with_owners: bool = False) -> RegisteredModelFilter:
+def with_owner_names(models):
+    """Set `owner_names` (usernames, sorted) on each of `models`, in one query however many there are; a list
+    of them is returned. Lighter than prefetching the owners: one pair of ids and a name per owner, no objects."""
+    models = list(models)
+    names: dict[int, list[str]] = {model.pk: [] for model in models}
+    if names:
+        owners = RegisteredModel.owners.through.objects.filter(registeredmodel_id__in=names)
+        for model_id, username in owners.order_by("user__username").values_list("registeredmodel_id", "user__username"):
+            names[model_id].append(username)
+    for model in models:
+        model.owner_names = names[model.pk]
+    return models
+
+
+def registered_model_filter(*, user, data=None) -> RegisteredModelFilter:
     """The model list's filters (search, team, risk, lifecycle, tag, ordering) bound to `data`, over the models
     `user` may see; `.qs` is the filtered list, `.sort()` its keyset order. The page and the API both use it."""
-    return RegisteredModelFilter(data or {}, queryset=registered_models_visible(user=user, with_owners=with_owners))
+    return RegisteredModelFilter(data or {}, queryset=registered_models_visible(user=user))
 
 
 def registered_model_list(
@@ -33,26 +45,36 @@ def registered_model_list(
     """One keyset page of the models `user` may see, filtered and ordered by `data` (RegisteredModelFilter's
     fields), from `cursor`; each row carries its version count and latest version (kept on the row by the
     services). Raises ValidationError naming the filter when `data` holds a bad value."""
-    filters = registered_model_filter(user=user, data=data, with_owners=with_owners)
+    filters = registered_model_filter(user=user, data=data)
     if not filters.is_valid():
         raise ValidationError({name: list(messages) for name, messages in filters.errors.items()})
     keys, descending = filters.sort()
-    return keyset.paginate(filters.qs, keys=keys, descending=descending, cursor=cursor, per_page=per_page)
+    page = keyset.paginate(filters.qs, keys=keys, descending=descending, cursor=cursor, per_page=per_page)
+    if with_owners:
+        with_owner_names(page.rows)
+    return page
 
 
-def registered_model_get(*, user, slug: str, action: str = permissions.VIEW, related: bool = True) -> RegisteredModel:
-    """The model `slug` if the user may `action` it, else 404. related=False skips its owners, tags, validator and
-    creator (two queries and three joins), for callers that only need the model itself, like the version API."""
-    qs = RegisteredModel.objects.restrict(user, action)
-    if not related:
-        return get_object_or_404(qs.select_related("team"), slug=slug)
-    qs = qs.select_related("team", "validator", "created_by").prefetch_related("owners", "tags")
+def registered_model_get(
+    *, user, slug: str, action: str = permissions.VIEW, with_owners: bool = False
+) -> RegisteredModel:
+    """The model `user` may `action` (else 404); `with_owners` prefetches its owners (the model page shows them)."""
+    qs = RegisteredModel.objects.restrict(user, action).select_related("team", "validator", "created_by")
+    if with_owners:
+        qs = qs.prefetch_related(Prefetch("owners", queryset=User.objects.order_by("username")))
     return get_object_or_404(qs, slug=slug)
 
 
-def model_version_list(*, model: RegisteredModel):
-    """Versions of a model the caller already may view, newest first."""
-    return model.versions.select_related("created_by", "parent__model").order_by("-created_at", "-pk")
+# What a table of versions (the model page) does not show: the long texts and the JSON it would otherwise decode.
+VERSION_DETAIL_FIELDS = ("model_card", "parameters", "training_data", "source_metadata", "artifact_uri", "git_author")
+
+
+def model_version_list(*, model: RegisteredModel, summary: bool = False):
+    """Versions of a model the caller already may view, newest first; `summary`: only what a table of them shows."""
+    versions = model.versions.order_by("-created_at", "-pk")
+    if summary:
+        return versions.defer(*VERSION_DETAIL_FIELDS)
+    return versions.select_related("created_by", "parent__model")
 
 
 def model_version_get(*, user, slug: str, version: str, action: str = permissions.VIEW) -> ModelVersion:

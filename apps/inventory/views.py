@@ -51,11 +51,11 @@ def model_list(request):
 
 @login_required
 def model_detail(request, slug):
-    model = selectors.registered_model_get(user=request.user, slug=slug)
+    model = selectors.registered_model_get(user=request.user, slug=slug, with_owners=True)
     history_page = Paginator(audit_event_list_for_model(model=model, user=request.user), HISTORY_PAGE_SIZE).get_page(
         request.GET.get("history_page")
     )
-    versions_page = Paginator(selectors.model_version_list(model=model), VERSIONS_PAGE_SIZE).get_page(
+    versions_page = Paginator(selectors.model_version_list(model=model, summary=True), VERSIONS_PAGE_SIZE).get_page(
         request.GET.get("versions_page")
     )
     return render(request, "inventory/model_detail.html", {

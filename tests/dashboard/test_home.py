@@ -407,11 +407,12 @@ def test_chart_labels_are_escaped():
 
 # --- a constant number of queries ----------------------------------------------------------------------------------
 
-# The session and the user 2; the navigation 3 (the Approvals badge, the audit link, the roles); the page 18: the
+# The session and the user 2; the navigation 2 (the Approvals badge; the roles, read once a request, which also
+# answer the audit link and the page's role checks); the page 18: the
 # model counts 1, open exceptions 4 (drift and break-glass: rows and a count each), waiting steps 2, own requests 3
 # (count, rows, their open steps), overdue validations 1, failing repositories 1, unknown targets 1, recent
 # deployments 1, the charts 4.
-QUERIES = 23
+QUERIES = 22
 
 
 def grow(cast, environments, count: int, start: int):

@@ -50,7 +50,9 @@ def test_the_model_list_runs_a_fixed_number_of_queries(
     populate(size)
     client.force_login(getattr(cast, name))
 
-    response = measure(client, "/models/?sort=risk", 10, django_assert_max_num_queries)
+    # 8: session, user; the page of models (tags and counts are on the row) and its capped count; the team filter and
+    # the Register button; the navigation's badge and the roles (read once a request).
+    response = measure(client, "/models/?sort=risk", 8, django_assert_max_num_queries)
 
     assert len(response.context["page"]) == min(size + 1 + (name == "admin"), 25)
 
@@ -63,10 +65,10 @@ def test_the_model_page_runs_a_fixed_number_of_queries(
     populate(size)
     client.force_login(getattr(cast, name))
 
-    # 25: the role checks behind Edit, lifecycle, sharing and the compliance dossier buttons are one query each; the
-    # versions and the history are each a page and a count; the deployments block and the versions' environment
-    # badges are a fixed handful more.
-    response = measure(client, "/models/retail-scorecard/", 25, django_assert_max_num_queries)
+    # 17: the roles behind Edit, lifecycle, sharing, the dossier and the navigation are read once (a person the model
+    # is shared with adds guardian's two); the versions and the history are each a page and a count; the deployments
+    # block (environments read once for its table and its form) and the versions' environment badges a handful more.
+    response = measure(client, "/models/retail-scorecard/", 17, django_assert_max_num_queries)
 
     assert len(response.context["versions"]) == min(size + 2, 20)
     assert response.context["versions"].paginator.count == size + 2
@@ -95,8 +97,8 @@ def test_the_version_page_runs_a_fixed_number_of_queries(cast, populate, client,
     populate(size)
     client.force_login(cast.vera)
 
-    # 15: the history is a page and its count.
-    response = measure(client, "/models/retail-scorecard/versions/1.0.0/", 15, django_assert_max_num_queries)
+    # 12: the history is a page and its count; the roles are read once; vera's object permission is guardian's two.
+    response = measure(client, "/models/retail-scorecard/versions/1.0.0/", 12, django_assert_max_num_queries)
 
     assert len(response.context["children"]) == size
 
@@ -136,3 +138,31 @@ def test_a_deep_page_of_the_model_list_costs_what_the_first_does_and_counts_at_m
         assert not any("OFFSET" in sql for sql in sqls)
         assert any("COUNT(*)" in sql and "LIMIT 10001" in sql for sql in sqls)
         assert not any(sql.startswith('SELECT COUNT(*) AS "__count" FROM "inventory_registeredmodel"') for sql in sqls)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_api_model_list_and_one_model_run_a_fixed_number_of_queries(
+    cast, populate, client, django_assert_max_num_queries, size
+):
+    populate(size)
+    client.force_login(cast.dana)
+
+    # 5: session, user, the page of models (tags, team, validator and latest version on the row), their owners' names
+    # in one more, and the capped count.
+    response = measure(client, "/api/v1/models/?page_size=100", 5, django_assert_max_num_queries)
+    rows = response.json()["results"]
+    assert len(rows) == size + 1  # team A: the Retail Scorecard and the models populate() made
+    shared = next(row for row in rows if row["name"] == "Model 00")
+    assert shared["tags"] == ["shared", "tag-0"] and shared["owners"] == ["alice", "dana"]
+    # 4: session, user, the model, its owners' names.
+    response = measure(client, "/api/v1/models/retail-scorecard/", 4, django_assert_max_num_queries)
+    assert response.json()["latest_version"] == f"2.{size - 1}.0"
+
+
+def test_the_api_version_runs_a_fixed_number_of_queries(cast, models, client, django_assert_max_num_queries):
+    client.force_login(cast.vera)
+
+    # 3: session, user, and the version with its model, parent and author (restrict() on the version is the model's).
+    response = measure(client, "/api/v1/models/retail-scorecard/versions/1.0.0/", 3, django_assert_max_num_queries)
+
+    assert response.json()["model"] == "retail-scorecard" and response.json()["version"] == "1.0.0"

@@ -1,6 +1,7 @@
 import json
 import re
 from datetime import UTC, date, datetime
+from urllib.parse import urlencode
 
 from django import template
 from django.utils.html import format_html, format_html_join
@@ -69,14 +70,18 @@ def show(value):
 
 @register.simple_tag(takes_context=True)
 def query_with(context, **changes):
-    """The current query string with some parameters replaced (pagination, sorting)."""
-    params = context["request"].GET.copy()
-    for key, value in changes.items():
-        if value in (None, ""):
-            params.pop(key, None)
-        else:
-            params[key] = value
-    encoded = params.urlencode()
+    """The current query string with some parameters replaced (pagination, sorting), in the order it had (a
+    replaced parameter where it was, a new one last). Read without QueryDict.copy(), a deep copy: a list page asks
+    this for every tag of every row."""
+    pairs = []
+    for key, values in context["request"].GET.lists():
+        if key not in changes:
+            pairs.extend((key, value) for value in values)
+        elif changes[key] not in (None, ""):
+            pairs.append((key, str(changes[key])))
+    known = context["request"].GET
+    pairs.extend((key, str(value)) for key, value in changes.items() if key not in known and value not in (None, ""))
+    encoded = urlencode(pairs)
     return f"?{encoded}" if encoded else "?"
 
 

@@ -56,13 +56,15 @@ def redacted_config(config) -> str:
 def model_deployments(context, model):
     """The model page's block: per environment, what runs now and since when, what is approved, the status; and
     the point-in-time question."""
-    cells = selectors.model_deployments(model=model)
+    environments = list(selectors.environment_list())  # once, for the cells and the form's choices
+    cells = selectors.model_deployments(model=model, environments=environments)
     targets = {row.target_id for cell in cells for row in cell.running}
+    initial = {"environment": cells[0].environment.slug if cells else None}
     return {
         "model": model,
         "cells": cells,
         "visible_targets": selectors.visible_target_ids(user=context["request"].user, target_ids=targets),
-        "form": PointInTimeForm(initial={"environment": cells[0].environment.slug if cells else None}),
+        "form": PointInTimeForm(initial=initial, environments=environments),
     }
 
 

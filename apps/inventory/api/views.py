@@ -51,7 +51,11 @@ class RegisteredModelViewSet(
     pagination_class = KeysetPagination
 
     def get_queryset(self):
-        return selectors.registered_models_visible(user=self.request.user, with_owners=True)
+        return selectors.registered_models_visible(user=self.request.user)
+
+    def retrieve(self, request, *args, **kwargs):
+        model = selectors.with_owner_names([self.get_object()])[0]
+        return Response(self.get_serializer(model).data)
 
     def list(self, request, *args, **kwargs):
         pager = self.paginator
@@ -63,6 +67,7 @@ class RegisteredModelViewSet(
 
     def _render(self, model, status_code=status.HTTP_200_OK):
         model = self.get_queryset().get(pk=model.pk)  # as the list shows it: tags, owners, latest version
+        selectors.with_owner_names([model])
         headers = {}
         if status_code == status.HTTP_201_CREATED:
             headers["Location"] = reverse("inventory-api:model-detail", args=[model.slug])
@@ -112,15 +117,23 @@ class ModelVersionViewSet(
     def get_model(self):
         """The model in the URL, if this principal may see it (else 404); the services decide on changes."""
         if not hasattr(self, "_model"):
-            self._model = selectors.registered_model_get(
-                user=self.request.user, slug=self.kwargs["model_slug"], related=False
-            )
+            self._model = selectors.registered_model_get(user=self.request.user, slug=self.kwargs["model_slug"])
         return self._model
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # the schema generator has no URL to read
             return ModelVersion.objects.none()
         return selectors.model_version_list(model=self.get_model())
+
+    def get_object(self):
+        """The version in the URL with its model, in one query: restrict() on versions is the model's rule, so a
+        model this principal may not see is a 404 here as in get_model()."""
+        version = selectors.model_version_get(
+            user=self.request.user, slug=self.kwargs["model_slug"], version=self.kwargs[self.lookup_field]
+        )
+        self._model = version.model
+        self.check_object_permissions(self.request, version)
+        return version
 
     def _render(self, version, status_code=status.HTTP_200_OK, fresh: bool = False):
         """The version as the API shows it; `fresh` when the service just made it, with everything the output reads

@@ -1,0 +1,35 @@
+"""The API's model rows, written out for speed (RegisteredModelOutput.to_representation), say what DRF's generic
+serialisation of the same fields says: every field, every value, for models with and without optional data."""
+
+import datetime
+
+from rest_framework import serializers
+
+from apps.audit.actors import Actor
+from apps.inventory import selectors, services
+from apps.inventory.api.serializers import RegisteredModelOutput
+
+
+def test_a_model_row_is_what_the_fields_would_serialise(cast, models):
+    services.registered_model_register(actor=Actor.of(cast.dana), team=cast.team_a, name="Bare", risk_tier="low")
+    services.registered_model_update(
+        actor=Actor.of(cast.dana), model=models.scorecard, last_validated_on=datetime.date(2026, 1, 15),
+        next_validation_due=datetime.date(2027, 1, 15), source_repository_url="https://git.example/x.git",
+        limitations="Not for mortgages.",
+    )  # fmt: skip
+    rows = selectors.with_owner_names(selectors.registered_models_visible(user=cast.dana).order_by("name"))
+    serializer = RegisteredModelOutput(rows, many=True)
+
+    fast = serializer.data
+    generic = [serializers.ModelSerializer.to_representation(serializer.child, row) for row in rows]
+
+    assert [row["slug"] for row in fast] == ["bare", "retail-scorecard"]
+    assert fast == generic
+    assert list(fast[0]) == list(generic[0]) == RegisteredModelOutput.Meta.fields
+    assert fast[0]["validator"] is None and fast[0]["latest_version"] is None and fast[0]["tags"] == []
+    scorecard = fast[1]
+    assert (
+        scorecard["latest_version"] == "1.1.0" and scorecard["tags"] == ["credit"] and scorecard["owners"] == ["dana"]
+    )
+    assert scorecard["validator"] == "rita" and scorecard["next_validation_due"] == "2027-01-15"
+    assert scorecard["created_at"].endswith("Z") and scorecard["url"].endswith("/models/retail-scorecard/")
