@@ -151,8 +151,9 @@ def _granted_ids(user, codename: str, model_class):
 
 def _memberships(user) -> list[tuple[int, str, str]] | None:
     """The user's (team id, role, team name) rows by team name, read once per web request: the navigation, the page
-    and each of its permission checks ask the same question. None outside a web request (services, tasks and
-    commands read afresh each time); a role granted or revoked during the request drops the kept rows (apps.py)."""
+    and each of its permission checks ask the same question. None outside a web request (tasks and commands) and
+    inside a service's transaction: those read afresh each time. A role granted or revoked during the request drops
+    the kept rows (apps.py)."""
     memo = request_context.memo()
     if memo is None:
         return None

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 
 from django.conf import settings
+from django.db import connection
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 
@@ -34,21 +35,27 @@ _current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar
 
 
 # Answers that hold for one whole web request (a user's team roles, asked by the navigation, the page and its
-# permission checks alike), kept for that request only: None outside one, so services, tasks and commands always
-# read afresh. Whoever changes what an answer depends on calls forget() (accounts does on every role change).
-_memo: contextvars.ContextVar[dict | None] = contextvars.ContextVar("request_memo", default=None)
+# permission checks alike), kept for that request only. Not offered outside a web request (tasks, commands) nor
+# inside a transaction the request opened: a service, which makes a governed change, checks against the database
+# as its own transaction sees it. Whoever changes what an answer depends on calls forget() (accounts does on every
+# role change).
+_memo: contextvars.ContextVar[tuple[int, dict] | None] = contextvars.ContextVar("request_memo", default=None)
 
 
 def memo() -> dict | None:
-    """This request's memo (see _memo), or None outside a web request."""
-    return _memo.get()
+    """This request's memo (see _memo), or None outside a web request or inside a transaction it opened."""
+    kept = _memo.get()
+    if kept is None:
+        return None
+    depth, answers = kept
+    return answers if len(connection.atomic_blocks) <= depth else None
 
 
 def forget() -> None:
     """Drop every answer this request has kept."""
     kept = _memo.get()
     if kept is not None:
-        kept.clear()
+        kept[1].clear()
 
 
 def new_request_id() -> str:
@@ -70,7 +77,8 @@ def get() -> RequestContext:
 
 def activate(context: RequestContext, *, with_memo: bool = False) -> tuple:
     """Bind `context`; a web request also gets a fresh memo (see _memo). Hand the result to deactivate()."""
-    return _current.set(context), _memo.set({} if with_memo else None)
+    # The transactions open now (a test's) are the request's surroundings; any opened later is a service's.
+    return _current.set(context), _memo.set((len(connection.atomic_blocks), {}) if with_memo else None)
 
 
 def deactivate(tokens: tuple) -> None:

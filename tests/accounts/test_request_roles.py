@@ -1,6 +1,8 @@
 """A user's roles are read once per web request, and a role granted or revoked during the request counts at once."""
 
-from django.db import connection
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from apps.accounts import permissions, services
@@ -8,6 +10,7 @@ from apps.accounts.models import Membership, Role
 from apps.audit.actors import Actor
 from apps.core import request_context
 from apps.core.request_context import RequestContext
+from apps.inventory import services as inventory
 
 
 def _role_reads(queries) -> int:
@@ -54,3 +57,18 @@ def test_outside_a_request_roles_are_read_afresh_each_time(cast, models):
     assert not permissions.can(cast.vera, permissions.CHANGE, models.scorecard)
     Membership.objects.create(user=cast.vera, team=cast.team_a, role=Role.CONTRIBUTOR)
     assert permissions.can(cast.vera, permissions.CHANGE, models.scorecard)
+
+
+def test_a_service_inside_a_request_checks_roles_against_its_own_transaction(cast, models):
+    """A governed change decides on the database as its transaction sees it, not on roles the page read earlier:
+    here the role is removed behind the request's back (no signal), and the service still refuses."""
+    tokens = request_context.activate(RequestContext(request_id="test-service-roles", source="web"), with_memo=True)
+    try:
+        assert permissions.can(cast.dana, permissions.CHANGE, models.scorecard)  # kept for the page
+        Membership.objects.filter(user=cast.dana).update(role=Role.VIEWER)  # a queryset update sends no signal
+        assert permissions.can(cast.dana, permissions.CHANGE, models.scorecard)  # the page still sees the kept role
+        with pytest.raises(PermissionDenied), transaction.atomic():
+            inventory.model_version_create(actor=Actor.of(cast.dana), model=models.scorecard, version="9.9.9")
+        assert not models.scorecard.versions.filter(version="9.9.9").exists()
+    finally:
+        request_context.deactivate(tokens)
