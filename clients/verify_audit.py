@@ -16,7 +16,7 @@ chain itself is checked, in order, stopping at the first failure (exit 1, naming
      checkpoint's signature, and names the hash of its event when that event is in the file.
 
 Every other export (CSV, PDF report, model dossier) is checked against the detached manifest the
-portal offers beside it (the export page's "Signed manifest", saved by default as
+portal offers beside it (the export page's "Download the signed manifest", saved by default as
 <file>.manifest.json next to the file): the manifest's signature, the file's SHA-256 against the
 manifest's file_sha256, and the manifest's checkpoints (1, 5 and 6 above). A CSV or PDF does not
 hold every hashed field, so the chain itself is verified from the JSON Lines export.
@@ -336,7 +336,7 @@ def main(argv=None) -> int:
         elif sidecar is None:
             raise Failure(
                 f"no manifest for {args.export}: only JSON Lines exports carry their own. Download the export's "
-                f'signed manifest from its page in the portal ("Signed manifest") and save it as '
+                f'signed manifest from its page in the portal ("Download the signed manifest") and save it as '
                 f"{os.path.basename(args.export)}{SIDECAR_SUFFIX} beside the file, or pass --manifest <file>"
             )
         else:

@@ -20,7 +20,7 @@ from .models import DriftStatus, TargetStatus
 
 PAGE_SIZE = 25
 INTERVALS_PAGE_SIZE = 20
-HISTORY_SHOWN = 50
+HISTORY_PAGE_SIZE = 25  # a target's audit history, newest first, as on the model and request pages
 STATUS_FILTERS = [(selectors.ANY_EXCEPTION, "Any exception"), *DriftStatus.choices]
 
 
@@ -72,13 +72,16 @@ def target_detail(request, pk):
     )
     running = list(selectors.target_intervals(target=target).filter(until__isnull=True))
     shown = {row.model_id for row in [*running, *intervals]}
-    history = selectors.target_history(user=request.user, target=target)[:HISTORY_SHOWN]
+    history_page = Paginator(selectors.target_history(user=request.user, target=target), HISTORY_PAGE_SIZE).get_page(
+        request.GET.get("history_page")
+    )
     return render(request, "deployments/target_detail.html", {
         "target": target,
         "running": running,
         "intervals": intervals,
         "visible_models": selectors.visible_model_ids(user=request.user, model_ids=shown),
-        "history": links.attach_target_urls(history),
+        "history": links.attach_target_urls(list(history_page)),
+        "history_page": history_page,
         "can_observe": permissions.can(request.user, permissions.MANAGE_TEAM, target),
         "can_view_audit": permissions.can_view_audit(request.user),
         "is_portal_admin": permissions.is_portal_admin(request.user),

@@ -1,11 +1,9 @@
 """The audit pages in Chromium as audrey reads them: events as sentences, the raw record behind a toggle, times in
-local time with UTC on hover; a CSV export downloaded with its manifest and verified by the command its page shows.
+local time with UTC on hover (her exports, verified offline, are in test_auditor_path.py).
 And two things a new user saw: the favicon loads, and the sync-run table's headers take at most two lines.
 """
 
 import re
-import shlex
-import subprocess
 
 import pytest
 from django.db import transaction
@@ -13,7 +11,6 @@ from django.db import transaction
 from apps.audit.actions import Action
 from apps.audit.actors import Actor
 from apps.audit.services import Target, record
-from tests.compliance.export_helpers import bare_python
 
 pytestmark = pytest.mark.browser
 
@@ -61,42 +58,6 @@ def test_the_favicon_loads(login, cast):
     assert response.status == 200 and response.headers["content-type"].startswith("image/")
     icon = page.locator("link[rel=icon]").first.get_attribute("href")
     assert page.request.get(icon).status == 200
-
-
-def test_a_csv_export_and_its_manifest_verify_with_the_command_its_page_shows(login, trail, tmp_path):
-    from playwright.sync_api import expect
-
-    page = login("audrey")
-    page.goto("/audit/")
-    with page.expect_download() as csv_download:
-        page.locator("#export-form").get_by_role("button", name="CSV").click()
-    csv_file = csv_download.value
-    csv_file.save_as(tmp_path / csv_file.suggested_filename)
-
-    page.goto("/audit/exports/")
-    page.locator("tbody tr a").first.click()
-    expect(page.locator("#delivery")).to_contain_text(f"Streamed to your browser as {csv_file.suggested_filename}")
-    expect(page.locator("#export-again")).to_contain_text("To download it again")
-    command = page.locator("#verify-command").inner_text()
-    with page.expect_download() as manifest_download:
-        page.locator("#download-manifest").click()
-    manifest = manifest_download.value
-    assert manifest.suggested_filename == f"{csv_file.suggested_filename}.manifest.json"
-    manifest.save_as(tmp_path / manifest.suggested_filename)
-    (tmp_path / "govportal-audit.pub").write_bytes(page.request.get("/audit/public-key").body())
-    with page.expect_download() as verifier_download:
-        page.locator("#download-verifier").click()
-    assert verifier_download.value.suggested_filename == "verify_audit.py"
-    verifier_download.value.save_as(tmp_path / "verify_audit.py")
-
-    argv = shlex.split(command)
-    assert argv[:2] == ["python", "verify_audit.py"] and manifest.suggested_filename in argv
-    # The page's command as an auditor runs it, from the folder holding the downloads (the verifier the page
-    # offered among them), in a Python without Django
-    run = [bare_python(), "-I", *argv[1:]]
-    result = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.startswith("OK: file intact and signed by key ")
 
 
 def test_the_sync_run_table_headers_take_at_most_two_lines(login, cast):

@@ -380,8 +380,8 @@ def test_a_csv_or_pdf_without_its_manifest_fails_and_says_where_to_find_it(downl
     assert result.returncode == 1
     assert result.stdout == (
         f"FAILED: no manifest for {file}: only JSON Lines exports carry their own. Download the export's signed "
-        f'manifest from its page in the portal ("Signed manifest") and save it as {export.manifest_file_name} beside '
-        "the file, or pass --manifest <file>\n"
+        f'manifest from its page in the portal ("Download the signed manifest") and save it as '
+        f"{export.manifest_file_name} beside the file, or pass --manifest <file>\n"
     )
     missing = run_verifier(file, key_path, "--manifest", "elsewhere.json")
     assert (missing.returncode, missing.stdout) == (1, "FAILED: no manifest: elsewhere.json does not exist\n")

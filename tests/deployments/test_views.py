@@ -8,12 +8,17 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from apps.audit.actions import Action
 from apps.audit.actors import Actor
+from apps.audit.models import AuditEvent
+from apps.audit.services import record
 from apps.deployments import services
 from apps.deployments.models import DeploymentTarget
 from tests.conftest import Trail
 
 from .history import at, extra_models, interval, scripted, status, target
+
+HISTORY_ROW = r'<td class="mono">(?:<a href="[^"]*">)?(\d+)'  # the "#" cell of an event row
 
 
 @pytest.fixture
@@ -126,6 +131,26 @@ def test_the_target_page_shows_what_runs_the_history_and_the_last_error(cast, la
     ]  # newest first  # fmt: skip
     assert "could not read the repository: git fetch from github.com timed out" in html
     assert 'data-status="unknown"' in html
+
+
+def test_the_target_history_is_newest_first_and_pages_by_history_page(cast, landscape, as_user, monkeypatch):
+    from apps.deployments import views
+
+    with transaction.atomic():
+        for coalesced in (False, True):
+            record(action=Action.TARGET_OBSERVE_REQUESTED, actor=Actor.of(cast.alice), target=landscape.target,
+                   changes={"coalesced": [None, coalesced]})  # fmt: skip
+    newest, older = AuditEvent.objects.filter(target_type="deployments.deploymenttarget",
+                                              target_id=str(landscape.target.pk)).order_by("-sequence")[:2]  # fmt: skip
+    monkeypatch.setattr(views, "HISTORY_PAGE_SIZE", 1)
+    url = f"/deployments/targets/{landscape.target.pk}/"
+
+    first = as_user("vera").get(url).content.decode().split('id="history"')[1]
+    second = as_user("vera").get(url + "?history_page=2").content.decode().split('id="history"')[1]
+
+    assert [int(n) for n in re.findall(HISTORY_ROW, first)] == [newest.sequence]
+    assert "history_page=2" in first
+    assert [int(n) for n in re.findall(HISTORY_ROW, second)] == [older.sequence]
 
 
 def test_the_target_list_shows_the_users_teams_targets(cast, landscape, as_user):
