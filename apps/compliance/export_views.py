@@ -23,7 +23,7 @@ from apps.audit import signing
 from apps.audit.actors import Actor
 from apps.inventory.selectors import registered_model_get
 
-from . import dossier
+from . import dossier, pickers
 from .exports import filters as export_filters
 from .exports import services
 from .models import ExportFormat, ExportStatus
@@ -74,7 +74,9 @@ def _refuse(request, message: str, status: int):
 
 @login_required
 def export_list(request):
-    exports = services.export_list(user=request.user).order_by("-created_at")[:100]
+    exports = list(services.export_list(user=request.user).order_by("-created_at")[:100])
+    for export, filters in zip(exports, pickers.filter_labels(request.user, [e.filters for e in exports]), strict=True):
+        export.filter_labels = filters
     return render(request, "compliance/export_list.html", {"exports": exports})
 
 
@@ -86,7 +88,9 @@ def export_detail(request, pk):
         if request.headers.get("HX-Request") == "true"
         else "compliance/export_detail.html"
     )
-    return render(request, template, {"export": export, "running": export.status == ExportStatus.RUNNING})
+    context = {"export": export, "running": export.status == ExportStatus.RUNNING,
+               "filters": pickers.filter_labels(request.user, [export.filters])[0]}  # fmt: skip
+    return render(request, template, context)
 
 
 @login_required

@@ -100,3 +100,33 @@ def suggest_actors(user, query: str) -> list[dict]:
     query = query.lower()
     found += [{"value": name, "label": name, "detail": "system"} for name in sorted(systems) if name.startswith(query)]
     return found[:SUGGESTIONS]
+
+
+FILTER_NAMES = {"date_from": "from", "date_to": "to", "request": "request #"}
+
+
+def filter_labels(user, filters_list: list[dict]) -> list[list[tuple[str, str]]]:
+    """For each export's stored filters, its (name, value) pairs as people read them: the team, model, version and
+    environment by name where `user` may see them (else by id, as stored), dates and texts as given. At most one
+    query per kind of object named, whatever the number of exports."""
+    from apps.accounts.models import Team
+    from apps.inventory.models import Environment
+
+    def ids(key):
+        return {filters[key] for filters in filters_list if isinstance(filters.get(key), int)}
+
+    names = {}
+    if wanted := ids("team"):
+        names["team"] = dict(Team.objects.restrict(user).filter(pk__in=wanted).values_list("pk", "name"))
+    if wanted := ids("model"):
+        names["model"] = dict(RegisteredModel.objects.restrict(user).filter(pk__in=wanted).values_list("pk", "name"))
+    if wanted := ids("version"):
+        versions = ModelVersion.objects.restrict(user).filter(pk__in=wanted)
+        names["version"] = {pk: f"{model} {version}" for pk, model, version in
+                            versions.values_list("pk", "model__name", "version")}  # fmt: skip
+    if wanted := ids("environment"):
+        names["environment"] = dict(Environment.objects.filter(pk__in=wanted).values_list("pk", "name"))
+    return [
+        [(FILTER_NAMES.get(key, key), str(names.get(key, {}).get(value, value))) for key, value in filters.items()]
+        for filters in filters_list
+    ]

@@ -13,6 +13,7 @@ import io
 import json
 import re
 import tracemalloc
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -164,6 +165,38 @@ def test_a_streamed_exports_page_shows_its_verify_command_its_manifest_and_how_t
         assert body_of(again) == first
     else:  # the same events, under a manifest line naming the new export
         assert split_jsonl(body_of(again))[0] == split_jsonl(first)[0]
+
+
+def test_an_exports_filters_read_by_name_on_its_page_and_in_the_list(client, cast, models, trail):
+    """The filters an export was made with show the team, model, version and environment by name, not by the ids
+    the export keeps; a model the reader may no longer see stays an id."""
+    from apps.inventory.models import Environment
+
+    version = models.scorecard.versions.get(version="1.0.0")
+    production = Environment.objects.create(name="Production", slug="production", order=30)
+    filters = {"team": cast.team_a.pk, "model": models.scorecard.slug, "version": "1.0.0",
+               "environment": production.pk, "date_from": "2026-01-01"}  # fmt: skip
+    response = start_export(client, cast.audrey, "csv", **filters)
+    assert response.status_code == 200, response.content
+    export = AuditExport.objects.get(pk=response["X-Export-Id"])
+    assert export.filters["model"] == models.scorecard.pk and export.filters["version"] == version.pk
+
+    detail = page_text(client.get(f"/audit/exports/{export.pk}/"))
+    for shown in (f"team: {cast.team_a.name}", "model: Retail Scorecard", "version: Retail Scorecard 1.0.0",
+                  f"environment: {production.name}", "from: 2026-01-01"):  # fmt: skip
+        assert shown in detail, shown
+    assert f"model = {models.scorecard.pk}" not in detail
+    listed = page_text(client.get("/audit/exports/"))
+    assert "model: Retail Scorecard; version: Retail Scorecard 1.0.0" in listed
+
+    foreign = AuditExport.objects.create(
+        id=uuid.uuid4(),
+        requested_by=cast.audrey,
+        format=export.format,
+        filters={"model": models.detector.pk},
+        status=export.status,
+    )
+    assert f"model: {models.detector.pk}" in page_text(client.get(f"/audit/exports/{foreign.pk}/"))
 
 
 def test_a_pdf_exports_page_shows_its_download_its_manifest_and_its_verify_command(
