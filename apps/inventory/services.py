@@ -421,7 +421,11 @@ def _add_versions(*, actor: Actor, pairs, source: str, name, contexts=None) -> l
         model.latest_version = version
         model.latest_version_at = model.updated_at = version.created_at
     fields = ["updated_at", "version_count", "latest_version", "latest_version_at"]
-    RegisteredModel.objects.bulk_update([version.model for version in latest.values()], fields)
+    if len(latest) == 1:  # one model (every single registration): a plain UPDATE, not bulk_update's CASE per field
+        [model] = [version.model for version in latest.values()]
+        RegisteredModel.objects.filter(pk=model.pk).update(**{field: getattr(model, field) for field in fields})
+    else:
+        RegisteredModel.objects.bulk_update([version.model for version in latest.values()], fields)
     return versions
 
 
