@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_migrate, post_save
 
 from apps.core import request_context
 
@@ -24,6 +24,8 @@ class AccountsConfig(AppConfig):
         # permissions keeps a user's roles for the rest of a web request: a role granted or revoked in it drops them.
         post_save.connect(_roles_changed, sender=Membership, dispatch_uid="accounts.roles_changed.save")
         post_delete.connect(_roles_changed, sender=Membership, dispatch_uid="accounts.roles_changed.delete")
+        # restrict() names object permissions by id, kept per process: migrate and flush make them afresh.
+        post_migrate.connect(permissions.forget_permission_ids, dispatch_uid="accounts.forget_permission_ids")
 
 
 def _roles_changed(**_kwargs):

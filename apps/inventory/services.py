@@ -402,13 +402,6 @@ def _add_versions(*, actor: Actor, pairs, source: str, name, contexts=None) -> l
     if not versions:
         return []
     ModelVersion.objects.bulk_create(versions)
-    extras = contexts or [None] * len(versions)
-    record_many(
-        [
-            (Action.VERSION_CREATED, actor, v, _created_changes(v), extra)
-            for v, extra in zip(versions, extras, strict=True)
-        ]
-    )
     # The lists read the count and the latest version from the model row: kept here, under the models' locks (so the
     # counts read with the lock are current). Each model's newest is the last of its versions created.
     latest = {}
@@ -421,7 +414,19 @@ def _add_versions(*, actor: Actor, pairs, source: str, name, contexts=None) -> l
         model.latest_version = version
         model.latest_version_at = model.updated_at = version.created_at
     fields = ["updated_at", "version_count", "latest_version", "latest_version_at"]
-    RegisteredModel.objects.bulk_update([version.model for version in latest.values()], fields)
+    if len(latest) == 1:  # one model (every single registration): a plain UPDATE, not bulk_update's CASE per field
+        [model] = [version.model for version in latest.values()]
+        RegisteredModel.objects.filter(pk=model.pk).update(**{field: getattr(model, field) for field in fields})
+    else:
+        RegisteredModel.objects.bulk_update([version.model for version in latest.values()], fields)
+    # The audit chain's head is locked last: every writer in the portal waits on it, until this transaction commits.
+    extras = contexts or [None] * len(versions)
+    record_many(
+        [
+            (Action.VERSION_CREATED, actor, v, _created_changes(v), extra)
+            for v, extra in zip(versions, extras, strict=True)
+        ]
+    )
     return versions
 
 

@@ -302,6 +302,43 @@ def test_an_object_grant_allows_exactly_its_action_on_exactly_its_object(cast, m
     assert not permissions.can(cast.ben, permissions.VIEW_AUDIT, models.scorecard)
 
 
+def test_a_group_grant_lets_the_groups_members_see_exactly_that_model(cast, models):
+    """guardian's group object permissions count in restrict() as a direct grant does: Ben, of the other team, sees
+    Retail Scorecard once a group he is in may view it, and nothing else of team A."""
+    from django.contrib.auth.models import Group
+    from guardian.shortcuts import assign_perm
+
+    from apps.inventory.models import RegisteredModel
+
+    assert not RegisteredModel.objects.restrict(cast.ben).filter(team=cast.team_a).exists()
+    group = Group.objects.create(name="Model risk reviewers")
+    cast.ben.groups.add(group)
+    assign_perm("inventory.view_registeredmodel", group, models.scorecard)
+    seen = RegisteredModel.objects.restrict(cast.ben).filter(team=cast.team_a)
+    assert list(seen) == [models.scorecard]
+    assert not RegisteredModel.objects.restrict(cast.ben, permissions.CHANGE).filter(team=cast.team_a).exists()
+
+
+def test_grants_still_count_when_migrate_makes_the_permissions_afresh(cast, models):
+    """restrict() names object permissions by id, kept per process. A flush or migrate makes the permission rows
+    again under new ids; post_migrate makes every process forget the old ones, so grants of the new rows count."""
+    from django.contrib.auth.models import Permission
+    from django.core.management.sql import emit_post_migrate_signal
+
+    from apps.inventory.models import RegisteredModel
+
+    grant = {"actor": Actor.of(cast.alice), "user": cast.ben, "action": "view", "obj": models.scorecard}
+    account_services.object_permission_grant(**grant)
+    assert list(RegisteredModel.objects.restrict(cast.ben).filter(team=cast.team_a)) == [models.scorecard]
+    old = Permission.objects.get(content_type__app_label="inventory", codename="view_registeredmodel")
+    old.delete()  # and the grant with it
+    emit_post_migrate_signal(verbosity=0, interactive=False, db="default")  # makes it again, under a new id
+    assert Permission.objects.get(content_type__app_label="inventory", codename="view_registeredmodel").pk != old.pk
+    assert not RegisteredModel.objects.restrict(cast.ben).filter(team=cast.team_a).exists()
+    account_services.object_permission_grant(**grant)
+    assert list(RegisteredModel.objects.restrict(cast.ben).filter(team=cast.team_a)) == [models.scorecard]
+
+
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
