@@ -46,43 +46,71 @@ def _eligible_step_q(user) -> Q:
         Q(approver_kind=ApproverKind.USERS, pk__in=named))  # fmt: skip
 
 
+def _waiting_steps(user):
+    """Open steps of pending requests that `user` (an active user) may decide and has not: one filter, so the
+    navigation's count on every page builds the query once."""
+    already = Decision.objects.filter(request_id=OuterRef("request_id"), approver=user, voided_at__isnull=True)
+    return RequestStep.objects.filter(
+        Q(state=StepState.OPEN, request__state=RequestState.PENDING)
+        & _eligible_step_q(user)
+        & ~Q(request__requester=user)
+        & ~Exists(already)
+    )
+
+
 def waiting_for(*, user):
     """Open steps of pending requests that `user` may decide and has not: oldest first."""
     if not user.is_authenticated or not user.is_active:
         return RequestStep.objects.none()
-    already = Decision.objects.filter(request_id=OuterRef("request_id"), approver=user, voided_at__isnull=True)
     return (
-        RequestStep.objects.filter(state=StepState.OPEN, request__state=RequestState.PENDING)
-        .filter(_eligible_step_q(user))
-        .exclude(request__requester=user)
-        .exclude(Exists(already))
-        .select_related("request__version__model__team", "request__environment", "request__requester")
+        _waiting_steps(user)
+        .select_related("request__version__model", "request__environment", "request__requester")
+        .only(*WAITING_FIELDS)
         .order_by("opened_at", "pk")
     )
 
 
 def waiting_count(*, user) -> int:
-    return waiting_for(user=user).count() if user.is_authenticated else 0
+    """How many steps wait for `user` (waiting_for's count): the navigation's badge, on every page."""
+    if not user.is_authenticated or not user.is_active:
+        return 0
+    return _waiting_steps(user).count()
 
 
-# What a table of requests (the request list, the inbox) does not show: the frozen policy, the subject and the checks
-# (JSON decoded per row), the justification, and the long texts of the version and model it joins.
-SUMMARY_DEFERRED = (
-    "justification", "frozen_policy", "subject", "checks",
-    "version__model_card", "version__metrics", "version__parameters", "version__training_data",
-    "version__source_metadata", "version__model__description", "version__model__intended_use",
-    "version__model__limitations",
+# What a list of waiting steps (the inbox, the home page) shows: the step, and its request as a table row shows it.
+WAITING_FIELDS = (
+    "request_id", "round", "order", "name", "approver_kind", "role", "team_id", "quorum", "requires_signature",
+    "due_hours", "state", "opened_at", "due_at", "completed_at",
+    "request__version_id", "request__environment_id", "request__requester_id", "request__state",
+    "request__created_at", "request__version__model_id", "request__version__version",
+    "request__version__model__name", "request__version__model__risk_tier", "request__environment__name",
+    "request__requester__username", "request__requester__first_name", "request__requester__last_name",
 )  # fmt: skip
+
+
+# What a table of requests (the request list, the inbox, a version's panel) shows: the request's number, state and
+# times, its model and version, environment and requester; nothing else is read (no frozen policy, subject or
+# checks decoded per row, no long texts of the version and model, no team), so each row builds small objects.
+SUMMARY_FIELDS = (
+    "version_id", "environment_id", "requester_id", "state", "created_at", "closed_at",
+    "version__model_id", "version__version", "version__model__name", "environment__name",
+    "requester__username", "requester__first_name", "requester__last_name",
+)  # fmt: skip
+
+
+def _summary(qs):
+    """`qs` reading only what a table of requests shows (SUMMARY_FIELDS)."""
+    return qs.select_related(None).select_related("version__model", "environment", "requester").only(*SUMMARY_FIELDS)
 
 
 def deployment_request_list(
     *, user, state: str = "", requester=None, environment: str = "", model: str = "", version_id: int | None = None,
     summary: bool = False,
 ):  # fmt: skip
-    """The requests `user` may see, newest first; `summary`: only what a table of them shows (SUMMARY_DEFERRED)."""
+    """The requests `user` may see, newest first; `summary`: only what a table of them shows (SUMMARY_FIELDS)."""
     qs = DeploymentRequest.objects.restrict(user).select_related("version__model__team", "environment", "requester")
     if summary:
-        qs = qs.defer(*SUMMARY_DEFERRED)
+        qs = _summary(qs)
     if state:
         qs = qs.filter(state=state)
     if requester is not None:
@@ -107,11 +135,14 @@ def deployment_request_filter(*, user, data=None) -> DeploymentRequestFilter:
 def deployment_request_page(*, user, data=None, cursor: str | None = None, per_page: int = 50) -> keyset.Page:
     """One keyset page of the requests `user` may see, filtered by `data`, newest first (an index on
     (created_at, id) serves every page alike). Raises ValidationError naming a bad filter value."""
-    filters = deployment_request_filter(user=user, data=data)
-    if not filters.is_valid():
-        raise ValidationError({name: list(messages) for name, messages in filters.errors.items()})
-    rows = filters.qs.defer(*SUMMARY_DEFERRED)  # the page's table shows none of them
-    return keyset.paginate(rows, keys=("created_at", "pk"), descending=True, cursor=cursor, per_page=per_page)
+    if any(data.values() if data else ()):
+        filters = deployment_request_filter(user=user, data=data)
+        if not filters.is_valid():
+            raise ValidationError({name: list(messages) for name, messages in filters.errors.items()})
+        rows = filters.qs
+    else:  # nothing to filter by: the FilterSet (a deep copy of its filters and a form) would change nothing
+        rows = DeploymentRequest.objects.restrict(user)
+    return keyset.paginate(_summary(rows), keys=("created_at", "pk"), descending=True, cursor=cursor, per_page=per_page)
 
 
 def deployment_request_get(*, user, pk: int) -> DeploymentRequest:

@@ -28,7 +28,10 @@ HISTORY_PAGE_SIZE = 25  # a request's audit history, newest first
 def inbox(request):
     waiting = list(selectors.waiting_for(user=request.user))
     mine = selectors.deployment_request_list(user=request.user, requester=request.user, summary=True)[:25]
-    return render(request, "approvals/inbox.html", {"waiting": waiting, "mine": mine})
+    # The navigation's badge counts the same steps: the list gives it, so the layout does not count them again.
+    return render(
+        request, "approvals/inbox.html", {"waiting": waiting, "mine": mine, "approvals_waiting": len(waiting)}
+    )
 
 
 @login_required

@@ -25,7 +25,7 @@ class Trigger(models.TextChoices):
 
 class GitRepositoryQuerySet(RestrictedQuerySet):
     def restrict_for(self, user, action):
-        return self.filter(team_id__in=permissions.team_ids_with(user, action))
+        return self.filter(team_id__in=permissions.team_ids_now(user, action))
 
 
 class GitRepository(models.Model):

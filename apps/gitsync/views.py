@@ -43,6 +43,12 @@ def _manageable_teams(user):
     return Team.objects.filter(pk__in=permissions.team_ids_with(user, permissions.MANAGE_TEAM)).order_by("name")
 
 
+def _may_add(user) -> bool:
+    """Does `user` manage a team (and so may add its repositories)? From the roles this request holds, if it does."""
+    teams = permissions.team_ids_now(user, permissions.MANAGE_TEAM)
+    return bool(teams) if isinstance(teams, list) else Team.objects.filter(pk__in=teams).exists()
+
+
 @login_required
 def repository_list(request):
     params = {key: request.GET.get(key, "").strip() for key in ("q", "team", "status")}
@@ -61,7 +67,7 @@ def repository_list(request):
         "params": params,
         "teams": Team.objects.filter(Exists(visible.filter(team=OuterRef("pk")))).order_by("name"),
         "statuses": SyncStatus.choices,
-        "can_add": _manageable_teams(request.user).exists(),
+        "can_add": _may_add(request.user),
     })  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from apps.audit.actors import Actor
 from apps.core import request_context
 from apps.core.request_context import RequestContext
 from apps.inventory import services as inventory
+from apps.inventory.models import RegisteredModel
 
 
 def _role_reads(queries) -> int:
@@ -70,5 +71,51 @@ def test_a_service_inside_a_request_checks_roles_against_its_own_transaction(cas
         with pytest.raises(PermissionDenied), transaction.atomic():
             inventory.model_version_create(actor=Actor.of(cast.dana), model=models.scorecard, version="9.9.9")
         assert not models.scorecard.versions.filter(version="9.9.9").exists()
+    finally:
+        request_context.deactivate(tokens)
+
+
+def _scoped(user, web: bool, source: str = "web") -> tuple[list, list]:
+    """(team ids for VIEW and for MANAGE_TEAM, the models user may view), read in a request of `source` or outside."""
+    tokens = (
+        request_context.activate(RequestContext(request_id="test-scope", source=source), with_memo=True)
+        if web
+        else None
+    )
+    try:
+        teams = [permissions.team_ids_now(user, action) for action in (permissions.VIEW, permissions.MANAGE_TEAM)]
+        teams = [
+            sorted(ids) if isinstance(ids, list) else sorted(next(iter(row.values())) for row in ids) for ids in teams
+        ]
+        return teams, list(RegisteredModel.objects.restrict(user).order_by("pk").values_list("name", flat=True))
+    finally:
+        if tokens:
+            request_context.deactivate(tokens)
+
+
+@pytest.mark.parametrize("name", ["dana", "vera", "alice", "ben"])
+def test_a_page_scopes_its_lists_by_the_roles_it_read_as_a_task_does_by_the_database(cast, models, name):
+    user = getattr(cast, name)
+
+    assert _scoped(user, web=True) == _scoped(user, web=False)
+    assert _scoped(user, web=True)[1] == (["Card Fraud Detector"] if name == "ben" else ["Retail Scorecard"])
+
+
+def test_a_superuser_and_a_deactivated_user_keep_their_scope_in_a_page(cast, models):
+    cast.vera.is_active = False
+    cast.vera.save()
+
+    assert _scoped(cast.admin, web=True)[1] == ["Retail Scorecard", "Card Fraud Detector"]
+    assert _scoped(cast.vera, web=True) == ([[], []], [])
+
+
+def test_an_api_call_spends_no_query_on_roles_only_to_scope_a_list(cast, models):
+    tokens = request_context.activate(RequestContext(request_id="test-api-scope", source="api"), with_memo=True)
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            names = list(RegisteredModel.objects.restrict(cast.dana).values_list("name", flat=True))
+        assert names == ["Retail Scorecard"] and _role_reads(queries) == 0 and len(queries) == 1
+        permissions.role_summary(cast.dana)  # the call read the roles for its own reasons: the list uses them
+        assert permissions.team_ids_now(cast.dana, permissions.VIEW) == [cast.team_a.pk]
     finally:
         request_context.deactivate(tokens)
