@@ -47,10 +47,13 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Uses DATABASE_URL when set (PostgreSQL), SQLite otherwise. PYTEST_ARGS narrows a run.
+# Uses DATABASE_URL when set (PostgreSQL), SQLite otherwise. PYTEST_ARGS narrows a run. TEST_WORKERS processes
+# (pytest-xdist; 0 runs in this process) share the tests, each on its own test database; tests/conftest.py keeps
+# what cannot be shared in one process (XDIST_GROUPS).
+TEST_WORKERS ?= 2
 test: export DEBUG ?= 1
 test: lint | var
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The Procfile's processes (gunicorn, a Celery worker, beat) under honcho with DEBUG off, on a throw-away PostgreSQL
 # database (on DATABASE_URL's server) and Redis, driven end to end: tests/e2e/test_prod_smoke.py. `make test` skips it.

@@ -6,6 +6,7 @@ Team B ("Fraud") holds ben (admin) and only ben. `admin` is a superuser.
 """
 
 import os
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -88,6 +89,31 @@ def mirror_dir(settings, tmp_path):
 
 def pytest_configure():
     settings.AUDIT_ALLOW_FLUSH = True  # lets TransactionTestCase empty the append-only table between tests
+
+
+# `make test` runs the suite in two processes (pytest-xdist, --dist loadgroup), each on its own test database (the
+# suffix below). What cannot be shared or is costly to start twice runs in one process, a group at a time: the tests
+# that empty and use the Redis databases named by CELERY_TEST_BROKER_URL and CACHE_TEST_URL, one Chromium, and the
+# model servers, the GTO virtualenv and the demo data that a module or package starts once.
+XDIST_GROUPS = {
+    "tests/core/test_shared_cache.py": "redis",
+    "tests/gitsync/test_worker.py": "redis",
+    "tests/deployments/test_worker.py": "redis",
+    "tests/browser/": "browser",
+    "tests/deployments/test_mlflow.py": "mlflow",
+    "tests/deployments/test_kserve.py": "kserve",
+    "tests/demo/test_demo_data.py": "demo",
+    "tests/gto_oracle/": "gto",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    root = Path(str(config.rootpath))
+    for item in items:
+        path = Path(str(item.path)).relative_to(root).as_posix()
+        group = next((name for prefix, name in XDIST_GROUPS.items() if path.startswith(prefix)), None)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
