@@ -181,7 +181,9 @@ def running_now(*, model=None, version=None):
 
 def version_deployments(*, version) -> list[tuple[Running, DriftState | None]]:
     """Where a version runs now, each interval with its model's status in that environment (two queries)."""
-    rows = list(running_now(version=version))
+    # running_now() less the version itself (the caller holds it)
+    rows = Running.objects.current().filter(version=version).select_related("target", "environment")
+    rows = list(rows.order_by("environment__order", "started_at", "pk"))
     states = DriftState.objects.filter(model_id=version.model_id, environment_id__in={r.environment_id for r in rows})
     by_env = {state.environment_id: state for state in states} if rows else {}
     return [(row, by_env.get(row.environment_id)) for row in rows]
@@ -450,9 +452,11 @@ def model_page_deployments(*, model: RegisteredModel, version_ids) -> ModelPage:
     by_id = {env.pk: env for env in environments}
     cells = {env.pk: Cell(environment=env, observed=env.observed) for env in environments}
     version_ids = set(version_ids)
-    for state in DriftState.objects.filter(model_id=model.pk).select_related("running_version"):
+    # What the block shows and nothing more: the statuses unordered (their default order joins two tables), what
+    # runs with its target's name (the labels are on the rows). Compiling the SQL is most of these queries' cost.
+    for state in DriftState.objects.filter(model_id=model.pk).order_by():
         cells[state.environment_id].state = state
-    running = Running.objects.current().filter(model_id=model.pk).select_related("target", "version")
+    running = Running.objects.current().filter(model_id=model.pk).select_related("target")
     running = list(running.order_by("started_at", "pk"))
     for row in running:
         cells[row.environment_id].running.append(row)
@@ -470,6 +474,7 @@ def model_page_deployments(*, model: RegisteredModel, version_ids) -> ModelPage:
         .annotate(newest_pk=Subquery(newest))
         .filter(Q(version_id__in=version_ids) | Q(pk=F("newest_pk")))
         .select_related("version")
+        .only("version_id", "environment_id", "closed_at", "version__version")
         .order_by()
     )
     approved_pairs = []

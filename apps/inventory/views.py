@@ -2,6 +2,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.accounts import permissions
@@ -42,6 +43,9 @@ def model_list(request):
         page = selectors.registered_model_list(user=request.user, data=data, per_page=PAGE_SIZE)
     return render(request, "inventory/model_list.html", {
         "page": page,
+        # Each row links to its model: one reverse() and the slugs after it, not a {% url %} per row (slugs are
+        # URL-safe as they are).
+        "model_path": reverse("inventory:model-detail", args=["slug"]).removesuffix("slug/"),
         "params": params,
         "teams": selectors.teams_for_filter(user=request.user),
         "risk_tiers": RiskTier.choices,
@@ -158,7 +162,7 @@ def _version_parents(model):
 
 @login_required
 def version_detail(request, slug, version):
-    obj = selectors.model_version_get(user=request.user, slug=slug, version=version)
+    obj = selectors.model_version_get(user=request.user, slug=slug, version=version, with_children=True)
     history_page = paging.get_page(
         audit_event_list_for_version(version=obj, user=request.user), per_page=HISTORY_PAGE_SIZE,
         number=request.GET.get("history_page"),
@@ -166,7 +170,7 @@ def version_detail(request, slug, version):
     return render(request, "inventory/version_detail.html", {
         "version": obj,
         "model": obj.model,
-        "children": obj.children.select_related("model").order_by("model__name", "version"),
+        "children": obj.derived_versions,
         "history": links.attach_target_urls(history_page, known=inventory_links.known_urls(obj.model, [obj])),
         "history_page": history_page,
         "can_view_audit": permissions.can_view_audit(request.user),
