@@ -57,3 +57,15 @@ def test_a_version_row_is_what_the_fields_would_serialise(cast, models):
     assert newest["url"].endswith("/models/retail-scorecard/versions/2.0.0+build.7/")
     assert oldest["parent"] is None and oldest["git_committed_at"] is None and oldest["created_at"].endswith("Z")
     assert ModelVersionOutput(rows[0]).data == generic[0]
+
+
+def test_rows_write_times_as_drf_does_in_another_time_zone(cast, models):
+    from django.utils import timezone
+
+    rows = list(selectors.model_version_list(model=models.scorecard))
+    with timezone.override("Europe/Paris"):
+        serializer = ModelVersionOutput(rows, many=True)
+        fast = serializer.data
+        generic = [serializers.ModelSerializer.to_representation(serializer.child, row) for row in rows]
+
+    assert fast == generic and fast[0]["created_at"].endswith(("+01:00", "+02:00"))
