@@ -25,6 +25,18 @@ class CountedPaginator(Paginator):
     def count(self) -> int:
         return self.object_list.count() if self.known_count is None else self.known_count
 
+    def page(self, number) -> Page:
+        """Page `number`, read as a full page whatever the given count says: a count that fell behind the rows (one
+        made outside the services that keep it) is then counted by the database, so no row is ever hidden."""
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        rows = list(self.object_list[bottom : bottom + self.per_page])
+        if self.known_count is not None and bottom + len(rows) > self.known_count:
+            self.known_count = None
+            self.__dict__.pop("count", None)
+            self.__dict__.pop("num_pages", None)
+        return self._get_page(rows, number, self)
+
 
 def _number(number) -> int:
     """The page number Paginator.get_page() starts from: what is not a number asks for page 1."""

@@ -67,3 +67,13 @@ def test_a_given_count_is_trusted_and_not_recounted():
 
     assert len(queries) == 1 and "COUNT" not in queries[0]["sql"]
     assert [team.name for team in page] == ["Team 10", "Team 11"]
+
+
+@pytest.mark.django_db
+def test_a_given_count_behind_the_rows_is_recounted_and_hides_no_row():
+    teams = make_teams(12)
+
+    page = paging.get_page(teams, per_page=5, number="1", count=2)
+
+    assert [team.name for team in page] == [f"Team {n:02d}" for n in range(5)]
+    assert (page.paginator.count, page.paginator.num_pages, page.has_next()) == (12, 3, True)
