@@ -1,6 +1,7 @@
 """One error format for the whole API (RFC 9457 problem details with a stable `code`), and the helpers every
 app's API shares: body parsing, page links, the documented `?ordering=`, the documented FilterSet."""
 
+import functools
 from collections.abc import Mapping
 from http import HTTPStatus
 
@@ -15,7 +16,7 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, pagination, serializers, throttling
 from rest_framework.response import Response
 
-from . import counters
+from . import counters, paging
 from .exceptions import DomainError
 
 
@@ -140,6 +141,15 @@ class PageNumberPagination(pagination.PageNumberPagination):
             return super().paginate_queryset(queryset, request, view)
         except exceptions.NotFound as exc:
             raise exceptions.ValidationError({"page": [str(exc.detail)]}) from exc
+
+
+class CountedPagination(PageNumberPagination):
+    """PageNumberPagination for a list whose length the view holds already (`view.list_count()`, such as a count
+    the services keep on a row): the same pages and `count`, without a COUNT(*) per request."""
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.django_paginator_class = functools.partial(paging.CountedPaginator, count=view.list_count())
+        return super().paginate_queryset(queryset, request, view)
 
 
 class CursorPagination(pagination.CursorPagination):

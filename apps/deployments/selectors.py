@@ -181,7 +181,9 @@ def running_now(*, model=None, version=None):
 
 def version_deployments(*, version) -> list[tuple[Running, DriftState | None]]:
     """Where a version runs now, each interval with its model's status in that environment (two queries)."""
-    rows = list(running_now(version=version))
+    # running_now() less the version itself (the caller holds it)
+    rows = Running.objects.current().filter(version=version).select_related("target", "environment")
+    rows = list(rows.order_by("environment__order", "started_at", "pk"))
     states = DriftState.objects.filter(model_id=version.model_id, environment_id__in={r.environment_id for r in rows})
     by_env = {state.environment_id: state for state in states} if rows else {}
     return [(row, by_env.get(row.environment_id)) for row in rows]
@@ -412,21 +414,15 @@ def request_rollouts(*, request):
     return Rollout.objects.filter(request=request).select_related("target").order_by("pk")
 
 
-def version_environments(*, model, version_ids) -> dict[int, list[dict]]:
-    """Per version: the environments it is approved for and those where it runs now, in promotion order."""
-    approved = DeploymentRequest.objects.filter(version_id__in=version_ids, state=RequestState.APPROVED).values_list(
-        "version_id", "environment__name", "environment__order"
-    )  # fmt: skip
-    running = Running.objects.filter(model=model, version_id__in=version_ids, until__isnull=True).values_list(
-        "version_id", "environment__name", "environment__order"
-    )  # fmt: skip
+def _badges(approved, running) -> dict[int, list[dict]]:
+    """{version id: badges} from (version id, environment) pairs where a version is approved and where it runs."""
     badges: dict[int, dict[str, dict]] = {}
-    for version_id, name, order in approved:
-        badges.setdefault(version_id, {}).setdefault(name, {"environment": name, "order": order, "approved": True,
-                                                           "running": False})  # fmt: skip
-    for version_id, name, order in running:
-        badge = badges.setdefault(version_id, {}).setdefault(name, {"environment": name, "order": order,
-                                                                    "approved": False, "running": False})  # fmt: skip
+    for version_id, environment in approved:
+        badges.setdefault(version_id, {}).setdefault(environment.name, {"environment": environment.name,
+            "order": environment.order, "approved": True, "running": False})  # fmt: skip
+    for version_id, environment in running:
+        badge = badges.setdefault(version_id, {}).setdefault(environment.name, {"environment": environment.name,
+            "order": environment.order, "approved": False, "running": False})  # fmt: skip
         badge["running"] = True
     result = {}
     for version_id, by_name in badges.items():
@@ -436,3 +432,60 @@ def version_environments(*, model, version_ids) -> dict[int, list[dict]]:
             badge["title"] = f"{state} for {badge['environment']}" + ("; runs there now" if badge["running"] else "")
         result[version_id] = rows
     return result
+
+
+@dataclass
+class ModelPage:
+    """What the model page shows of deployments: its block's cells (model_deployments()), the environments they
+    were read with, and per listed version the environments it is approved for and runs in (its badges)."""
+
+    environments: list[Environment]
+    cells: list[Cell]
+    badges: dict[int, list[dict]]
+
+
+def model_page_deployments(*, model: RegisteredModel, version_ids) -> ModelPage:
+    """The model page's deployments block and its versions' badges, in four queries: the environments, the
+    model's statuses, what runs now, and in one the approved requests of the listed versions with the latest
+    approved per environment (the version that should run there)."""
+    environments = list(environment_list())
+    by_id = {env.pk: env for env in environments}
+    cells = {env.pk: Cell(environment=env, observed=env.observed) for env in environments}
+    version_ids = set(version_ids)
+    # What the block shows and nothing more: the statuses unordered (their default order joins two tables), what
+    # runs with its target's name (the labels are on the rows). Compiling the SQL is most of these queries' cost.
+    for state in DriftState.objects.filter(model_id=model.pk).order_by():
+        cells[state.environment_id].state = state
+    running = Running.objects.current().filter(model_id=model.pk).select_related("target")
+    running = list(running.order_by("started_at", "pk"))
+    for row in running:
+        cells[row.environment_id].running.append(row)
+    newest = (
+        DeploymentRequest.objects.filter(
+            state=RequestState.APPROVED, version__model_id=model.pk, environment_id=OuterRef("environment_id")
+        )
+        .order_by(F("closed_at").desc(nulls_last=True), "-pk")
+        .values("pk")[:1]
+    )
+    approved = (
+        DeploymentRequest.objects.filter(
+            state=RequestState.APPROVED, version_id__in=ModelVersion.objects.filter(model_id=model.pk).values("pk")
+        )
+        .annotate(newest_pk=Subquery(newest))
+        .filter(Q(version_id__in=version_ids) | Q(pk=F("newest_pk")))
+        .select_related("version")
+        .only("version_id", "environment_id", "closed_at", "version__version")
+        .order_by()
+    )
+    approved_pairs = []
+    for request in approved:
+        if request.pk == request.newest_pk:
+            cells[request.environment_id].approved = request
+        if request.version_id in version_ids:
+            approved_pairs.append((request.version_id, by_id[request.environment_id]))
+    running_pairs = [(row.version_id, by_id[row.environment_id]) for row in running if row.version_id in version_ids]
+    return ModelPage(
+        environments=environments,
+        cells=[cells[env.pk] for env in environments if not cells[env.pk].empty],
+        badges=_badges(approved_pairs, running_pairs),
+    )

@@ -77,11 +77,22 @@ def model_version_list(*, model: RegisteredModel, summary: bool = False):
     return versions.select_related("created_by", "parent__model")
 
 
-def model_version_get(*, user, slug: str, version: str, action: str = permissions.VIEW) -> ModelVersion:
+def model_version_get(
+    *, user, slug: str, version: str, action: str = permissions.VIEW, with_children: bool = False
+) -> ModelVersion:
+    """The version `user` may `action` (else 404); `with_children` sets `derived_versions`, those derived from it
+    (the version page lists them), read only when it has any: most have none, and EXISTS in this query is cheaper
+    than a query of its own."""
     qs = ModelVersion.objects.restrict(user, action).select_related(
         "model__team", "created_by", "parent__model", "model__validator"
     )
-    return get_object_or_404(qs, model__slug=slug, version=version)
+    if with_children:
+        qs = qs.annotate(has_children=Exists(ModelVersion.objects.filter(parent=OuterRef("pk"))))
+    obj = get_object_or_404(qs, model__slug=slug, version=version)
+    if with_children:
+        children = obj.children.select_related("model").order_by("model__name", "version")
+        obj.derived_versions = list(children) if obj.has_children else []
+    return obj
 
 
 def teams_for_filter(*, user):

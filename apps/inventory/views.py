@@ -1,8 +1,8 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.accounts import permissions
@@ -10,8 +10,10 @@ from apps.accounts import services as account_services
 from apps.audit import links
 from apps.audit.actors import Actor
 from apps.audit.selectors import audit_event_list_for_model, audit_event_list_for_version
+from apps.core import paging
 from apps.core.forms import apply_errors, error_text
 
+from . import links as inventory_links
 from . import selectors, services
 from .forms import LifecycleForm, ModelForm, ShareForm, VersionForm
 from .models import AIActCategory, Lifecycle, RiskTier
@@ -41,6 +43,9 @@ def model_list(request):
         page = selectors.registered_model_list(user=request.user, data=data, per_page=PAGE_SIZE)
     return render(request, "inventory/model_list.html", {
         "page": page,
+        # Each row links to its model: one reverse() and the slugs after it, not a {% url %} per row (slugs are
+        # URL-safe as they are).
+        "model_path": reverse("inventory:model-detail", args=["slug"]).removesuffix("slug/"),
         "params": params,
         "teams": selectors.teams_for_filter(user=request.user),
         "risk_tiers": RiskTier.choices,
@@ -52,16 +57,19 @@ def model_list(request):
 @login_required
 def model_detail(request, slug):
     model = selectors.registered_model_get(user=request.user, slug=slug, with_owners=True)
-    history_page = Paginator(audit_event_list_for_model(model=model, user=request.user), HISTORY_PAGE_SIZE).get_page(
-        request.GET.get("history_page")
-    )
-    versions_page = Paginator(selectors.model_version_list(model=model, summary=True), VERSIONS_PAGE_SIZE).get_page(
-        request.GET.get("versions_page")
-    )
+    versions_page = paging.get_page(
+        selectors.model_version_list(model=model, summary=True), per_page=VERSIONS_PAGE_SIZE,
+        number=request.GET.get("versions_page"), count=model.version_count,
+    )  # fmt: skip
+    versions = list(versions_page)
+    history_page = paging.get_page(
+        audit_event_list_for_model(model=model, user=request.user), per_page=HISTORY_PAGE_SIZE,
+        number=request.GET.get("history_page"),
+    )  # fmt: skip
     return render(request, "inventory/model_detail.html", {
         "model": model,
         "versions": versions_page,
-        "history": links.attach_target_urls(list(history_page)),
+        "history": links.attach_target_urls(history_page, known=inventory_links.known_urls(model, versions)),
         "history_page": history_page,
         "can_change": permissions.can(request.user, permissions.CHANGE, model),
         "can_lifecycle": permissions.can(request.user, permissions.CHANGE_LIFECYCLE, model),
@@ -154,15 +162,16 @@ def _version_parents(model):
 
 @login_required
 def version_detail(request, slug, version):
-    obj = selectors.model_version_get(user=request.user, slug=slug, version=version)
-    history_page = Paginator(audit_event_list_for_version(version=obj, user=request.user), HISTORY_PAGE_SIZE).get_page(
-        request.GET.get("history_page")
-    )
+    obj = selectors.model_version_get(user=request.user, slug=slug, version=version, with_children=True)
+    history_page = paging.get_page(
+        audit_event_list_for_version(version=obj, user=request.user), per_page=HISTORY_PAGE_SIZE,
+        number=request.GET.get("history_page"),
+    )  # fmt: skip
     return render(request, "inventory/version_detail.html", {
         "version": obj,
         "model": obj.model,
-        "children": obj.children.select_related("model").order_by("model__name", "version"),
-        "history": links.attach_target_urls(list(history_page)),
+        "children": obj.derived_versions,
+        "history": links.attach_target_urls(history_page, known=inventory_links.known_urls(obj.model, [obj])),
         "history_page": history_page,
         "can_view_audit": permissions.can_view_audit(request.user),
         "can_request": permissions.can(request.user, permissions.REQUEST_DEPLOY, obj.model),

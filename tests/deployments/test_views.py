@@ -14,6 +14,7 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import record
 from apps.deployments import services
 from apps.deployments.models import DeploymentTarget
+from apps.inventory import services as inventory
 from tests.conftest import Trail
 
 from .history import at, extra_models, interval, scripted, status, target
@@ -214,6 +215,36 @@ def test_the_model_page_shows_where_the_model_runs_with_its_status(cast, landsca
     assert f'datetime="{at(10):%Y-%m-%dT%H:%M:%S}Z"' in block  # since when
     assert 'hx-get="/deployments/models/retail-scorecard/at/"' in html
     assert "/static/js/deployments.js" in html
+
+
+def badges_of(html) -> dict[str, list[str]]:
+    """The versions table's rows on a model page: version → its environment badges' titles."""
+    rows = re.findall(r'<a class="fw-medium" href="[^"]+">([^<]+)</a>(.*?)</td>', html)
+    return {version: re.findall(r'class="badge env-badge[^"]*" data-environment="[^"]+" title="([^"]+)"', cells)
+            for version, cells in rows}  # fmt: skip
+
+
+def test_the_model_page_badges_each_listed_version_and_shows_the_latest_approval_wherever_its_version_is_listed(
+    cast, models, landscape, envs, as_user
+):
+    client = as_user("vera")
+    html = client.get("/models/retail-scorecard/").content.decode()
+
+    assert badges_of(html) == {
+        "1.1.0": ["approved for production"], "1.0.0": ["approved for production; runs there now"],
+    }  # fmt: skip
+    block = html[html.index('id="model-deployments"') : html.index('id="point-in-time"')]
+    assert f'href="/approvals/requests/{landscape.a2.pk}/">1.1.0</a>' in block  # the newest approval, not 1.0.0's
+
+    for number in range(20):  # the two versions move to the second page of versions
+        inventory.model_version_create(actor=Actor.of(cast.dana), model=models.scorecard, version=f"2.{number}.0")
+    first = client.get("/models/retail-scorecard/").content.decode()
+    second = client.get("/models/retail-scorecard/?versions_page=2").content.decode()
+
+    assert set(badges_of(first)) == {f"2.{number}.0" for number in range(20)}
+    assert not any(badges_of(first).values())
+    assert f'href="/approvals/requests/{landscape.a2.pk}/">1.1.0</a>' in first
+    assert badges_of(second) == badges_of(html)
 
 
 def test_the_version_page_shows_where_the_version_runs(cast, landscape, as_user):

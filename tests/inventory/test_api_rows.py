@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from apps.audit.actors import Actor
 from apps.inventory import selectors, services
-from apps.inventory.api.serializers import RegisteredModelOutput
+from apps.inventory.api.serializers import ModelVersionOutput, RegisteredModelOutput
 
 
 def test_a_model_row_is_what_the_fields_would_serialise(cast, models):
@@ -33,3 +33,39 @@ def test_a_model_row_is_what_the_fields_would_serialise(cast, models):
     )
     assert scorecard["validator"] == "rita" and scorecard["next_validation_due"] == "2027-01-15"
     assert scorecard["created_at"].endswith("Z") and scorecard["url"].endswith("/models/retail-scorecard/")
+
+
+def test_a_version_row_is_what_the_fields_would_serialise(cast, models):
+    scorecard = models.scorecard
+    parent = scorecard.versions.get(version="1.0.0")
+    services.model_version_create(
+        actor=Actor.of(cast.dana), model=scorecard, version="2.0.0+build.7", parent=parent,
+        parameters={"depth": 6}, training_data=["s3://data/2026-01"], model_card="# Card",
+        git_commit_sha="b" * 40, framework="xgboost", artifact_uri="s3://models/2.0.0",
+    )  # fmt: skip
+    rows = list(selectors.model_version_list(model=scorecard))
+    serializer = ModelVersionOutput(rows, many=True)
+
+    fast = serializer.data
+    generic = [serializers.ModelSerializer.to_representation(serializer.child, row) for row in rows]
+
+    assert [row["version"] for row in fast] == ["2.0.0+build.7", "1.1.0", "1.0.0"]
+    assert fast == generic
+    assert list(fast[0]) == list(generic[0]) == ModelVersionOutput.Meta.fields
+    newest, oldest = fast[0], fast[-1]
+    assert newest["parent"] == "1.0.0" and newest["parameters"] == {"depth": 6} and newest["created_by"] == "dana"
+    assert newest["url"].endswith("/models/retail-scorecard/versions/2.0.0+build.7/")
+    assert oldest["parent"] is None and oldest["git_committed_at"] is None and oldest["created_at"].endswith("Z")
+    assert ModelVersionOutput(rows[0]).data == generic[0]
+
+
+def test_rows_write_times_as_drf_does_in_another_time_zone(cast, models):
+    from django.utils import timezone
+
+    rows = list(selectors.model_version_list(model=models.scorecard))
+    with timezone.override("Europe/Paris"):
+        serializer = ModelVersionOutput(rows, many=True)
+        fast = serializer.data
+        generic = [serializers.ModelSerializer.to_representation(serializer.child, row) for row in rows]
+
+    assert fast == generic and fast[0]["created_at"].endswith(("+01:00", "+02:00"))

@@ -52,19 +52,26 @@ def redacted_config(config) -> str:
     return json.dumps(selectors.public_config(config), indent=2, sort_keys=True, ensure_ascii=False)
 
 
+@register.simple_tag
+def model_page_deployments(model, versions):
+    """Read once what the model page shows of deployments: `.badges` ({version id: [{environment, running,
+    title}]}, where each listed version is approved and where it runs now, like a registry's stage badges) and what
+    {% model_deployments %} shows. Four queries, whatever the number of versions."""
+    return selectors.model_page_deployments(model=model, version_ids=[version.pk for version in versions])
+
+
 @register.inclusion_tag("deployments/_model_deployments.html", takes_context=True)
-def model_deployments(context, model):
+def model_deployments(context, model, deployments):
     """The model page's block: per environment, what runs now and since when, what is approved, the status; and
-    the point-in-time question."""
-    environments = list(selectors.environment_list())  # once, for the cells and the form's choices
-    cells = selectors.model_deployments(model=model, environments=environments)
+    the point-in-time question. `deployments`: what {% model_page_deployments %} read."""
+    cells = deployments.cells
     targets = {row.target_id for cell in cells for row in cell.running}
     initial = {"environment": cells[0].environment.slug if cells else None}
     return {
         "model": model,
         "cells": cells,
         "visible_targets": selectors.visible_target_ids(user=context["request"].user, target_ids=targets),
-        "form": PointInTimeForm(initial=initial, environments=environments),
+        "form": PointInTimeForm(initial=initial, environments=deployments.environments),
     }
 
 
@@ -99,13 +106,6 @@ def rollout_badge(status: str):
     label = dict(RolloutStatus.choices).get(status, status)
     return format_html('<span class="badge {} rollout-status" data-status="{}">{}</span>', classes.get(status, ""),
                        status, label)  # fmt: skip
-
-
-@register.simple_tag
-def version_environments(model, versions):
-    """{version id: [{environment, running, title}]} for a page of a model's versions: where each is approved and
-    where it runs now, like a registry's stage badges. Two queries, whatever the number of versions."""
-    return selectors.version_environments(model=model, version_ids=[version.pk for version in versions])
 
 
 @register.filter

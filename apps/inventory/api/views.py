@@ -11,7 +11,7 @@ from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
 
 from apps.audit.actors import Actor
-from apps.core.api import DocumentedFilters, KeysetPagination, ordering_parameter, parse_body
+from apps.core.api import CountedPagination, DocumentedFilters, KeysetPagination, ordering_parameter, parse_body
 
 from .. import selectors, services
 from ..filters import RegisteredModelFilter
@@ -113,12 +113,17 @@ class ModelVersionViewSet(
     lookup_value_regex = r"[^/]+"
     filter_backends = [OrderingFilter]
     ordering_fields = ["created_at", "version"]
+    pagination_class = CountedPagination  # the count is the model's version_count, kept by the services
 
     def get_model(self):
         """The model in the URL, if this principal may see it (else 404); the services decide on changes."""
         if not hasattr(self, "_model"):
             self._model = selectors.registered_model_get(user=self.request.user, slug=self.kwargs["model_slug"])
         return self._model
+
+    def list_count(self) -> int:
+        """How many versions the list holds (all of the model's, whatever the order): CountedPagination's count."""
+        return self.get_model().version_count
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # the schema generator has no URL to read
