@@ -312,10 +312,13 @@ def test_a_validation_due_in_the_future_or_for_a_retired_model_is_not_overdue(ca
 
 
 def test_the_history_links_to_the_audit_trail_only_for_audit_readers(cast, models, client):
-    client.force_login(cast.vera)
-    assert 'href="/audit/' not in client.get(SCORECARD).text
-    client.force_login(cast.audrey)
-    assert 'href="/audit/' in client.get(SCORECARD).text
+    """Each event of the model's and the version's history links to its page in /audit/ for whoever may read it."""
+    event_link = re.compile(r'<a href="/audit/(\d+)/">\1</a>')
+    for page in (SCORECARD, f"{SCORECARD}versions/1.0.0/"):
+        client.force_login(cast.vera)
+        assert 'href="/audit/' not in client.get(page).text
+        client.force_login(cast.audrey)
+        assert event_link.search(client.get(page).text), page
 
 
 # --- the version page and its model card ----------------------------------------------------------------------------
