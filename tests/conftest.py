@@ -107,13 +107,21 @@ XDIST_GROUPS = {
 }
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
+    """Puts each item of XDIST_GROUPS in its group, as xdist's --dist loadgroup reads groups: a `@<group>` suffix on
+    the node id. xdist 3.8 writes that suffix to `item._nodeid`, which pytest 9.2 no longer reads (node ids live in
+    `item._id`), so its own `xdist_group` marks group nothing; tests/core/test_shared_cache.py checks that this does."""
+    from _pytest.nodeid import NodeId
+
+    if config.getvalue("dist") != "loadgroup" and not getattr(config.option, "loadgroup", False):
+        return
     root = Path(str(config.rootpath))
     for item in items:
         path = Path(str(item.path)).relative_to(root).as_posix()
         group = next((name for prefix, name in XDIST_GROUPS.items() if path.startswith(prefix)), None)
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
+        if group and not item.nodeid.endswith(f"@{group}"):
+            item._id = NodeId.parse(f"{item.nodeid}@{group}")
 
 
 @pytest.fixture(scope="session")

@@ -225,3 +225,13 @@ def test_a_token_has_one_api_budget_across_two_processes(cast, servers):
     ]
 
     assert statuses == [200, 200, 200, 429]  # 3 a day in all, not 3 per process
+
+
+def test_the_redis_tests_share_one_process_when_the_suite_runs_in_several(request):
+    """`make test` runs in several processes; the tests that empty and use the suite's Redis databases (these, and
+    the worker tests) must run in one of them, one at a time: tests/conftest.py groups them for --dist loadgroup."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        pytest.skip("the suite runs in this one process (TEST_WORKERS=0): nothing to share")
+    assert request.node.nodeid.endswith("@redis"), (
+        f"{request.node.nodeid} is in no group: run with --dist loadgroup (as `make test` does)"
+    )
