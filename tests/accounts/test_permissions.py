@@ -319,7 +319,14 @@ def test_a_group_grant_lets_the_groups_members_see_exactly_that_model(cast, mode
     assert not RegisteredModel.objects.restrict(cast.ben, permissions.CHANGE).filter(team=cast.team_a).exists()
 
 
-def test_grants_still_count_when_migrate_makes_the_permissions_afresh(cast, models):
+@pytest.fixture
+def forgets_permission_ids():
+    """The test's transaction is rolled back, ids it made with it: this process must not keep them afterwards."""
+    yield
+    permissions.forget_permission_ids()
+
+
+def test_grants_still_count_when_migrate_makes_the_permissions_afresh(cast, models, forgets_permission_ids):
     """restrict() names object permissions by id, kept per process. A flush or migrate makes the permission rows
     again under new ids; post_migrate makes every process forget the old ones, so grants of the new rows count."""
     from django.contrib.auth.models import Permission
