@@ -164,8 +164,8 @@ class CursorPagination(pagination.CursorPagination):
 class KeysetPagination(pagination.BasePagination):
     """`?cursor=` pages of a list a selector pages with apps.core.keyset (the view calls the selector with
     `cursor_of()` and `page_size_of()`, then `response()`): every page costs the same, and `count` stops at
-    10,000 (`count_capped` says so). `?page=` is refused, so a client written for numbered pages does not read
-    page 1 forever."""
+    10,000, or 1,000 for a text search (`count_capped` says so). `?page=` is refused, so a client written for
+    numbered pages does not read page 1 forever."""
 
     page_size_query_param = "page_size"
 

@@ -33,6 +33,10 @@ from django.db.models import BooleanField, Expression, F, Value
 from django.utils.dateparse import parse_datetime
 
 COUNT_CAP = 10_000
+# A text search's matches are counted up to 1,000: each row counted is a substring match on its name, description
+# and tags, and counting 10,000 matches at 100k models read 60k rows (100-140 ms on PostgreSQL, against 4 ms for the
+# unsearched list's 10,000). Past a thousand, a reader narrows a search rather than pages through it.
+SEARCH_COUNT_CAP = 1_000
 
 
 class InvalidCursor(ValueError):

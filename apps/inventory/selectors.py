@@ -49,7 +49,8 @@ def registered_model_list(
     if not filters.is_valid():
         raise ValidationError({name: list(messages) for name, messages in filters.errors.items()})
     keys, descending = filters.sort()
-    page = keyset.paginate(filters.qs, keys=keys, descending=descending, cursor=cursor, per_page=per_page)
+    cap = keyset.SEARCH_COUNT_CAP if filters.form.cleaned_data.get("search") else None
+    page = keyset.paginate(filters.qs, keys=keys, descending=descending, cursor=cursor, per_page=per_page, cap=cap)
     if with_owners:
         with_owner_names(page.rows)
     return page
