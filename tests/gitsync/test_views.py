@@ -152,6 +152,7 @@ def test_the_list_is_paginated(cast, as_user, monkeypatch):
     [
         ("q=CREDIT", "search=CREDIT", ["credit-models"]),
         ("q=acme/fraud", "search=acme/fraud", ["fraud-models"]),
+        ("q=acme+CREDIT", "search=acme+CREDIT", ["credit-models"]),  # every word, each in the name or the URL
         ("team=credit-risk", "team=credit-risk", ["credit-models"]),
         ("status=failed", "status=failed", ["fraud-models"]),
         ("q=models&team=fraud&status=never", "search=models&team=fraud&status=never", []),
