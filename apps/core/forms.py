@@ -6,6 +6,13 @@ def error_text(exc) -> str:
     return " ".join(getattr(exc, "messages", None) or [getattr(exc, "message", None) or str(exc)])
 
 
+def filter_error_text(exc: ValidationError, page_params: dict[str, str]) -> str:
+    """A list's refused filter values as one flash message, each under the name the page's address gives it
+    (`page_params`: page parameter → FilterSet field), so the reader sees which part of a bookmark to fix."""
+    names = {field: param for param, field in page_params.items()}
+    return " ".join(f"{names.get(field, field)}: {' '.join(errors)}" for field, errors in exc.message_dict.items())
+
+
 def apply_errors(form, exc: ValidationError) -> None:
     """Show a service's ValidationError on a form: on the field it names, else at the top."""
     if not hasattr(exc, "error_dict"):

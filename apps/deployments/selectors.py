@@ -8,6 +8,7 @@ it was shared with); a target to portal admins and the members of its operating 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from django.core.exceptions import ValidationError
 from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, Subquery, Value, When
 from django.shortcuts import get_object_or_404
 
@@ -16,6 +17,7 @@ from apps.audit.models import AuditEvent
 from apps.gitsync import git
 from apps.inventory.models import Environment, ModelVersion, RegisteredModel
 
+from .filters import DeploymentTargetFilter
 from .models import EXCEPTIONS, BreakGlass, DeploymentTarget, DriftState, Rollout, Running
 
 ANY_EXCEPTION = "exceptions"  # the status filter's value for "any compliance exception"
@@ -203,15 +205,23 @@ def drift_state_list(*, user):
 # --- targets and their observations ------------------------------------------------------------------------------
 
 
-def target_list(*, user):
-    """Targets `user` may see (portal admins: all; otherwise those their teams operate), with what runs now."""
+def target_list(*, user, data=None):
+    """Targets `user` may see (portal admins: all; otherwise those their teams operate), with what runs now,
+    filtered by `data` (DeploymentTargetFilter's fields): what the page and the API list. Raises ValidationError
+    naming each filter whose value is bad."""
     running = Count("intervals", filter=Q(intervals__until__isnull=True))
-    return (
+    targets = (
         DeploymentTarget.objects.restrict(user)
         .select_related("environment", "team", "credential")
         .annotate(running_count=running)
         .order_by("environment__order", "name")
     )
+    if not any(data.values() if data else ()):  # nothing to filter by: the FilterSet would change nothing
+        return targets
+    filters = DeploymentTargetFilter(data, queryset=targets)
+    if not filters.is_valid():
+        raise ValidationError({name: list(messages) for name, messages in filters.errors.items()})
+    return filters.qs
 
 
 def public_config(value):

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.accounts import permissions
 from apps.audit import links
 from apps.audit.actors import Actor
-from apps.core.forms import apply_errors, error_text
+from apps.core.forms import apply_errors, error_text, filter_error_text
 from apps.inventory import models as inventory_models
 from apps.inventory import selectors as inventory
 
@@ -22,6 +22,8 @@ PAGE_SIZE = 25
 INTERVALS_PAGE_SIZE = 20
 HISTORY_PAGE_SIZE = 25  # a target's audit history, newest first, as on the model and request pages
 STATUS_FILTERS = [(selectors.ANY_EXCEPTION, "Any exception"), *DriftStatus.choices]
+# The target page's query parameters (in bookmarks and links) → the shared FilterSet's (those of the API).
+TARGET_PARAMS = {"environment": "environment", "status": "last_status"}
 
 
 def _params(request, *keys) -> dict[str, str]:
@@ -48,12 +50,14 @@ def matrix(request):
 
 @login_required
 def target_list(request):
-    params = _params(request, "environment", "status")
-    targets = selectors.target_list(user=request.user)
-    if params["environment"]:
-        targets = targets.filter(environment__slug=params["environment"])
-    if params["status"] in TargetStatus.values:
-        targets = targets.filter(last_status=params["status"])
+    params = _params(request, *TARGET_PARAMS)
+    data = {TARGET_PARAMS[key]: value for key, value in params.items() if value}
+    try:
+        targets = selectors.target_list(user=request.user, data=data)
+    except ValidationError as exc:  # a bad filter value: say which, and list without it
+        messages.error(request, filter_error_text(exc, TARGET_PARAMS))
+        data = {key: value for key, value in data.items() if key not in exc.message_dict}
+        targets = selectors.target_list(user=request.user, data=data)
     page = Paginator(targets, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "deployments/target_list.html", {
         "page": page,

@@ -1,8 +1,36 @@
-"""Git sync reads for other apps' pages: permission-scoped, a fixed number of queries."""
+"""Git sync reads for pages (its own and other apps') and the API: permission-scoped, a fixed number of queries."""
 
+from django.core.exceptions import ValidationError
 from django.db.models import JSONField, OuterRef, Subquery
 
+from apps.core import keyset
+
+from .filters import GitRepositoryFilter
 from .models import GitRepository, SyncRun, SyncStatus
+
+
+def git_repositories_visible(*, user):
+    """The repositories `user` may see, by name, with their team (each row of a list shows it)."""
+    return GitRepository.objects.restrict(user).select_related("team").order_by("name", "pk")
+
+
+def git_repository_list(*, user, data=None):
+    """The repositories `user` may see, filtered by `data` (GitRepositoryFilter's fields), by name: what the page
+    and the API list. Raises ValidationError naming each filter whose value is bad."""
+    visible = git_repositories_visible(user=user)
+    if not any(data.values() if data else ()):  # nothing to filter by: the FilterSet would change nothing
+        return visible
+    filters = GitRepositoryFilter(data, queryset=visible)
+    if not filters.is_valid():
+        raise ValidationError({name: list(messages) for name, messages in filters.errors.items()})
+    return filters.qs
+
+
+def git_repository_page(*, user, data=None, cursor: str | None = None, per_page: int = 25) -> keyset.Page:
+    """One keyset page of git_repository_list(), by the unique name: page 1,000 costs what page 1 does, and the
+    count stops at 10,000."""
+    repositories = git_repository_list(user=user, data=data)
+    return keyset.paginate(repositories, keys=("name", "pk"), cursor=cursor, per_page=per_page)
 
 
 def repositories_failing(*, user):

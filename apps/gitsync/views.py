@@ -3,7 +3,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -11,11 +11,10 @@ from django.views.decorators.http import require_POST
 from apps.accounts import credentials, permissions
 from apps.accounts.models import GrantedCredential, Team
 from apps.audit.actors import Actor
-from apps.core import keyset
-from apps.core.forms import apply_errors, error_text
+from apps.core.forms import apply_errors, error_text, filter_error_text
 from apps.inventory.models import RegisteredModel, RiskTier
 
-from . import services
+from . import selectors, services
 from .forms import RepositoryForm
 from .models import GitRepository, SyncStatus
 
@@ -49,19 +48,22 @@ def _may_add(user) -> bool:
     return bool(teams) if isinstance(teams, list) else Team.objects.filter(pk__in=teams).exists()
 
 
+# The page's query parameters (short, in bookmarks and links) → the shared FilterSet's (those of the API).
+PAGE_PARAMS = {"q": "search", "team": "team", "status": "status"}
+
+
 @login_required
 def repository_list(request):
-    params = {key: request.GET.get(key, "").strip() for key in ("q", "team", "status")}
+    params = {key: request.GET.get(key, "").strip() for key in PAGE_PARAMS}
+    data = {PAGE_PARAMS[key]: value for key, value in params.items() if value}
+    cursor = request.GET.get("cursor")
+    try:
+        page = selectors.git_repository_page(user=request.user, data=data, cursor=cursor, per_page=PAGE_SIZE)
+    except ValidationError as exc:  # a bad filter value: say which, and list without it
+        messages.error(request, filter_error_text(exc, PAGE_PARAMS))
+        data = {key: value for key, value in data.items() if key not in exc.message_dict}
+        page = selectors.git_repository_page(user=request.user, data=data, per_page=PAGE_SIZE)
     visible = GitRepository.objects.restrict(request.user)
-    repositories = visible.select_related("team").order_by("name")
-    if params["q"]:
-        repositories = repositories.filter(Q(name__icontains=params["q"]) | Q(url__icontains=params["q"]))
-    if params["team"]:
-        repositories = repositories.filter(team__slug=params["team"])
-    if params["status"] in SyncStatus.values:
-        repositories = repositories.filter(last_sync_status=params["status"])
-    # Keyset pages by the unique name: page 1,000 costs what page 1 does, and the count stops at 10,000.
-    page = keyset.paginate(repositories, keys=("name", "pk"), cursor=request.GET.get("cursor"), per_page=PAGE_SIZE)
     return render(request, "gitsync/repository_list.html", {
         "page": page,
         "params": params,

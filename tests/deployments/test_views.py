@@ -160,6 +160,63 @@ def test_the_target_list_shows_the_users_teams_targets(cast, landscape, as_user)
     assert "fraud-serving" in html and "prod-gitops" not in html
 
 
+def target_names(response) -> list[str]:
+    return [target.name for target in response.context["page"]]
+
+
+@pytest.mark.parametrize(
+    ("page_query", "api_query", "names"),
+    [("", "", ["staging-serving", "fraud-serving", "prod-gitops"]),  # staging comes before production
+     ("environment=staging", "environment=staging", ["staging-serving"]),
+     ("status=ok", "last_status=ok", ["fraud-serving", "prod-gitops"]),
+     ("environment=production&status=never", "environment=production&last_status=never", [])],
+)  # fmt: skip
+def test_the_target_page_and_the_api_list_the_same_targets(cast, envs, landscape, as_user, page_query, api_query,
+                                                             names):  # fmt: skip
+    target(cast, envs.staging, name="staging-serving", last_status="never", last_observed_at=None)
+    client = as_user("admin")
+
+    page = client.get(f"/deployments/targets/?{page_query}")
+    api = client.get(f"/api/v1/deployments/targets/?{api_query}")
+
+    assert target_names(page) == names
+    assert [row["name"] for row in api.json()["results"]] == names
+
+
+def test_an_unknown_target_status_is_named_on_the_page_and_refused_by_the_api(cast, envs, landscape, as_user):
+    target(cast, envs.staging, name="staging-serving", last_status="never", last_observed_at=None)
+    client = as_user("admin")
+    refusal = "Select a valid choice. bogus is not one of the available choices."
+
+    page = client.get("/deployments/targets/?status=bogus&environment=staging")
+    api = client.get("/api/v1/deployments/targets/?last_status=bogus&environment=staging")
+
+    assert page.status_code == 200
+    assert [str(message) for message in page.context["messages"]] == [f"status: {refusal}"]
+    assert target_names(page) == ["staging-serving"]  # the list without the bad filter; the other one holds
+    assert api.status_code == 400
+    assert api.json()["errors"] == {"last_status": [refusal]}
+
+
+@pytest.mark.parametrize("url", ["/deployments/targets/?environment=production", "/api/v1/deployments/targets/"])
+def test_the_target_list_reads_as_many_queries_for_thirty_targets_as_for_one(cast, envs, as_user, url):
+    client = as_user("alice")
+    target(cast, envs.production, name="target-first")
+    client.get(url)  # warm process-wide caches (content types) so that only the list is counted
+
+    def count():
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        return len(queries)
+
+    few = count()
+    for number in range(30):
+        target(cast, envs.production, name=f"target-{number:02d}")
+    # The page: session, user, roles, count, rows, the navigation's badge, the environment choices; the API:
+    # session, user, count, rows.
+    assert count() == few <= (7 if url.startswith("/deployments/") else 4)
+
+
 def test_observe_now_is_offered_to_team_admins_and_portal_admins_only(cast, landscape, as_user):
     url = f"/deployments/targets/{landscape.target.pk}/"
     for name, offered in [("alice", True), ("admin", True), ("vera", False), ("dana", False)]:
