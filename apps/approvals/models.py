@@ -100,10 +100,10 @@ OPEN_STATES = (RequestState.DRAFT, RequestState.PENDING)
 
 class DeploymentRequestQuerySet(RestrictedQuerySet):
     def restrict_for(self, user, action):
+        # The request's own team and model columns: no join through versions and models (see DeploymentRequest).
         scope = permissions.object_scope_q(
-            user, action, model_class=RegisteredModel, team_path="version__model__team",
-            object_path="version__model__",
-        )  # fmt: skip
+            user, action, model_class=RegisteredModel, team_path="team", object_path="model__"
+        )
         if action == permissions.VIEW:
             # The requester always sees their own request; named approvers see what they are asked to decide.
             named = RequestStep.users.through.objects.filter(user_id=user.pk).values("requeststep__request_id")
