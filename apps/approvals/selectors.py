@@ -38,7 +38,7 @@ def _eligible_step_q(user) -> Q:
             teams_by_role[role].append(team_id)
     holds_role = Q(pk__in=[])
     for role, team_ids in sorted(teams_by_role.items()):
-        holds_role |= Q(role=role, request__version__model__team_id__in=sorted(team_ids))
+        holds_role |= Q(role=role, request__team_id__in=sorted(team_ids))
     approving = sorted(team_id for team_id, held in roles.items() if permissions.role_allows(held, permissions.APPROVE))
     named = RequestStep.users.through.objects.filter(user_id=user.pk).values("requeststep_id")
     return (Q(approver_kind=ApproverKind.ROLE) & holds_role) | (
@@ -118,7 +118,7 @@ def deployment_request_list(
     if environment:
         qs = qs.filter(environment__slug=environment)
     if model:
-        qs = qs.filter(version__model__slug=model)
+        qs = qs.filter(version__model__slug=model)  # shares the rows' join to the model (see filters.py)
     if version_id is not None:
         qs = qs.filter(version_id=version_id)
     return qs.order_by("-created_at", "-pk")  # no DISTINCT: restrict() never repeats a row (see below)
@@ -164,13 +164,14 @@ def deployment_request_get(*, user, pk: int) -> DeploymentRequest:
 def currently_approved(*, version, environment) -> DeploymentRequest | None:
     """The latest approved request for another version of the same model in the environment (for the diff)."""
     return (
-        DeploymentRequest.objects.filter(version__model_id=version.model_id, environment=environment,
-                                         state=RequestState.APPROVED)
+        DeploymentRequest.objects.filter(
+            model_id=version.model_id, environment=environment, state=RequestState.APPROVED
+        )
         .exclude(version=version)
         .select_related("version")
         .order_by("-closed_at")
         .first()
-    )  # fmt: skip
+    )
 
 
 def policy_list():

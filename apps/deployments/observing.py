@@ -187,7 +187,7 @@ def drift_refresh(*, environment_ids, model_ids=None, now=None) -> int:
     running_qs = Running.objects.filter(environment_id__in=env_ids, until__isnull=True)
     states_qs = DriftState.objects.filter(environment_id__in=env_ids)
     if model_ids is not None:
-        approved_qs = approved_qs.filter(version__model_id__in=model_ids)
+        approved_qs = approved_qs.filter(model_id__in=model_ids)
         running_qs = running_qs.filter(model_id__in=model_ids)
         states_qs = states_qs.filter(model_id__in=model_ids)
     approved = list(approved_qs.select_related("version").order_by("closed_at", "pk"))

@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404
 from apps.approvals.models import Decision, DeploymentRequest, Outcome, RequestState
 from apps.audit.models import AuditEvent
 from apps.gitsync import git
-from apps.inventory.models import Environment, ModelVersion, RegisteredModel
+from apps.inventory.models import Environment, RegisteredModel
 
 from .filters import DeploymentTargetFilter
 from .models import EXCEPTIONS, BreakGlass, DeploymentTarget, DriftState, Rollout, Running
@@ -77,18 +77,15 @@ def _latest_approved(model_ids, env_ids):
     """The latest approved request per (model, environment): the version that should run there."""
     newest = (
         DeploymentRequest.objects.filter(
-            state=RequestState.APPROVED,
-            version__model_id=OuterRef("version__model_id"),
-            environment_id=OuterRef("environment_id"),
+            state=RequestState.APPROVED, model_id=OuterRef("model_id"), environment_id=OuterRef("environment_id")
         )
         .order_by(F("closed_at").desc(nulls_last=True), "-pk")
         .values("pk")[:1]
     )
-    # From the models' versions (their index), not from every approved request: filtered on the joined model id,
-    # PostgreSQL read all approved requests by state (25k rows at 100k requests) to keep a model page's few.
-    versions = ModelVersion.objects.filter(model_id__in=model_ids).values("pk")
+    # By the requests' own model column (its index), not from every approved request: filtered on a model id
+    # joined through the versions, PostgreSQL read all approved requests by state (25k rows at 100k requests).
     return DeploymentRequest.objects.filter(
-        state=RequestState.APPROVED, version_id__in=versions, environment_id__in=env_ids, pk=Subquery(newest)
+        state=RequestState.APPROVED, model_id__in=model_ids, environment_id__in=env_ids, pk=Subquery(newest)
     ).select_related("version")
 
 
@@ -105,7 +102,7 @@ def _cells(model_ids: list[int], environments: list[Environment]) -> dict[tuple[
     for row in running.select_related("target", "version").order_by("started_at", "pk"):
         cells[(row.model_id, row.environment_id)].running.append(row)
     for request in _latest_approved(model_ids, env_ids):
-        cells[(request.version.model_id, request.environment_id)].approved = request
+        cells[(request.model_id, request.environment_id)].approved = request
     return cells
 
 
@@ -150,8 +147,7 @@ def drift_matrix(*, user, team: str | None = None, environment: str | None = Non
     present = (
         Q(Exists(states))
         | Q(Exists(Running.objects.current().filter(model=OuterRef("pk"), **scope)))
-        | Q(Exists(DeploymentRequest.objects.filter(version__model=OuterRef("pk"), state=RequestState.APPROVED,
-                                                    **scope)))
+        | Q(Exists(DeploymentRequest.objects.filter(model=OuterRef("pk"), state=RequestState.APPROVED, **scope)))
     )  # fmt: skip
     models = RegisteredModel.objects.restrict(user).filter(present).select_related("team")
     if team:
@@ -472,15 +468,13 @@ def model_page_deployments(*, model: RegisteredModel, version_ids) -> ModelPage:
         cells[row.environment_id].running.append(row)
     newest = (
         DeploymentRequest.objects.filter(
-            state=RequestState.APPROVED, version__model_id=model.pk, environment_id=OuterRef("environment_id")
+            state=RequestState.APPROVED, model_id=model.pk, environment_id=OuterRef("environment_id")
         )
         .order_by(F("closed_at").desc(nulls_last=True), "-pk")
         .values("pk")[:1]
     )
     approved = (
-        DeploymentRequest.objects.filter(
-            state=RequestState.APPROVED, version_id__in=ModelVersion.objects.filter(model_id=model.pk).values("pk")
-        )
+        DeploymentRequest.objects.filter(state=RequestState.APPROVED, model_id=model.pk)
         .annotate(newest_pk=Subquery(newest))
         .filter(Q(version_id__in=version_ids) | Q(pk=F("newest_pk")))
         .select_related("version")

@@ -106,7 +106,7 @@ def _blocks_later_step(request: DeploymentRequest, step: RequestStep, user, deci
     One person decides at most one step: approving an early step must not use up the
     only person who can decide a later one, or the request would stall until it expires.
     """
-    team_id = request.version.model.team_id
+    team_id = request.team_id
     taken = set(decided) | {user.pk, request.requester_id}
     remaining = list(request.steps.filter(round=request.round, order__gte=step.order).order_by("order")
                      .select_related("team").prefetch_related("users"))  # fmt: skip

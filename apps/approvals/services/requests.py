@@ -86,8 +86,9 @@ def deployment_request_create(
             code="request_already_open",
         )
     request = DeploymentRequest.objects.create(
-        version=version, environment=environment, requester=actor.user, justification=justification
-    )
+        version=version, model=version.model, team=version.model.team, environment=environment,
+        requester=actor.user, justification=justification,
+    )  # fmt: skip
     subject, _ = subject_of(version, environment)
     request.subject = subject
     request.save(update_fields=["subject"])

@@ -118,7 +118,7 @@ def _requests(model: RegisteredModel) -> list:
     steps = RequestStep.objects.order_by("round", "order")
     decisions = Decision.objects.select_related("step").order_by("decided_at", "pk")
     return list(
-        DeploymentRequest.objects.filter(version__model=model)
+        DeploymentRequest.objects.filter(model=model)
         .select_related("version", "environment", "requester")
         .prefetch_related(Prefetch("steps", queryset=steps), Prefetch("decisions", queryset=decisions))
         .order_by("-created_at", "-pk")
