@@ -103,3 +103,24 @@ def test_every_scheduled_task_is_a_registered_task():
     missing = [entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values() if entry["task"] not in app.tasks]
     assert missing == []
     assert len(settings.CELERY_BEAT_SCHEDULE) >= 3  # request expiry, checkpoints, export expiry
+
+
+def test_postgresql_connections_run_without_jit_and_keep_the_pgoptions_given():
+    """JIT compiling a large scan cost more than it saved (the deployments matrix: 575 ms with it, 304 without); the
+    options the operator passes in PGOPTIONS still apply (CI's synchronous_commit=off, say)."""
+    code = (
+        "import django; django.setup(); from django.db import connection; c = connection.cursor(); "
+        "c.execute('SHOW jit'); print(c.fetchone()[0]); c.execute('SHOW statement_timeout'); print(c.fetchone()[0])"
+    )
+    database_url = os.environ.get("DATABASE_URL", "")
+    if not database_url.startswith("postgres"):
+        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://… (CI always does)")
+    environ = dict(
+        os.environ, DEBUG="1", DJANGO_SETTINGS_MODULE="govportal.settings", PGOPTIONS="-c statement_timeout=4321"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["off", "4321ms"]
