@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import BooleanField, Expression, F, Q
 
 from apps.core import request_context
-from apps.core.querysets import EVERYTHING, NOTHING, SCOPED
+from apps.core.querysets import EVERYTHING, NOTHING, SCOPED, in_subquery_sql
 
 from .models import Membership, Role, Team
 
@@ -177,13 +177,14 @@ class Scope(Expression):
         parts, params = [], []
         if self.team_ids is None:
             roles = ", ".join(["%s"] * len(self.roles))
-            parts.append(f"{team} IN ({_subquery(Membership._meta, 'team', quote, user='= %s', role=f'IN ({roles})')})")
+            teams = _subquery(Membership._meta, "team", quote, user="= %s", role=f"IN ({roles})")
+            parts.append(in_subquery_sql(team, teams, connection.vendor))
             params += [*team_params, self.user_id, *self.roles]
         elif self.team_ids:
             parts.append(f"{team} IN ({', '.join(['%s'] * len(self.team_ids))})")
             params += [*team_params, *self.team_ids]
         if self.permission_id is not None:
-            parts += _granted_sql(self.model_class, obj, quote)
+            parts += _granted_sql(self.model_class, obj, connection)
             params += [*obj_params, self.permission_id, self.user_id, *obj_params, self.permission_id, self.user_id]
         if not parts:
             return "1 = 0", []
@@ -202,19 +203,21 @@ def _subquery(meta, selected: str, quote, **conditions: str) -> str:
     return f"SELECT {column(selected)} FROM {table} WHERE {where}"  # noqa: S608 - names from model metadata; values are parameters
 
 
-def _granted_sql(model_class, obj: str, quote) -> list[str]:
+def _granted_sql(model_class, obj: str, connection) -> list[str]:
     """`obj` IN the ids granted to a user as a permission: directly, and through the user's groups (each part takes
     the permission id and the user id). Read straight from the model's direct object-permission tables (an index
     lookup on the user), not through guardian's get_objects_for_user(), whose subquery scans the whole model table."""
     from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-    direct = _direct_permission_tables(model_class)
+    direct, quote = _direct_permission_tables(model_class), connection.ops.quote_name
     by_user, by_group = direct[UserObjectPermissionBase]._meta, direct[GroupObjectPermissionBase]._meta
     groups = _subquery(by_user.get_field("user").related_model.groups.through._meta, "group", quote, user="= %s")
     return [
-        f"{obj} IN ({_subquery(by_user, 'content_object', quote, permission='= %s', user='= %s')})",
-        f"{obj} IN ({_subquery(by_group, 'content_object', quote, permission='= %s', group=f'IN ({groups})')})",
-    ]
+        in_subquery_sql(obj, _subquery(by_user, "content_object", quote, permission="= %s", user="= %s"),
+                        connection.vendor),
+        in_subquery_sql(obj, _subquery(by_group, "content_object", quote, permission="= %s", group=f"IN ({groups})"),
+                        connection.vendor),
+    ]  # fmt: skip
 
 
 def _granted_ids(user, codename: str, model_class):

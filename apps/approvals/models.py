@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from apps.accounts import permissions
 from apps.accounts.models import Role
-from apps.core.querysets import RestrictedQuerySet
+from apps.core.querysets import InSubquery, RestrictedQuerySet
 from apps.inventory.models import ModelVersion, RegisteredModel
 
 
@@ -107,11 +107,11 @@ class DeploymentRequestQuerySet(RestrictedQuerySet):
         if action == permissions.VIEW:
             # The requester always sees their own request; named approvers see what they are asked to decide.
             named = RequestStep.users.through.objects.filter(user_id=user.pk).values("requeststep__request_id")
-            scope |= models.Q(requester=user) | models.Q(pk__in=named)
+            scope |= models.Q(requester=user) | models.Q(InSubquery("pk", named))
             approving_teams = permissions.team_ids_now(user, permissions.APPROVE)
             if not isinstance(approving_teams, list) or approving_teams:  # none: no team step can name them
                 team_steps = RequestStep.objects.filter(approver_kind=ApproverKind.TEAM, team_id__in=approving_teams)
-                scope |= models.Q(pk__in=team_steps.values("request_id"))
+                scope |= models.Q(InSubquery("pk", team_steps.values("request_id")))
         return self.filter(scope)
 
     def open(self):

@@ -61,3 +61,34 @@ class RestrictedQuerySet(models.QuerySet):
 
     def restrict_for(self, user, action: str):
         return self.none()
+
+
+def in_subquery_sql(column: str, subquery: str, vendor: str) -> str:
+    """`column IN (subquery)` as SQL; on PostgreSQL `column = ANY(ARRAY(subquery))`, which the planner reads as a
+    list of values once the subquery ran, so it can look each one up in the column's index. `IN (subquery)` is a
+    hashed subplan that PostgreSQL can only probe row by row: ORed into a restricted list, it made a user who sees a
+    handful of 1M requests wait for a scan of all of them (300 ms for the page, 140 ms for its count; 0.03 ms each
+    with ANY)."""
+    return f"{column} = ANY(ARRAY({subquery}))" if vendor == "postgresql" else f"{column} IN ({subquery})"
+
+
+class InSubquery(models.Expression):
+    """`path IN (queryset)` as a condition for filter() and Q(), written as in_subquery_sql() writes it."""
+
+    conditional = True
+    output_field = models.BooleanField()
+
+    def __init__(self, path: str, queryset):
+        super().__init__(output_field=models.BooleanField())
+        self.column, self.subquery = models.F(path), models.Subquery(queryset)
+
+    def get_source_expressions(self):
+        return [self.column, self.subquery]
+
+    def set_source_expressions(self, exprs):
+        self.column, self.subquery = exprs
+
+    def as_sql(self, compiler, connection):
+        column, column_params = compiler.compile(self.column)
+        subquery, subquery_params = compiler.compile(self.subquery)  # "(SELECT …)"
+        return in_subquery_sql(column, subquery[1:-1], connection.vendor), [*column_params, *subquery_params]
