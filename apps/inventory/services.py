@@ -276,7 +276,7 @@ def _visible_parents(versions, actor: Actor) -> dict:
     ids = {version.parent_id for version in versions if version.parent_id}
     if not ids:
         return {}
-    return ModelVersion.objects.restrict(actor.user).select_related("model").in_bulk(ids)
+    return ModelVersion.objects.restrict(actor.user).select_related("model").order_by().in_bulk(ids)  # unsorted
 
 
 def _lineage_error(version: ModelVersion, actor: Actor, visible: dict | None = None) -> str | None:
