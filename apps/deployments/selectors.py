@@ -84,8 +84,10 @@ def _latest_approved(model_ids, env_ids):
     )
     # By the requests' own model column (its index), not from every approved request: filtered on a model id
     # joined through the versions, PostgreSQL read all approved requests by state (25k rows at 100k requests).
+    # No state test outside the subquery (`newest` is approved already): with one, PostgreSQL ANDed a bitmap of
+    # every approved request (250k entries, 7 ms) with the page's models.
     return DeploymentRequest.objects.filter(
-        state=RequestState.APPROVED, model_id__in=model_ids, environment_id__in=env_ids, pk=Subquery(newest)
+        model_id__in=model_ids, environment_id__in=env_ids, pk=Subquery(newest)
     ).select_related("version")
 
 
