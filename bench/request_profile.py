@@ -31,6 +31,7 @@ os.environ.setdefault("ALLOWED_HOSTS", "testserver")
 def paths_of() -> dict[str, str]:
     """The inventory benchmark's paths, on a model in the middle of the inventory."""
     from apps.approvals.models import DeploymentRequest
+    from apps.core import keyset
     from apps.inventory.models import RegisteredModel
 
     models = RegisteredModel.objects.order_by("pk")
@@ -51,6 +52,9 @@ def paths_of() -> dict[str, str]:
         "inbox": "/approvals/",
         "request": f"/approvals/requests/{request}/" if request else "",
         "repositories": "/repositories/",
+        "matrix": "/deployments/",
+        # a page from the middle of the names: a cursor page costs what the first does
+        "matrix_mid": f"/deployments/?cursor={keyset._encode('n', [model.name])}",
     }
     return {name: path for name, path in paths.items() if path}
 

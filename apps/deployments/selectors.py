@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404
 
 from apps.approvals.models import Decision, DeploymentRequest, Outcome, RequestState
 from apps.audit.models import AuditEvent
+from apps.core import keyset
 from apps.gitsync import git
 from apps.inventory.models import Environment, RegisteredModel
 
@@ -84,8 +85,10 @@ def _latest_approved(model_ids, env_ids):
     )
     # By the requests' own model column (its index), not from every approved request: filtered on a model id
     # joined through the versions, PostgreSQL read all approved requests by state (25k rows at 100k requests).
+    # No state test outside the subquery (`newest` is approved already): with one, PostgreSQL ANDed a bitmap of
+    # every approved request (250k entries, 7 ms) with the page's models.
     return DeploymentRequest.objects.filter(
-        state=RequestState.APPROVED, model_id__in=model_ids, environment_id__in=env_ids, pk=Subquery(newest)
+        model_id__in=model_ids, environment_id__in=env_ids, pk=Subquery(newest)
     ).select_related("version")
 
 
@@ -106,58 +109,105 @@ def _cells(model_ids: list[int], environments: list[Environment]) -> dict[tuple[
     return cells
 
 
+# A page of the matrix reads every present model it lists through a fixed plan: when at most this many rows
+# (approved requests, open intervals, statuses) make models present, their ids are read first and the page is a
+# sort of those few; past it, present models are dense enough that walking the name index with an EXISTS test
+# finds a page within a few rows. Either way the rows read stay bounded (a walk over 100k models to find 25 sparse
+# ones was the cost the probe avoids).
+SPARSE_ROWS = 2_000
+# Counting present models evaluates the presence test on each, so the count stops sooner than plain lists' 10,000.
+MATRIX_COUNT_CAP = 1_000
+EXCEPTIONS_SHOWN = 10  # past these the section links to ?status=exceptions
+
+
+@dataclass
 class DriftMatrix:
-    """The matrix's rows (one per model, exceptions first) as a Paginator wants them: counting and slicing are one
-    query each, and the cells of a page are filled in three more, however many rows it holds."""
+    """One page of the matrix: present models by name (a keyset page of MatrixRow), and above them the models
+    with a compliance exception (at most EXCEPTIONS_SHOWN; `more_exceptions` when there are others)."""
 
-    def __init__(self, models, environments):
-        self._models = models
-        self._environments = environments
-        self._environment_list = None
-
-    @property
-    def environments(self) -> list[Environment]:
-        if self._environment_list is None:
-            self._environment_list = list(self._environments)
-        return self._environment_list
-
-    def count(self) -> int:
-        return self._models.count()
-
-    def __len__(self) -> int:
-        return self.count()
-
-    def __getitem__(self, index):
-        if not isinstance(index, slice):
-            return self[index : index + 1][0]
-        models = list(self._models[index])
-        cells = _cells([model.pk for model in models], self.environments)
-        return [MatrixRow(model, [cells[(model.pk, env.pk)] for env in self.environments]) for model in models]
+    page: keyset.Page
+    environments: list[Environment]
+    exceptions: list[MatrixRow] = field(default_factory=list)
+    more_exceptions: bool = False
 
 
-def drift_matrix(*, user, team: str | None = None, environment: str | None = None, status: str | None = None):
-    """Models `user` may view that run, or are approved to run, somewhere; by team, environment (slugs) and status
-    (a DriftStatus value, or ANY_EXCEPTION). Models with a compliance exception come first, then by name."""
-    environments = environment_list()
-    scope = {}
-    if environment:
-        environments = environments.filter(slug=environment)
-        scope = {"environment__slug": environment}
-    states = DriftState.objects.filter(model=OuterRef("pk"), **scope)
-    present = (
-        Q(Exists(states))
-        | Q(Exists(Running.objects.current().filter(model=OuterRef("pk"), **scope)))
-        | Q(Exists(DeploymentRequest.objects.filter(model=OuterRef("pk"), state=RequestState.APPROVED, **scope)))
-    )  # fmt: skip
-    models = RegisteredModel.objects.restrict(user).filter(present).select_related("team")
+def _presence_sources(scope: dict, status: str | None, team: str | None = None):
+    """The rows that put a model on the matrix (its status rows alone, when filtering by one); `team` narrows them
+    for the sparse probe (the EXISTS tests need not: the models are filtered by team already)."""
+    by_model_team = {"model__team__slug": team} if team else {}
+    states = DriftState.objects.filter(**scope, **by_model_team)
+    if status:
+        return [states.filter(status__in=EXCEPTIONS if status == ANY_EXCEPTION else [status])]
+    approved = DeploymentRequest.objects.filter(state=RequestState.APPROVED, **scope)
+    return [
+        states,
+        Running.objects.current().filter(**scope, **by_model_team),
+        approved.filter(team__slug=team) if team else approved,  # the request's own team column: no join
+    ]
+
+
+def _sparse_ids(sources) -> set[int] | None:
+    """The present models' ids when at most SPARSE_ROWS rows make them present, else None (dense)."""
+    # Each branch stops at the limit (UNION ALL; a DISTINCT would read them all). Approved requests are read in
+    # the order of their (state, closed_at) index: by the state index alone PostgreSQL built a bitmap of all 250k.
+    limited = [
+        source.order_by(*(["closed_at"] if source.model is DeploymentRequest else [])).values_list(
+            "model_id", flat=True
+        )[: SPARSE_ROWS + 1]
+        for source in sources
+    ]
+    first, *others = limited
+    rows = list(first.union(*others, all=True)[: SPARSE_ROWS + 1])
+    return None if len(rows) > SPARSE_ROWS else set(rows)
+
+
+def _present_models(*, user, scope: dict, team: str | None, status: str | None):
+    models = RegisteredModel.objects.restrict(user).select_related("team")
     if team:
         models = models.filter(team__slug=team)
-    if status == ANY_EXCEPTION:
-        models = models.filter(Exists(states.filter(status__in=EXCEPTIONS)))
-    elif status:
-        models = models.filter(Exists(states.filter(status=status)))
-    models = models.annotate(exceptional=Exists(states.filter(status__in=EXCEPTIONS)))
-    return DriftMatrix(models.order_by(F("exceptional").desc(), "name", "pk"), environments)
+    ids = _sparse_ids(_presence_sources(scope, status, team))
+    if ids is not None:
+        return models.filter(pk__in=ids)
+    # One EXISTS over a UNION ALL, probed per model by the model indexes: three OR-ed EXISTS let PostgreSQL hash
+    # every approved request (250k rows) before returning the first model.
+    first, *others = [
+        source.filter(model=OuterRef("pk")).order_by().values("pk") for source in _presence_sources(scope, status)
+    ]
+    return models.filter(Exists(first.union(*others, all=True) if others else first))
+
+
+def _exception_models(*, user, scope: dict, team: str | None):
+    """Models with a compliance exception, by name: driven from the (typically few) exception statuses."""
+    states = DriftState.objects.filter(status__in=EXCEPTIONS, **scope)
+    models = RegisteredModel.objects.restrict(user).filter(pk__in=states.values("model_id")).select_related("team")
+    if team:
+        models = models.filter(team__slug=team)
+    return list(models.order_by("name")[: EXCEPTIONS_SHOWN + 1])
+
+
+def drift_matrix(
+    *, user, team: str | None = None, environment: str | None = None, status: str | None = None,
+    cursor: str | None = None, per_page: int = 25,
+) -> DriftMatrix:  # fmt: skip
+    """One page of the models `user` may view that run, or are approved to run, somewhere, by name; by team,
+    environment (slugs) and status (a DriftStatus value, or ANY_EXCEPTION). Unless a status is asked for, the
+    models with a compliance exception come above the page, on every page. The same queries on any page."""
+    environments = list(environment_list().filter(slug=environment) if environment else environment_list())
+    # By id, not by a join on the slug: PostgreSQL then knows how many rows the environment has, and reads a rare
+    # one's few requests by its index rather than walking every approved request for them.
+    scope = {"environment_id__in": [env.pk for env in environments]} if environment else {}
+    models = _present_models(user=user, scope=scope, team=team, status=status)
+    page = keyset.paginate(models, keys=("name",), cursor=cursor, per_page=per_page, cap=MATRIX_COUNT_CAP)
+    exceptions = [] if status else _exception_models(user=user, scope=scope, team=team)
+    more_exceptions = len(exceptions) > EXCEPTIONS_SHOWN
+    exceptions = exceptions[:EXCEPTIONS_SHOWN]
+    cells = _cells(list({model.pk for model in [*page.rows, *exceptions]}), environments)
+
+    def row(model):
+        return MatrixRow(model, [cells[(model.pk, env.pk)] for env in environments])
+
+    page.rows = [row(model) for model in page.rows]
+    return DriftMatrix(page, environments, [row(model) for model in exceptions], more_exceptions)
 
 
 def model_deployments(*, model: RegisteredModel, environments: list[Environment] | None = None) -> list[Cell]:

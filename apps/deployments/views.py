@@ -34,12 +34,14 @@ def _params(request, *keys) -> dict[str, str]:
 def matrix(request):
     params = _params(request, "team", "environment", "status")
     status = params["status"] if params["status"] in dict(STATUS_FILTERS) else None
-    rows = selectors.drift_matrix(user=request.user, team=params["team"] or None,
-                                  environment=params["environment"] or None, status=status)  # fmt: skip
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    matrix = selectors.drift_matrix(user=request.user, team=params["team"] or None,
+                                    environment=params["environment"] or None, status=status,
+                                    cursor=request.GET.get("cursor"), per_page=PAGE_SIZE)  # fmt: skip
     return render(request, "deployments/matrix.html", {
-        "page": page,
-        "columns": rows.environments,
+        "page": matrix.page,
+        "exceptions": matrix.exceptions,
+        "more_exceptions": matrix.more_exceptions,
+        "columns": matrix.environments,
         "params": params,
         "teams": inventory.teams_for_filter(user=request.user),
         "environments": selectors.environment_list(),

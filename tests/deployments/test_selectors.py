@@ -1,5 +1,5 @@
-"""Deployment reads: the matrix (who sees which rows, exceptions first) and the point-in-time answer over a scripted
-history with a gap and a rollback."""
+"""Deployment reads: the matrix (who sees which rows, exceptions above them, cursor pages) and the point-in-time
+answer over a scripted history with a gap and a rollback."""
 
 from datetime import timedelta
 
@@ -11,12 +11,23 @@ from django.test.utils import CaptureQueriesContext
 from apps.deployments import selectors
 from apps.inventory.models import ModelVersion, RegisteredModel
 
-from .history import at, interval, scripted, status, target
+from .history import at, extra_models, interval, scripted, status, target
 
 
 def matrix_names(user, **filters):
-    rows = selectors.drift_matrix(user=user, **filters)
-    return [row.model.name for row in rows[0 : len(rows)]]
+    return [row.model.name for row in selectors.drift_matrix(user=user, **filters).page]
+
+
+def exception_names(user, **filters):
+    return [row.model.name for row in selectors.drift_matrix(user=user, **filters).exceptions]
+
+
+@pytest.fixture(params=["sparse", "dense"])
+def plan(request, monkeypatch):
+    """Both ways the matrix finds present models: from their few presence rows, or by walking models by name."""
+    if request.param == "dense":
+        monkeypatch.setattr(selectors, "SPARSE_ROWS", 0)
+    return request.param
 
 
 @pytest.fixture
@@ -31,7 +42,9 @@ def churn(cast, envs):
     return model
 
 
-def test_the_matrix_puts_exceptions_first_and_shows_only_models_the_user_may_view(cast, models, envs, churn):
+def test_the_matrix_lists_exceptions_above_models_by_name_and_only_models_the_user_may_view(
+    cast, models, envs, churn, plan
+):
     on = target(cast, envs.production)
     interval(on, churn.versions.get(), 1)
     status(churn, envs.production, "in_sync")
@@ -41,21 +54,26 @@ def test_the_matrix_puts_exceptions_first_and_shows_only_models_the_user_may_vie
     interval(fraud, models.detector.versions.get(), 1)
     status(models.detector, envs.production, "digest_mismatch")
 
-    assert matrix_names(cast.vera) == ["Retail Scorecard", "Churn Predictor"]  # the exception first, not by name
-    assert matrix_names(cast.ben) == ["Card Fraud Detector"]
-    assert matrix_names(cast.admin) == ["Card Fraud Detector", "Retail Scorecard", "Churn Predictor"]
+    # Every present model by name, and the exceptions again above them: first however long the list is.
+    assert matrix_names(cast.vera) == ["Churn Predictor", "Retail Scorecard"]
+    assert exception_names(cast.vera) == ["Retail Scorecard"]
+    assert matrix_names(cast.ben) == exception_names(cast.ben) == ["Card Fraud Detector"]
+    assert matrix_names(cast.admin) == ["Card Fraud Detector", "Churn Predictor", "Retail Scorecard"]
+    assert exception_names(cast.admin) == ["Card Fraud Detector", "Retail Scorecard"]
+    assert exception_names(cast.admin, team="credit-risk") == ["Retail Scorecard"]
     assert matrix_names(cast.vera, status="in_sync") == ["Churn Predictor"]
+    assert exception_names(cast.vera, status="in_sync") == []  # a status filter is the whole answer
     assert matrix_names(cast.admin, status=selectors.ANY_EXCEPTION, team="fraud") == ["Card Fraud Detector"]
-    assert matrix_names(cast.vera, environment="staging") == []
+    assert matrix_names(cast.vera, environment="staging") == exception_names(cast.vera, environment="staging") == []
 
-    [row, _churn] = selectors.drift_matrix(user=cast.vera)[0:2]
+    [_churn, row] = selectors.drift_matrix(user=cast.vera).page
     cell = {c.environment.slug: c for c in row.cells}["production"]
     assert (cell.status, cell.running_versions, cell.approved, cell.is_exception) == ("unapproved", ["1.1.0"], None,
                                                                                       True)  # fmt: skip
     assert cell.observed and not {c.environment.slug: c for c in row.cells}["staging"].observed
 
 
-def test_a_model_shared_with_one_person_is_in_their_matrix(cast, models, envs):
+def test_a_model_shared_with_one_person_is_in_their_matrix(cast, models, envs, plan):
     from apps.accounts import services as accounts
     from apps.audit.actors import Actor
 
@@ -63,6 +81,55 @@ def test_a_model_shared_with_one_person_is_in_their_matrix(cast, models, envs):
     accounts.object_permission_grant(actor=Actor.of(cast.ben), user=cast.vera, obj=models.detector, action="view")
 
     assert "Card Fraud Detector" in matrix_names(cast.vera)
+    assert "Card Fraud Detector" in exception_names(cast.vera)
+
+
+def present_names() -> set[str]:
+    """Every model that runs, is approved or has a status somewhere, read the slow way."""
+    from apps.approvals.models import DeploymentRequest
+    from apps.deployments.models import DriftState, Running
+
+    ids = {*DriftState.objects.values_list("model_id", flat=True)}
+    ids |= {*Running.objects.current().values_list("model_id", flat=True)}
+    ids |= {*DeploymentRequest.objects.filter(state="approved").values_list("model_id", flat=True)}
+    return set(RegisteredModel.objects.filter(pk__in=ids).values_list("name", flat=True))
+
+
+def test_paging_with_the_cursor_lists_every_present_model_once_by_name(cast, models, envs, plan):
+    extra_models(cast, 7, envs.production, target(cast, envs.production), value="in_sync")
+    RegisteredModel.objects.create(name="Never Deployed", slug="never-deployed", team=cast.team_a, risk_tier="low")
+
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = selectors.drift_matrix(user=cast.admin, cursor=cursor, per_page=3).page
+        seen += [row.model.name for row in page]
+        pages += 1
+        if not page.has_next:
+            break
+        cursor = page.next_cursor
+
+    assert seen == sorted(seen) and len(seen) == len(set(seen))
+    assert set(seen) == present_names() and "Never Deployed" not in seen
+    assert pages == -(-len(seen) // 3) and page.count_label == str(len(seen))
+
+
+def test_the_count_stops_at_the_cap(cast, models, envs, plan, monkeypatch):
+    monkeypatch.setattr(selectors, "MATRIX_COUNT_CAP", 4)
+    extra_models(cast, 5, envs.production, target(cast, envs.production), value="in_sync")
+
+    page = selectors.drift_matrix(user=cast.admin).page
+    assert (page.count, page.count_capped, page.count_label) == (4, True, "4+")
+
+
+def test_the_exceptions_section_shows_the_first_ones_and_says_there_are_more(cast, models, envs, plan, monkeypatch):
+    monkeypatch.setattr(selectors, "EXCEPTIONS_SHOWN", 2)
+    on = target(cast, envs.production)
+    extra_models(cast, 3, envs.production, on, value="unapproved")
+    extra_models(cast, 2, envs.production, on, value="in_sync")
+
+    matrix = selectors.drift_matrix(user=cast.admin)
+    assert [row.model.name for row in matrix.exceptions] == ["Extra 000", "Extra 001"] and matrix.more_exceptions
+    assert all(row.has_exception for row in matrix.exceptions)
 
 
 def test_the_point_in_time_answer_follows_the_scripted_history(cast, models, envs):

@@ -12,7 +12,7 @@ from apps.audit.actions import Action
 from apps.audit.actors import Actor
 from apps.audit.models import AuditEvent
 from apps.audit.services import record
-from apps.deployments import services
+from apps.deployments import selectors, services
 from apps.deployments.models import DeploymentTarget
 from apps.inventory import services as inventory
 from tests.conftest import Trail
@@ -56,14 +56,40 @@ def test_the_matrix_shows_only_rows_the_user_may_see(cast, landscape, as_user):
     assert rows_of(as_user("ben").get("/deployments/")) == ["card-fraud-detector"]
 
 
-def test_the_matrix_shows_exceptions_first_with_their_reason(cast, landscape, envs, as_user):
+def exceptions_of(response) -> list[str]:
+    return re.findall(r'class="exception-row[^"]*" data-model="([^"]+)"', response.content.decode())
+
+
+def test_the_matrix_shows_exceptions_above_the_models_with_their_reason(cast, landscape, envs, as_user):
     response = as_user("admin").get("/deployments/")
 
-    assert rows_of(response) == ["card-fraud-detector", "retail-scorecard"]  # not by name: the exception first
+    assert exceptions_of(response) == ["card-fraud-detector"]  # in a section of its own, above the list
+    assert rows_of(response) == ["card-fraud-detector", "retail-scorecard"]  # then every model, by name
     html = response.content.decode()
+    assert html.index('id="matrix-exceptions"') < html.index('id="matrix"')
+    assert "1 model has a compliance exception" in html
     assert 'title="3.0.0 runs on fraud-serving with no approved request."' in html  # on hover
     assert '<div class="small text-danger reason">3.0.0 runs on fraud-serving with no approved request.</div>' in html
     assert 'href="/deployments/"' in html and ">Deployments</a>" in html  # in the main navigation
+
+
+def test_the_matrix_links_to_every_exception_when_it_shows_only_the_first(cast, landscape, envs, as_user, monkeypatch):
+    monkeypatch.setattr(selectors, "EXCEPTIONS_SHOWN", 2)
+    extra_models(cast, 3, envs.production, landscape.target, value="rollout_overdue")
+    response = as_user("admin").get("/deployments/?team=credit-risk")
+
+    assert exceptions_of(response) == ["extra-000", "extra-001"]
+    html = response.content.decode()
+    assert "More than 2 models have a compliance exception" in html
+    assert 'id="all-exceptions" href="?team=credit-risk&amp;status=exceptions"' in html
+
+
+def test_the_matrix_has_no_exceptions_section_without_exceptions_or_under_a_status_filter(
+    cast, landscape, as_user
+):  # fmt: skip
+    client = as_user("admin")
+    assert exceptions_of(client.get("/deployments/?status=exceptions")) == []  # the list is the exceptions
+    assert 'id="matrix-exceptions"' not in as_user("vera").get("/deployments/").content.decode()
 
 
 @pytest.mark.parametrize(
@@ -88,12 +114,28 @@ def test_the_matrix_takes_the_same_number_of_queries_for_more_rows(
         assert len(rows_of(client.get("/deployments/"))) == 20
 
 
-def test_the_matrix_pages(cast, models, envs, landscape, as_user):
-    extra_models(cast, 30, envs.production, landscape.target)
+def test_the_matrix_pages_by_cursor_with_the_same_queries_on_every_page(cast, models, envs, landscape, as_user):
+    extra_models(cast, 30, envs.production, landscape.target, value="in_sync")
     client = as_user("admin")
-    first, second = client.get("/deployments/"), client.get("/deployments/?page=2")
+    with CaptureQueriesContext(connection) as first_queries:
+        first = client.get("/deployments/")
+    cursor = re.search(r'rel="next" href="\?cursor=([^"&]+)"', first.content.decode())[1]
+    with CaptureQueriesContext(connection) as second_queries:
+        second = client.get(f"/deployments/?cursor={cursor}")
+
     assert len(rows_of(first)) == 25 and len(rows_of(second)) == 7
-    assert "Page 1 of 2" in first.content.decode()
+    assert set(rows_of(first)).isdisjoint(rows_of(second))  # every model once, in name order across pages
+    assert rows_of(first) + rows_of(second) == sorted(rows_of(first) + rows_of(second))
+    assert len(first_queries) == len(second_queries)
+    assert 'id="model-count">32 models<' in first.content.decode()
+
+
+def test_the_matrix_says_when_its_count_stops_at_the_cap(cast, models, envs, landscape, as_user, monkeypatch):
+    monkeypatch.setattr(selectors, "MATRIX_COUNT_CAP", 3)
+    extra_models(cast, 3, envs.production, landscape.target, value="in_sync")
+
+    html = as_user("admin").get("/deployments/").content.decode()
+    assert 'title="Counted up to 3+: narrow the list with the filters to count exactly.">3+ models</span>' in html
 
 
 # --- targets ----------------------------------------------------------------------------------------------------------
