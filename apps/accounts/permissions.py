@@ -431,3 +431,17 @@ def role_summary(user) -> list[tuple[str, str]]:
         rows = rows.values_list("team_id", "role", "team__name")
     labels = dict(Role.choices)
     return [(name, labels.get(role, role)) for _team, role, name in rows]
+
+
+def team_choices(user, action: str) -> list[tuple[int, str]]:
+    """(id, name) of the teams where `user` may `action`, by name (Team.objects.restrict(user, action)'s rows): a
+    filter's choices. From the roles the web request holds where team_ids_now() would use them, else one query."""
+    ids = team_ids_now(user, action)
+    rows = _memberships(user) if isinstance(ids, list) else None
+    if rows is None:
+        return list(Team.objects.restrict(user, action).order_by("name").values_list("pk", "name"))
+    allowed, named = set(ids), {}
+    for team_id, _role, name in rows:  # by team name, as the database sorts them
+        if team_id in allowed:
+            named.setdefault(team_id, name)
+    return list(named.items())

@@ -7,6 +7,7 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from apps.accounts.models import Membership, Role, Team
 from apps.audit.actions import Action
 from apps.audit.actors import Actor
 from apps.audit.models import AuditEvent
@@ -155,6 +156,27 @@ def test_an_old_link_with_a_version_id_shows_the_model_and_version_by_name(clien
     assert set(sequences_on(response)) == set(
         AuditEvent.objects.filter(version_id=version.pk).values_list("sequence", flat=True)
     )
+
+
+def team_options(response) -> list[tuple[str, str]]:
+    select = re.search(r'<select name="team".*?</select>', response.content.decode(), re.S).group(0)
+    return re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', select)
+
+
+def test_the_team_filter_offers_the_teams_whose_trail_the_reader_reads_by_name(client, cast, models):
+    analytics = Team.objects.create(name="Analytics", slug="analytics")
+    Membership.objects.create(user=cast.ben, team=analytics, role=Role.AUDITOR)
+    Membership.objects.create(user=cast.ben, team=cast.team_a, role=Role.VIEWER)  # sees models, not the trail
+    teams = {team.name: (str(team.pk), team.name) for team in (analytics, cast.team_a, cast.team_b)}
+    client.force_login(cast.ben)
+    assert team_options(client.get(PAGE)) == [("", "All teams"), teams["Analytics"], teams["Fraud"]]
+    client.force_login(cast.admin)  # a superuser reads every team's trail
+    assert team_options(client.get(PAGE)) == [
+        ("", "All teams"),
+        teams["Analytics"],
+        teams["Credit Risk"],
+        teams["Fraud"],
+    ]
 
 
 @pytest.mark.parametrize(

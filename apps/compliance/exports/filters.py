@@ -108,8 +108,7 @@ class AuditFilterForm(BootstrapMixin, forms.Form):
         self.version_model_name = ""
         if choices:
             action = permissions.EXPORT_AUDIT if for_export else permissions.VIEW_AUDIT
-            teams = Team.objects.restrict(user, action).order_by("name").values_list("pk", "name")
-            self.fields["team"].widget.choices = [("", "All teams"), *teams]
+            self.fields["team"].widget.choices = [("", "All teams"), *permissions.team_choices(user, action)]
             self.fields["environment"].widget.choices = [
                 ("", "All environments"),
                 *Environment.objects.values_list("pk", "name"),
