@@ -6,10 +6,11 @@ import re
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from apps.accounts.models import Membership, Role, Team
 from apps.audit.actions import Action
-from apps.audit.actors import Actor
+from apps.audit.actors import Actor, ActorKind
 from apps.audit.models import AuditEvent
 from apps.audit.services import Target, record_many
 from apps.compliance.views import PAGE_SIZE
@@ -77,6 +78,28 @@ def test_the_count_is_capped_and_says_so(client, cast, models, monkeypatch):
     add_events(cast, 30)
     client.force_login(cast.audrey)
     assert "20+ events" in client.get(PAGE).content.decode()
+
+
+def test_each_row_shows_its_event_escaped_and_links_to_the_events_page(client, cast, models):
+    hostile = Target(
+        "inventory.registeredmodel", 999_999, '<script>alert("x")</script>', scope={"team": cast.team_a.pk}
+    )
+    token = Actor(user=cast.dana, label="dana (token gp_abc)", kind=ActorKind.TOKEN)
+    with transaction.atomic():
+        record_many([(Action.MODEL_UPDATED, token, hostile, {"note": [None, "<b>bold</b>"]})])
+    event = AuditEvent.objects.latest("sequence")
+    event_page = reverse("audit:event-detail", args=[event.sequence])
+    client.force_login(cast.audrey)
+    text = client.get(PAGE).content.decode()
+    row = re.search(rf'<tr>\s*<td class="mono"><a href="{event_page}">{event.sequence}</a>.*?</td>\s*</tr>', text, re.S)
+    assert row, "the newest event's row links to its page"
+    row = row.group(0)
+    assert "<script>" not in row and "<b>" not in row
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</div><code>model.updated</code>" in row  # the sentence
+    assert "<td>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</td>" in row  # the target: gone, so no link
+    assert 'Dana Tester (token gp_abc) <span class="badge text-bg-light border">service token</span>' in row
+    assert '<summary class="small">1 field</summary>' in row and "<td>&lt;b&gt;bold&lt;/b&gt;</td>" in row
+    assert client.get(event_page).status_code == 200
 
 
 # --- keyset pages -----------------------------------------------------------------------------------------------
