@@ -181,6 +181,19 @@ def test_an_old_link_with_a_version_id_shows_the_model_and_version_by_name(clien
     )
 
 
+def test_the_action_field_suggests_each_entity_prefix_and_every_action_in_the_catalogue(client, cast, models):
+    client.force_login(cast.audrey)
+    for _ in range(2):  # the options are written once a process: the second page shows the same
+        datalist = re.search(r'<datalist id="audit-actions">(.*?)</datalist>', client.get(PAGE).content.decode()).group(
+            1
+        )
+        offered = re.findall(r'<option value="([^"]+)">', datalist)
+        assert offered[: offered.index("audit.checkpoint_signed")] == sorted(
+            {a.value.split(".")[0] + "." for a in Action}
+        )
+        assert sorted(offered[len(offered) - len(Action) :]) == sorted(action.value for action in Action)
+
+
 def team_options(response) -> list[tuple[str, str]]:
     select = re.search(r'<select name="team".*?</select>', response.content.decode(), re.S).group(0)
     return re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', select)

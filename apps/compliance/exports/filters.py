@@ -2,11 +2,13 @@
 export parse their parameters through it (parse()), so a field, its check, its message and what it selects are
 written here only."""
 
+import functools
 from dataclasses import asdict, dataclass
 from datetime import date
 
 from django import forms
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils.html import format_html_join
 
 from apps.accounts import permissions
 from apps.accounts.models import Team
@@ -189,6 +191,15 @@ class AuditFilterForm(BootstrapMixin, forms.Form):
         """Entity prefixes ("model.") then every action in the catalogue, for the action field's datalist."""
         actions = sorted(action.value for action in Action)
         return sorted({action.split(".")[0] + "." for action in actions}) + actions
+
+    @staticmethod
+    @functools.cache
+    def action_options() -> str:
+        """The datalist's options, written once a process: the catalogue does not change while it runs, and its 80
+        options cost a page 0.4 ms through the template."""
+        return format_html_join(
+            "", '<option value="{}">', ((action,) for action in AuditFilterForm.action_suggestions())
+        )
 
 
 def parse(params, *, user, for_export: bool = False) -> AuditFilters:
