@@ -384,6 +384,17 @@ def may_read_security_events(user) -> bool:
     return user.is_superuser or (user.is_portal_auditor and not user.is_service_account)
 
 
+def audit_readable_teams(user):
+    """audit's READABLE_TEAMS: a subquery of the teams whose trail `user` reads, or None when there are none (known
+    from the request's roles where it holds them, else one query). A subquery, not the literal ids team_ids_now()
+    gives: on a million events PostgreSQL intersects a bitmap of every event of the listed teams with a filter's
+    (a model's, a person's), which made a filtered page's capped count two to three times slower (13 ms against 34
+    for a model's 6,000 events)."""
+    if not _active(user, VIEW_AUDIT) or not (user.is_superuser or _holds_role_allowing(user, VIEW_AUDIT)):
+        return None
+    return team_ids_with(user, VIEW_AUDIT)
+
+
 def can_view_audit(user) -> bool:
     """May `user` open the audit trail (/audit/, the API's events)? What they read there, restrict() decides."""
     if not _active(user, VIEW_AUDIT):

@@ -11,7 +11,7 @@ from .actors import ActorKind
 
 SCOPE_FIELDS = ("team_id", "model_id", "version_id", "environment_id", "request_id")
 # The permission questions audit asks (core.querysets.rule); accounts.permissions answers them.
-READABLE_TEAMS = "audit.readable_team_ids"  # user -> ids of the teams whose trail the user reads (a list or a subquery)
+READABLE_TEAMS = "audit.readable_team_ids"  # user -> a subquery of the teams whose trail the user reads, None if none
 READS_SECURITY_EVENTS = "audit.reads_security_events"  # user -> may they read every team's security events?
 
 
@@ -23,12 +23,14 @@ class AuditEventQuerySet(RestrictedQuerySet):
         reads_security = querysets.rule(READS_SECURITY_EVENTS)
         if action != "view" or readable_teams is None or reads_security is None:
             return self.none()
-        teams = readable_teams(user)  # a list of ids when the web request holds the reader's roles, else a subquery
+        teams = readable_teams(user)
         security = reads_security(user)
-        if not security and not (teams if isinstance(teams, list) else teams.exists()):
+        if not security and teams is None:
             return self.none()
         # Portal-wide events (policies, environments, people's accounts) have no team: every auditor reads them.
-        readable = models.Q(team_id__in=teams) | models.Q(team_id__isnull=True)
+        readable = models.Q(team_id__isnull=True)
+        if teams is not None:
+            readable = models.Q(team_id__in=teams) | readable
         if security:  # a portal auditor reads every team's security events as well
             return self.filter(readable | models.Q(action__in=SECURITY_ACTIONS))
         return self.filter(readable).exclude(action__in=SECURITY_ACTIONS)
