@@ -9,6 +9,9 @@ static files manifest are in play (run `manage.py collectstatic` with the same G
 path: the median wall time, the least CPU time of this process (the steadiest figure on a shared machine: it leaves
 out PostgreSQL's side and other processes), the time spent waiting for SQL, and the number of queries. --profile
 prints cProfile's heaviest functions for one path. Per-request overhead does not depend on the data's size.
+
+The audit paths (audit, audit_deep, audit_model, audit_actor) are bench/audit_page.py's; a database filled by its
+populate() (a migrated, empty database, then `populate(10_000, 100_000, True)`) is read as --user audrey.
 """
 
 import argparse
@@ -28,8 +31,9 @@ os.environ.setdefault("SECRET_KEY", "request-profile-" + "x" * 40)
 os.environ.setdefault("ALLOWED_HOSTS", "testserver")
 
 
-def paths_of() -> dict[str, str]:
-    """The inventory benchmark's paths, on a model in the middle of the inventory."""
+def paths_of(user) -> dict[str, str]:
+    """The inventory benchmark's paths, on a model in the middle of the inventory, and the audit trail's as `user`
+    reads it (bench/audit_page.py's paths: filtered by the model and the person of the newest event `user` reads)."""
     from apps.approvals.models import DeploymentRequest
     from apps.core import keyset
     from apps.inventory.models import RegisteredModel
@@ -55,8 +59,28 @@ def paths_of() -> dict[str, str]:
         "matrix": "/deployments/",
         # a page from the middle of the names: a cursor page costs what the first does
         "matrix_mid": f"/deployments/?cursor={keyset._encode('n', [model.name])}",
-    }
+    } | audit_paths(user)
     return {name: path for name, path in paths.items() if path}
+
+
+def audit_paths(user) -> dict[str, str]:
+    from apps.audit.models import AuditEvent
+    from apps.core import keyset
+    from apps.inventory.models import RegisteredModel
+
+    events = AuditEvent.objects.restrict(user).order_by("-sequence")
+    newest = events.values_list("sequence", flat=True).first()
+    if newest is None:
+        return {}
+    model_id = events.exclude(model_id=None).values_list("model_id", flat=True).first()
+    model = RegisteredModel.objects.filter(pk=model_id).values_list("slug", flat=True).first()
+    actor = events.filter(actor_kind="user").values_list("actor_label", flat=True).first()
+    return {
+        "audit": "/audit/",
+        "audit_deep": f"/audit/?cursor={keyset._encode('n', [newest // 2])}",  # a Next link half-way down the trail
+        "audit_model": f"/audit/?model={model}" if model else "",
+        "audit_actor": f"/audit/?actor={actor}" if actor else "",
+    }
 
 
 def main(options) -> None:
@@ -66,8 +90,9 @@ def main(options) -> None:
 
     from apps.accounts.models import User
 
+    user = User.objects.get(username=options.user)
     client = Client()
-    client.force_login(User.objects.get(username=options.user))
+    client.force_login(user)
 
     def get(path):
         response = client.get(path)
@@ -83,7 +108,7 @@ def main(options) -> None:
         finally:
             waited[0] += time.perf_counter() - started
 
-    paths = paths_of()
+    paths = paths_of(user)
     chosen = options.only.split(",") if options.only else list(paths)
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; {options.repeat} requests a path as "
           f"{options.user}\n{'path':14} {'wall p50':>9} {'CPU min':>8} {'SQL':>6} {'queries':>7}")  # fmt: skip

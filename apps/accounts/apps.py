@@ -19,7 +19,7 @@ class AccountsConfig(AppConfig):
 
         set_gate(permissions.read_scope)
         # What audit asks about a reader (apps/audit/models.py): audit sits below accounts and cannot import it.
-        set_rule(READABLE_TEAMS, lambda user: permissions.team_ids_with(user, permissions.VIEW_AUDIT))
+        set_rule(READABLE_TEAMS, permissions.audit_readable_teams)
         set_rule(READS_SECURITY_EVENTS, permissions.may_read_security_events)
         # permissions keeps a user's roles for the rest of a web request: a role granted or revoked in it drops them.
         post_save.connect(_roles_changed, sender=Membership, dispatch_uid="accounts.roles_changed.save")

@@ -387,6 +387,17 @@ def may_read_security_events(user) -> bool:
     return user.is_superuser or (user.is_portal_auditor and not user.is_service_account)
 
 
+def audit_readable_teams(user):
+    """audit's READABLE_TEAMS: a subquery of the teams whose trail `user` reads, or None when there are none (known
+    from the request's roles where it holds them, else one query). A subquery, not the literal ids team_ids_now()
+    gives: on a million events PostgreSQL intersects a bitmap of every event of the listed teams with a filter's
+    (a model's, a person's), which made a filtered page's capped count two to three times slower (13 ms against 34
+    for a model's 6,000 events)."""
+    if not _active(user, VIEW_AUDIT) or not (user.is_superuser or _holds_role_allowing(user, VIEW_AUDIT)):
+        return None
+    return team_ids_with(user, VIEW_AUDIT)
+
+
 def can_view_audit(user) -> bool:
     """May `user` open the audit trail (/audit/, the API's events)? What they read there, restrict() decides."""
     if not _active(user, VIEW_AUDIT):
@@ -434,3 +445,17 @@ def role_summary(user) -> list[tuple[str, str]]:
         rows = rows.values_list("team_id", "role", "team__name")
     labels = dict(Role.choices)
     return [(name, labels.get(role, role)) for _team, role, name in rows]
+
+
+def team_choices(user, action: str) -> list[tuple[int, str]]:
+    """(id, name) of the teams where `user` may `action`, by name (Team.objects.restrict(user, action)'s rows): a
+    filter's choices. From the roles the web request holds where team_ids_now() would use them, else one query."""
+    ids = team_ids_now(user, action)
+    rows = _memberships(user) if isinstance(ids, list) else None
+    if rows is None:
+        return list(Team.objects.restrict(user, action).order_by("name").values_list("pk", "name"))
+    allowed, named = set(ids), {}
+    for team_id, _role, name in rows:  # by team name, as the database sorts them
+        if team_id in allowed:
+            named.setdefault(team_id, name)
+    return list(named.items())

@@ -11,7 +11,7 @@ from .actors import ActorKind
 
 SCOPE_FIELDS = ("team_id", "model_id", "version_id", "environment_id", "request_id")
 # The permission questions audit asks (core.querysets.rule); accounts.permissions answers them.
-READABLE_TEAMS = "audit.readable_team_ids"  # user -> the ids of the teams whose trail the user may read
+READABLE_TEAMS = "audit.readable_team_ids"  # user -> a subquery of the teams whose trail the user reads, None if none
 READS_SECURITY_EVENTS = "audit.reads_security_events"  # user -> may they read every team's security events?
 
 
@@ -25,10 +25,12 @@ class AuditEventQuerySet(RestrictedQuerySet):
             return self.none()
         teams = readable_teams(user)
         security = reads_security(user)
-        if not security and not teams.exists():
+        if not security and teams is None:
             return self.none()
         # Portal-wide events (policies, environments, people's accounts) have no team: every auditor reads them.
-        readable = models.Q(team_id__in=teams) | models.Q(team_id__isnull=True)
+        readable = models.Q(team_id__isnull=True)
+        if teams is not None:
+            readable = models.Q(team_id__in=teams) | readable
         if security:  # a portal auditor reads every team's security events as well
             return self.filter(readable | models.Q(action__in=SECURITY_ACTIONS))
         return self.filter(readable).exclude(action__in=SECURITY_ACTIONS)

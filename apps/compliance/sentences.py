@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 
 from apps.audit.actions import Action
 from apps.audit.actors import ActorKind
+from apps.audit.models import AuditEvent
 
 GENERIC = "{actor} recorded {action} on {target}"
 
@@ -183,10 +184,20 @@ def sentence(event, actor: str | None = None) -> str:
 
 
 def actor_names(events) -> dict:
-    """{actor_id: full name} of the people behind `events`, in one query (names as they are now)."""
-    ids = {event.actor_id for event in events if event.actor_id}
-    users = get_user_model().objects.filter(pk__in=ids).only("username", "first_name", "last_name")
-    return {user.pk: user for user in users}
+    """{actor_id: user} of the people behind `events` (names as they are now): as the events were read with them
+    (audit.selectors.as_table_rows), and the others in one query."""
+    users, wanted = {}, set()
+    for event in events:
+        if event.actor_id and AuditEvent.actor.is_cached(event):
+            users[event.actor_id] = event.actor  # None: the account is gone, and the label speaks for it
+        elif event.actor_id:
+            wanted.add(event.actor_id)
+    if wanted - users.keys():
+        found = (
+            get_user_model().objects.filter(pk__in=wanted - users.keys()).only("username", "first_name", "last_name")
+        )
+        users.update((user.pk, user) for user in found)
+    return {pk: user for pk, user in users.items() if user is not None}
 
 
 def actor_name(event, users: dict) -> str:

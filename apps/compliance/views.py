@@ -39,7 +39,7 @@ def event_list(request, params=None):
     if filters is None:
         page = keyset.Page([], None, None, 0, False)
     else:
-        events = selectors.audit_event_list(user=request.user, **filters.selector_kwargs())
+        events = selectors.as_table_rows(selectors.audit_event_list(user=request.user, **filters.selector_kwargs()))
         page = keyset.paginate(events, keys=("sequence",), cursor=params.get("cursor"), per_page=PAGE_SIZE,
                                descending=True)  # fmt: skip
         if not page.error and params.get("page", "1") != "1" and not params.get("cursor"):

@@ -6,9 +6,11 @@ import re
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
+from apps.accounts.models import Membership, Role, Team
 from apps.audit.actions import Action
-from apps.audit.actors import Actor
+from apps.audit.actors import Actor, ActorKind
 from apps.audit.models import AuditEvent
 from apps.audit.services import Target, record_many
 from apps.compliance.views import PAGE_SIZE
@@ -76,6 +78,28 @@ def test_the_count_is_capped_and_says_so(client, cast, models, monkeypatch):
     add_events(cast, 30)
     client.force_login(cast.audrey)
     assert "20+ events" in client.get(PAGE).content.decode()
+
+
+def test_each_row_shows_its_event_escaped_and_links_to_the_events_page(client, cast, models):
+    hostile = Target(
+        "inventory.registeredmodel", 999_999, '<script>alert("x")</script>', scope={"team": cast.team_a.pk}
+    )
+    token = Actor(user=cast.dana, label="dana (token gp_abc)", kind=ActorKind.TOKEN)
+    with transaction.atomic():
+        record_many([(Action.MODEL_UPDATED, token, hostile, {"note": [None, "<b>bold</b>"]})])
+    event = AuditEvent.objects.latest("sequence")
+    event_page = reverse("audit:event-detail", args=[event.sequence])
+    client.force_login(cast.audrey)
+    text = client.get(PAGE).content.decode()
+    row = re.search(rf'<tr>\s*<td class="mono"><a href="{event_page}">{event.sequence}</a>.*?</td>\s*</tr>', text, re.S)
+    assert row, "the newest event's row links to its page"
+    row = row.group(0)
+    assert "<script>" not in row and "<b>" not in row
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</div><code>model.updated</code>" in row  # the sentence
+    assert "<td>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</td>" in row  # the target: gone, so no link
+    assert 'Dana Tester (token gp_abc) <span class="badge text-bg-light border">service token</span>' in row
+    assert '<summary class="small">1 field</summary>' in row and "<td>&lt;b&gt;bold&lt;/b&gt;</td>" in row
+    assert client.get(event_page).status_code == 200
 
 
 # --- keyset pages -----------------------------------------------------------------------------------------------
@@ -155,6 +179,40 @@ def test_an_old_link_with_a_version_id_shows_the_model_and_version_by_name(clien
     assert set(sequences_on(response)) == set(
         AuditEvent.objects.filter(version_id=version.pk).values_list("sequence", flat=True)
     )
+
+
+def test_the_action_field_suggests_each_entity_prefix_and_every_action_in_the_catalogue(client, cast, models):
+    client.force_login(cast.audrey)
+    for _ in range(2):  # the options are written once a process: the second page shows the same
+        datalist = re.search(r'<datalist id="audit-actions">(.*?)</datalist>', client.get(PAGE).content.decode()).group(
+            1
+        )
+        offered = re.findall(r'<option value="([^"]+)">', datalist)
+        assert offered[: offered.index("audit.checkpoint_signed")] == sorted(
+            {a.value.split(".")[0] + "." for a in Action}
+        )
+        assert sorted(offered[len(offered) - len(Action) :]) == sorted(action.value for action in Action)
+
+
+def team_options(response) -> list[tuple[str, str]]:
+    select = re.search(r'<select name="team".*?</select>', response.content.decode(), re.S).group(0)
+    return re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', select)
+
+
+def test_the_team_filter_offers_the_teams_whose_trail_the_reader_reads_by_name(client, cast, models):
+    analytics = Team.objects.create(name="Analytics", slug="analytics")
+    Membership.objects.create(user=cast.ben, team=analytics, role=Role.AUDITOR)
+    Membership.objects.create(user=cast.ben, team=cast.team_a, role=Role.VIEWER)  # sees models, not the trail
+    teams = {team.name: (str(team.pk), team.name) for team in (analytics, cast.team_a, cast.team_b)}
+    client.force_login(cast.ben)
+    assert team_options(client.get(PAGE)) == [("", "All teams"), teams["Analytics"], teams["Fraud"]]
+    client.force_login(cast.admin)  # a superuser reads every team's trail
+    assert team_options(client.get(PAGE)) == [
+        ("", "All teams"),
+        teams["Analytics"],
+        teams["Credit Risk"],
+        teams["Fraud"],
+    ]
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,11 @@
 """The portal's one time format (the `ts` filter) and recorded values shown as a reader wants them (`show`)."""
 
+import re
 from datetime import UTC, date, datetime, timedelta, timezone
 
-from apps.core.templatetags.portal import change_rows, show, ts
+from django.template import Context, Template
+
+from apps.core.templatetags.portal import change_rows, changes_table, show, ts
 
 
 def test_a_datetime_is_utc_text_the_browser_localises_with_the_exact_utc_time_on_hover():
@@ -44,3 +47,19 @@ def test_change_rows_name_each_field_with_its_before_and_after():
         ("Lifecycle status", "development", "validation"),
         ("Note", None, "kept as recorded"),
     ]
+
+
+TRICKY = ["<script>alert(1)</script>", 'say "hi" & \'bye\'', 1e-07, 0.1 + 0.2, 12345678, -3, True, False, None, "",
+          [], ["<b>", 2.5e-8], {"<k>": "<v>", "n": 1e21}, "2026-12-02T22:13:04Z", "2026-12-02"]  # fmt: skip
+
+
+def test_the_changes_table_writes_every_value_as_the_show_filter_does_in_a_template():
+    shown = Template("{% load portal %}{{ value|show }}")
+    changes = {f"field_{n}": [value, TRICKY[-1 - n]] for n, value in enumerate(TRICKY)} | {"<i>odd</i> name": 1}
+    cells = re.findall(r"<td>(.*?)</td>", str(changes_table(changes)))
+    expected = [shown.render(Context({"value": value})) for pair in changes.values() if isinstance(pair, list)
+                for value in pair] + ["—", "1"]  # fmt: skip
+    assert cells == expected
+    assert "<script>" not in str(changes_table(changes)) and "&lt;i&gt;odd&lt;/i&gt; name" in str(
+        changes_table(changes)
+    )

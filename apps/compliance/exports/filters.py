@@ -2,16 +2,18 @@
 export parse their parameters through it (parse()), so a field, its check, its message and what it selects are
 written here only."""
 
+import functools
 from dataclasses import asdict, dataclass
 from datetime import date
 
 from django import forms
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils.html import format_html_join
 
 from apps.accounts import permissions
 from apps.accounts.models import Team
 from apps.audit.actions import Action
-from apps.core.forms import BootstrapMixin
+from apps.core.forms import WIDGET_RENDERER, BootstrapMixin
 from apps.core.inputs import parse_id
 from apps.inventory.models import Environment
 
@@ -89,6 +91,7 @@ class AuditFilterForm(BootstrapMixin, forms.Form):
     plain text fields, so they work without JavaScript: a model's name, slug or id; a version's name under the
     chosen model (or an id, as old links give it); a username or system name."""
 
+    default_renderer = WIDGET_RENDERER  # the filters render on every /audit/ page
     actor = _text(placeholder="username", **{"data-suggest": "actor"})
     action = _text(placeholder="model. or role.granted", list="audit-actions")
     target = _text()
@@ -108,8 +111,7 @@ class AuditFilterForm(BootstrapMixin, forms.Form):
         self.version_model_name = ""
         if choices:
             action = permissions.EXPORT_AUDIT if for_export else permissions.VIEW_AUDIT
-            teams = Team.objects.restrict(user, action).order_by("name").values_list("pk", "name")
-            self.fields["team"].widget.choices = [("", "All teams"), *teams]
+            self.fields["team"].widget.choices = [("", "All teams"), *permissions.team_choices(user, action)]
             self.fields["environment"].widget.choices = [
                 ("", "All environments"),
                 *Environment.objects.values_list("pk", "name"),
@@ -190,6 +192,15 @@ class AuditFilterForm(BootstrapMixin, forms.Form):
         """Entity prefixes ("model.") then every action in the catalogue, for the action field's datalist."""
         actions = sorted(action.value for action in Action)
         return sorted({action.split(".")[0] + "." for action in actions}) + actions
+
+    @staticmethod
+    @functools.cache
+    def action_options() -> str:
+        """The datalist's options, written once a process: the catalogue does not change while it runs, and its 80
+        options cost a page 0.4 ms through the template."""
+        return format_html_join(
+            "", '<option value="{}">', ((action,) for action in AuditFilterForm.action_suggestions())
+        )
 
 
 def parse(params, *, user, for_export: bool = False) -> AuditFilters:

@@ -1,9 +1,12 @@
+import html
 import json
 import re
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from urllib.parse import urlencode
 
 from django import template
+from django.utils.formats import localize
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
@@ -66,6 +69,35 @@ def show(value):
     if isinstance(value, dict):
         return format_html('<code class="value-json">{}</code>', json.dumps(value, sort_keys=True, ensure_ascii=False))
     return value
+
+
+CHANGES_TABLE = (
+    '<table class="table table-sm table-bordered mb-0 changes-table"><thead class="table-light"><tr><th scope="col">'
+    'Field</th><th scope="col">Before</th><th scope="col">After</th></tr></thead>\n<tbody>{}</tbody></table>'
+)
+CHANGE_ROW = '<tr><th scope="row" class="fw-normal">{}</th><td>{}</td><td>{}</td></tr>'
+
+
+@register.filter
+def changes_table(changes):
+    """An audit event's changes as a table: each field in words, its value before and after as {{ value|show }}
+    writes it. Built here rather than by an include per event (on the audit trail's 25 rows the include and its
+    per-cell template work were a fifth of the page's time), and escaped here: no format_html per cell."""
+    rows = "".join(
+        CHANGE_ROW.format(html.escape(field), _shown(before), _shown(after))
+        for field, before, after in change_rows(changes)
+    )
+    return mark_safe(CHANGES_TABLE.format(rows))  # noqa: S308 — every value above is escaped or show()'s own HTML
+
+
+def _shown(value) -> str:
+    """{{ value|show }}: show()'s HTML (times, lists, JSON) as it is; a number localized, then any text escaped."""
+    shown = show(value)
+    if hasattr(shown, "__html__"):
+        return shown.__html__()
+    if isinstance(shown, int | float | Decimal):
+        shown = localize(shown)
+    return html.escape(str(shown))
 
 
 @register.simple_tag(takes_context=True)
