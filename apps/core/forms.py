@@ -72,14 +72,13 @@ class WidgetRenderer(DjangoTemplates):
     SELECT, OPTION = "django/forms/widgets/select.html", "django/forms/widgets/select_option.html"
 
     def render(self, template_name, context, request=None):
+        widget = context["widget"]
         if template_name in self.INPUTS:
-            widget = context["widget"]
             value = "" if widget["value"] is None else f' value="{escape(str(widget["value"]))}"'
             return f'<input type="{escape(widget["type"])}" name="{escape(widget["name"])}"{value}{_attrs(widget)}>'
-        if template_name == self.SELECT and _options_are(context["widget"], self.OPTION):
-            widget = context["widget"]
+        if template_name == self.SELECT and _options_are(widget, self.OPTION):
             return f'<select name="{escape(widget["name"])}"{_attrs(widget)}>{_optgroups(widget)}\n</select>'
-        return super().render(template_name, context, request)  # forms, fields, errors and other widgets
+        return super().render(template_name, context, request)
 
 
 def _attrs(widget: dict) -> str:
