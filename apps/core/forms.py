@@ -1,9 +1,4 @@
-from html import escape
-
 from django.core.exceptions import ValidationError
-from django.forms.renderers import DjangoTemplates
-from django.utils.formats import localize
-from django.utils.html import conditional_escape
 
 
 def error_text(exc) -> str:
@@ -57,59 +52,3 @@ class BootstrapMixin:
                 classes = widget.attrs.get("class", "").split()
                 widget.attrs["class"] = " ".join([*classes, "is-invalid"] if "is-invalid" not in classes else classes)
                 widget.attrs["aria-invalid"] = "true"
-
-
-class WidgetRenderer(DjangoTemplates):
-    """Django's form renderer, except that inputs and selects are written here as Django's widget templates write
-    them (django/forms/widgets/input.html, select.html, select_option.html and attrs.html; tests/core/test_forms.py
-    holds them equal): through those templates an input costs about 0.15 ms and a short select 0.35 ms, the audit
-    trail's ten filters some 2 ms a page. Any other widget (textareas, checkboxes, radios) still goes through them."""
-
-    INPUTS = frozenset(f"django/forms/widgets/{name}.html" for name in (
-        "input", "text", "search", "email", "url", "tel", "number", "password", "hidden", "date", "datetime", "time",
-        "color",
-    ))  # fmt: skip
-    SELECT, OPTION = "django/forms/widgets/select.html", "django/forms/widgets/select_option.html"
-
-    def render(self, template_name, context, request=None):
-        widget = context["widget"]
-        if template_name in self.INPUTS:
-            value = "" if widget["value"] is None else f' value="{escape(str(widget["value"]))}"'
-            return f'<input type="{escape(widget["type"])}" name="{escape(widget["name"])}"{value}{_attrs(widget)}>'
-        if template_name == self.SELECT and _options_are(widget, self.OPTION):
-            return f'<select name="{escape(widget["name"])}"{_attrs(widget)}>{_optgroups(widget)}\n</select>'
-        return super().render(template_name, context, request)
-
-
-def _attrs(widget: dict) -> str:
-    """Each attribute as name="value", a bare name when True, and none when False, as attrs.html writes them."""
-    return "".join(
-        f" {escape(name)}" if value is True else f' {escape(name)}="{escape(str(value))}"'
-        for name, value in widget["attrs"].items()
-        if value is not False
-    )
-
-
-def _options_are(widget: dict, template_name: str) -> bool:
-    return all(option["template_name"] == template_name for _, options, _ in widget["optgroups"] for option in options)
-
-
-def _optgroups(widget: dict) -> str:
-    """select.html's options, each on its own line, in an <optgroup> where the choices are grouped."""
-    groups = []
-    for name, options, _index in widget["optgroups"]:
-        rows = "".join(  # select_option.html ends in a newline, kept after each option
-            f'\n  <option value="{escape(str(option["value"]))}"{_attrs(option)}>{_text(option["label"])}</option>\n'
-            for option in options
-        )
-        groups.append(f'\n  <optgroup label="{_text(name)}">{rows}\n  </optgroup>' if name else rows)
-    return "".join(groups)
-
-
-def _text(value) -> str:
-    """{{ value }}: a number localized, then escaped unless it is markup already."""
-    return conditional_escape(localize(value))
-
-
-# One for the process, as Django keeps its default renderer: each holds its own template engine.
-WIDGET_RENDERER = WidgetRenderer()

@@ -13,7 +13,7 @@ from django.utils.html import format_html_join
 from apps.accounts import permissions
 from apps.accounts.models import Team
 from apps.audit.actions import Action
-from apps.core.forms import WIDGET_RENDERER, BootstrapMixin
+from apps.core.forms import BootstrapMixin
 from apps.core.inputs import parse_id
 from apps.inventory.models import Environment
 
@@ -91,7 +91,6 @@ class AuditFilterForm(BootstrapMixin, forms.Form):
     plain text fields, so they work without JavaScript: a model's name, slug or id; a version's name under the
     chosen model (or an id, as old links give it); a username or system name."""
 
-    default_renderer = WIDGET_RENDERER  # the filters render on every /audit/ page
     actor = _text(placeholder="username", **{"data-suggest": "actor"})
     action = _text(placeholder="model. or role.granted", list="audit-actions")
     target = _text()
