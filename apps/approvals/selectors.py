@@ -5,7 +5,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from django.core.exceptions import ValidationError
 from django.db import connections
 from django.db.models import Aggregate, Count, DurationField, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q
 from django.db.models.functions import Lower, TruncWeek
@@ -13,6 +12,7 @@ from django.shortcuts import get_object_or_404
 
 from apps.accounts import permissions
 from apps.core import keyset
+from apps.core.filters import filtered
 
 from .filters import DeploymentRequestFilter
 from .models import (
@@ -135,13 +135,7 @@ def deployment_request_filter(*, user, data=None) -> DeploymentRequestFilter:
 def deployment_request_page(*, user, data=None, cursor: str | None = None, per_page: int = 50) -> keyset.Page:
     """One keyset page of the requests `user` may see, filtered by `data`, newest first (an index on
     (created_at, id) serves every page alike). Raises ValidationError naming a bad filter value."""
-    if any(data.values() if data else ()):
-        filters = deployment_request_filter(user=user, data=data)
-        if not filters.is_valid():
-            raise ValidationError({name: list(messages) for name, messages in filters.errors.items()})
-        rows = filters.qs
-    else:  # nothing to filter by: the FilterSet (a deep copy of its filters and a form) would change nothing
-        rows = DeploymentRequest.objects.restrict(user)
+    rows = filtered(DeploymentRequestFilter, DeploymentRequest.objects.restrict(user), data, user=user)
     return keyset.paginate(_summary(rows), keys=("created_at", "pk"), descending=True, cursor=cursor, per_page=per_page)
 
 

@@ -4,6 +4,7 @@ import operator
 from functools import reduce
 
 import django_filters
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from rest_framework.filters import search_smart_split
 
@@ -24,3 +25,15 @@ class WordSearch(django_filters.CharFilter):
         conditions = [reduce(operator.or_, (Q(**{f"{name}__icontains": word}) for name in self.search_fields))
                       for word in words]  # fmt: skip
         return qs.filter(reduce(operator.and_, conditions))
+
+
+def filtered(filterset_class, queryset, data, **kwargs):
+    """`queryset` filtered by `data` through a list's FilterSet (`kwargs` go to it); the queryset as it is when `data`
+    filters by nothing (building the FilterSet, a deep copy of its filters and a form, would change nothing).
+    Raises ValidationError naming each filter whose value is bad."""
+    if not any(data.values() if data else ()):
+        return queryset
+    filters = filterset_class(data, queryset=queryset, **kwargs)
+    if not filters.is_valid():
+        raise ValidationError({name: list(messages) for name, messages in filters.errors.items()})
+    return filters.qs

@@ -8,13 +8,13 @@ it was shared with); a target to portal admins and the members of its operating 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from django.core.exceptions import ValidationError
 from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, Subquery, Value, When
 from django.shortcuts import get_object_or_404
 
 from apps.approvals.models import Decision, DeploymentRequest, Outcome, RequestState
 from apps.audit.models import AuditEvent
 from apps.core import keyset
+from apps.core.filters import filtered
 from apps.gitsync import git
 from apps.inventory.models import Environment, RegisteredModel
 
@@ -262,12 +262,7 @@ def target_list(*, user, data=None):
         .annotate(running_count=running)
         .order_by("environment__order", "name")
     )
-    if not any(data.values() if data else ()):  # nothing to filter by: the FilterSet would change nothing
-        return targets
-    filters = DeploymentTargetFilter(data, queryset=targets)
-    if not filters.is_valid():
-        raise ValidationError({name: list(messages) for name, messages in filters.errors.items()})
-    return filters.qs
+    return filtered(DeploymentTargetFilter, targets, data)
 
 
 def public_config(value):

@@ -1,9 +1,9 @@
 """Git sync reads for pages (its own and other apps') and the API: permission-scoped, a fixed number of queries."""
 
-from django.core.exceptions import ValidationError
 from django.db.models import JSONField, OuterRef, Subquery
 
 from apps.core import keyset
+from apps.core.filters import filtered
 
 from .filters import GitRepositoryFilter
 from .models import GitRepository, SyncRun, SyncStatus
@@ -17,13 +17,7 @@ def git_repositories_visible(*, user):
 def git_repository_list(*, user, data=None):
     """The repositories `user` may see, filtered by `data` (GitRepositoryFilter's fields), by name: what the page
     and the API list. Raises ValidationError naming each filter whose value is bad."""
-    visible = git_repositories_visible(user=user)
-    if not any(data.values() if data else ()):  # nothing to filter by: the FilterSet would change nothing
-        return visible
-    filters = GitRepositoryFilter(data, queryset=visible)
-    if not filters.is_valid():
-        raise ValidationError({name: list(messages) for name, messages in filters.errors.items()})
-    return filters.qs
+    return filtered(GitRepositoryFilter, git_repositories_visible(user=user), data)
 
 
 def git_repository_page(*, user, data=None, cursor: str | None = None, per_page: int = 25) -> keyset.Page:
