@@ -69,7 +69,7 @@ class ModelForm(BootstrapMixin, forms.Form):
         self.fields["owners"].queryset = users
         self.fields["validator"].queryset = users
         if editing:
-            del self.fields["team"]  # moving a model between teams is an admin operation
+            del self.fields["team"]  # a model stays in its team: its requests and audit events are scoped by it
 
     def clean_tags(self):
         return [tag.strip() for tag in self.cleaned_data["tags"].split(",") if tag.strip()]
