@@ -130,6 +130,27 @@ def test_the_matrix_pages_by_cursor_with_the_same_queries_on_every_page(cast, mo
     assert 'id="model-count">32 models<' in first.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("cursor", "reason"),
+    [
+        ("nonsense!", "This page link is not valid (it may have been cut short): showing the first page."),
+        # the model list's cursor (two keys): a link from another list's sort order
+        ("eyJkIjoibiIsInYiOlsiYSIsIkEiXX0", "This page link belongs to another sort order: showing the first page."),
+    ],
+)  # fmt: skip
+def test_a_cursor_the_matrix_did_not_make_shows_the_first_page_and_says_why(
+    cast, models, envs, landscape, as_user, cursor, reason
+):
+    client = as_user("admin")
+    first = client.get("/deployments/")
+
+    response = client.get(f"/deployments/?cursor={cursor}")
+
+    assert response.status_code == 200
+    assert rows_of(response) == rows_of(first) and rows_of(first)
+    assert reason in response.content.decode()
+
+
 def test_the_matrix_says_when_its_count_stops_at_the_cap(cast, models, envs, landscape, as_user, monkeypatch):
     monkeypatch.setattr(selectors, "MATRIX_COUNT_CAP", 3)
     extra_models(cast, 3, envs.production, landscape.target, value="in_sync")
