@@ -8,6 +8,7 @@ it was shared with); a target to portal admins and the members of its operating 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from django.db import connection
 from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, Subquery, Value, When
 from django.shortcuts import get_object_or_404
 
@@ -156,8 +157,11 @@ def _sparse_ids(sources) -> set[int] | None:
         )[: SPARSE_ROWS + 1]
         for source in sources
     ]
-    first, *others = limited
-    rows = list(first.union(*others, all=True)[: SPARSE_ROWS + 1])
+    if connection.features.supports_slicing_ordering_in_compound:
+        first, *others = limited
+        rows = list(first.union(*others, all=True)[: SPARSE_ROWS + 1])
+    else:  # SQLite refuses a LIMIT inside a UNION: one query a source
+        rows = [model_id for source in limited for model_id in source][: SPARSE_ROWS + 1]
     return None if len(rows) > SPARSE_ROWS else set(rows)
 
 
