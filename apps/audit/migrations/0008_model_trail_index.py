@@ -16,6 +16,24 @@ AddIndexConcurrentlyOnPostgreSQL = import_module(
 ).AddIndexConcurrentlyOnPostgreSQL
 
 
+def _model_id_index(schema_editor, apps) -> tuple[str, str, str]:
+    """(table, the model_id index's name as db_index made it, CONCURRENTLY on PostgreSQL)."""
+    table = apps.get_model("audit", "AuditEvent")._meta.db_table
+    concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
+    return table, schema_editor._create_index_name(table, ["model_id"]), concurrently
+
+
+def drop_model_id_index(apps, schema_editor):
+    _table, name, concurrently = _model_id_index(schema_editor, apps)
+    schema_editor.execute(f"DROP INDEX {concurrently}IF EXISTS {schema_editor.quote_name(name)}")
+
+
+def create_model_id_index(apps, schema_editor):
+    table, name, concurrently = _model_id_index(schema_editor, apps)
+    quote = schema_editor.quote_name
+    schema_editor.execute(f"CREATE INDEX {concurrently}IF NOT EXISTS {quote(name)} ON {quote(table)} (model_id)")
+
+
 class Migration(migrations.Migration):
     atomic = False  # CREATE INDEX CONCURRENTLY cannot run in a transaction
 
@@ -29,9 +47,16 @@ class Migration(migrations.Migration):
             model_name="auditevent",
             index=models.Index(fields=["model_id", "sequence", "team_id", "action"], name="audit_model_trail_idx"),
         ),
-        migrations.AlterField(
-            model_name="auditevent",
-            name="model_id",
-            field=models.BigIntegerField(blank=True, null=True),
+        # The field loses db_index in the state only; the database drops that one index by name. An AlterField would
+        # make SQLite rebuild the table, and a rebuilt table has lost the triggers that keep the trail append-only.
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="auditevent",
+                    name="model_id",
+                    field=models.BigIntegerField(blank=True, null=True),
+                ),
+            ],
+            database_operations=[migrations.RunPython(drop_model_id_index, create_model_id_index)],
         ),
     ]
