@@ -226,3 +226,25 @@ def test_the_api_keeps_to_its_schema(case, principal):
     case.call_and_validate(
         base_url="http://testserver", headers=principal["headers"], cookies=principal["cookies"], checks=CHECKS
     )
+
+
+def test_search_and_ordering_are_documented_only_where_they_do_something(openapi):
+    """A documented `search` must search some field, and a documented `ordering` order by some field."""
+    from django.urls import resolve
+
+    offered = {}
+    for path, item in openapi["paths"].items():
+        parameters = {p["name"] for operation in item.values() if isinstance(operation, dict)
+                      for p in operation.get("parameters", []) if p.get("in") == "query"}  # fmt: skip
+        view = resolve(re.sub(r"\{[^}]+\}", "1", path)).func.cls
+        filters = getattr(getattr(view, "filterset_class", None), "base_filters", {})
+        if "search" in parameters:
+            searches = getattr(view, "search_fields", None) or "search" in filters
+            assert searches, f"{path} documents `search` but searches nothing"
+        if "ordering" in parameters:
+            orders = getattr(view, "ordering_fields", None) or "ordering" in filters
+            assert orders, f"{path} documents `ordering` but orders by nothing"
+        offered[path] = parameters
+    assert "search" not in offered["/api/v1/deployments/observations/"]
+    assert {"search", "ordering"}.isdisjoint(offered["/api/v1/deployments/statuses/"])
+    assert "search" in offered["/api/v1/models/"]  # where it does search, it stays documented

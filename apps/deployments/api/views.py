@@ -2,6 +2,7 @@
 for a model in an environment at a point in time."""
 
 import django_filters
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, status, viewsets
@@ -87,8 +88,10 @@ class DeploymentTargetViewSet(viewsets.ReadOnlyModelViewSet):
 )
 class ObservationViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = serializers.IntervalOutput
+    # No text search: an interval has no name to search (the default backends would document a `search` that did
+    # nothing).
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
     filterset_class = IntervalFilter
-    search_fields = []
     ordering_fields = ["started_at"]
 
     def get_queryset(self):
@@ -105,9 +108,9 @@ class ObservationViewSet(viewsets.ReadOnlyModelViewSet):
 )
 class DriftStateViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = serializers.DriftStateOutput
+    # Filters only: statuses come in one order (exceptions first), so neither `search` nor `ordering` is offered.
+    filter_backends = [DjangoFilterBackend]
     filterset_class = DriftStateFilter
-    search_fields = []
-    ordering_fields = []
 
     def get_queryset(self):
         return selectors.drift_state_list(user=self.request.user)
