@@ -43,6 +43,7 @@ def paths_of(user) -> dict[str, str]:
     version = model.versions.order_by("-pk").values_list("version", flat=True).first()
     request = DeploymentRequest.objects.order_by("-pk").values_list("pk", flat=True).first()
     paths = {
+        "home": "/",
         "api_list": "/api/v1/models/?page_size=100",
         "api_search": f"/api/v1/models/?page_size=100&team={model.team.slug}&search=card",
         "api_versions": f"/api/v1/models/{model.slug}/versions/",

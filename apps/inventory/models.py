@@ -132,6 +132,8 @@ class RegisteredModel(models.Model):
             models.Index(Lower("name"), models.F("name"), name="model_name_ci_keyset"),
             models.Index(risk_rank_desc(), Lower("name"), models.F("name"), name="model_risk_keyset"),
             models.Index("updated_at", "id", name="model_updated_keyset"),
+            # The home page's overdue validations, the longest overdue first: a range of this index, not every model.
+            models.Index(fields=["next_validation_due", "name"], name="model_validation_due"),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(risk_tier__in=RiskTier.values), name="model_risk_tier_valid"),

@@ -211,6 +211,21 @@ def test_my_open_requests_are_the_users_own_drafts_and_pending_ones(client, cast
     assert section(home(client, cast.rita), "mine") is None
 
 
+def test_open_requests_past_the_count_cap_are_counted_as_more_than_it(client, cast, models, envs, monkeypatch):  # noqa: F811
+    from apps.dashboard import selectors
+
+    monkeypatch.setattr(selectors, "COUNT_CAP", 12)
+    version = models.scorecard.versions.get(version="1.0.0")
+    for _ in range(13):
+        pending_for_team(version, envs.production, cast.dana)
+    page = home(client, cast.dana)
+    mine = section(page, "mine")
+    assert re.search(r'section-total" title="Counted up to 12\+">12\+<', mine)
+    assert "and 2+ more" in mine  # 10 shown, and at least 2 more: never a count past the cap
+    monkeypatch.setattr(selectors, "COUNT_CAP", 13)
+    assert total(home(client, cast.dana), "mine") == 13  # at the cap exactly: the true number, not "13+"
+
+
 # --- open exceptions, overdue validations --------------------------------------------------------------------------
 
 
