@@ -178,6 +178,17 @@ class DeploymentRequest(models.Model):
             # subqueries (own, named, granted requests), which no index answers: PostgreSQL reads rows for it.
             models.Index(fields=["team", "created_at", "id"], name="request_team_keyset"),
             models.Index(fields=["model", "created_at", "id"], name="request_model_keyset"),
+            # The latest approval of a model in an environment (what should run there: the deployments matrix, a
+            # model's deployments block, drift): the first entry of this index, however many approvals came before.
+            # On PostgreSQL only (migration 0006): SQLite refuses NULLS LAST in an index.
+            models.Index(
+                models.F("model"),
+                models.F("environment"),
+                models.F("closed_at").desc(nulls_last=True),
+                models.F("id").desc(),
+                condition=models.Q(state="approved"),
+                name="request_latest_approved",
+            ),
         ]
 
     def __str__(self):

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from django.db import connection
 from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, Subquery, Value, When
+from django.db.models.expressions import RawSQL
 from django.shortcuts import get_object_or_404
 
 from apps.approvals.models import Decision, DeploymentRequest, Outcome, RequestState
@@ -75,8 +76,23 @@ def environment_list():
     return Environment.objects.annotate(observed=Exists(watched)).order_by("order")
 
 
+# PostgreSQL: for each (model, environment) cell, the first entry of the request_latest_approved index.
+_LATEST_APPROVED_SQL = f"""
+    SELECT latest.id FROM unnest(%s::bigint[]) AS m(id) CROSS JOIN unnest(%s::bigint[]) AS e(id)
+    CROSS JOIN LATERAL (
+        SELECT r.id FROM {DeploymentRequest._meta.db_table} r
+        WHERE r.state = %s AND r.model_id = m.id AND r.environment_id = e.id
+        ORDER BY r.closed_at DESC NULLS LAST, r.id DESC LIMIT 1
+    ) AS latest"""  # noqa: S608 - the table name is the model's, not user input
+
+
 def _latest_approved(model_ids, env_ids):
     """The latest approved request per (model, environment): the version that should run there."""
+    if connection.vendor == "postgresql":
+        # One index probe a cell, however many approvals a model has had. A subquery per request (as below) re-read
+        # the model's requests for each of them: 211 ms for a page at 100 requests a model.
+        latest = RawSQL(_LATEST_APPROVED_SQL, [list(model_ids), list(env_ids), RequestState.APPROVED])  # noqa: S611
+        return DeploymentRequest.objects.filter(pk__in=latest).select_related("version").order_by()
     newest = (
         DeploymentRequest.objects.filter(
             state=RequestState.APPROVED, model_id=OuterRef("model_id"), environment_id=OuterRef("environment_id")
@@ -84,10 +100,6 @@ def _latest_approved(model_ids, env_ids):
         .order_by(F("closed_at").desc(nulls_last=True), "-pk")
         .values("pk")[:1]
     )
-    # By the requests' own model column (its index), not from every approved request: filtered on a model id
-    # joined through the versions, PostgreSQL read all approved requests by state (25k rows at 100k requests).
-    # No state test outside the subquery (`newest` is approved already): with one, PostgreSQL ANDed a bitmap of
-    # every approved request (250k entries, 7 ms) with the page's models.
     return DeploymentRequest.objects.filter(
         model_id__in=model_ids, environment_id__in=env_ids, pk=Subquery(newest)
     ).select_related("version")

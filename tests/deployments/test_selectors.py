@@ -234,3 +234,37 @@ def test_parse_moment_reads_iso_8601_and_a_browser_offset(cast):
     with pytest.raises(ValidationError):
         parse_moment("0001-01-01T00:00", offset_minutes=-600)
     assert parse_moment((at(0) + timedelta(minutes=1)).isoformat()) == at(0) + timedelta(minutes=1)
+
+
+def test_the_latest_approval_of_each_cell_is_the_last_closed_then_the_highest_number(cast, models, envs):
+    """What should run in each (model, environment): the approval closed last; among approvals closed at once, the
+    later one; one with no closing time only when there is no other. Rejected requests never count."""
+    from apps.approvals.models import DeploymentRequest, RequestState
+
+    from .history import approved
+
+    scorecard = models.scorecard
+    v1, v2 = (ModelVersion.objects.create(model=scorecard, version=v) for v in ("7.1", "7.2"))
+    other = ModelVersion.objects.create(model=RegisteredModel.objects.create(
+        name="Other", slug="other", team=cast.team_a, risk_tier="low"), version="1")  # fmt: skip
+    approved(cast, v1, envs.production, 5)
+    tie_first, tie_last = approved(cast, v1, envs.production, 9), approved(cast, v2, envs.production, 9)
+    older = approved(cast, v2, envs.staging, 1)
+    undated = approved(cast, v1, envs.staging, 2)
+    DeploymentRequest.objects.filter(pk=undated.pk).update(closed_at=None)
+    rejected = approved(cast, v1, envs.staging, 30)
+    DeploymentRequest.objects.filter(pk=rejected.pk).update(state=RequestState.REJECTED)
+    only_undated = approved(cast, other, envs.production, 3)
+    DeploymentRequest.objects.filter(pk=only_undated.pk).update(closed_at=None)
+
+    ids = [scorecard.pk, other.model_id]
+    latest = selectors._latest_approved(ids, [envs.staging.pk, envs.production.pk])
+    found = {(r.model_id, r.environment_id): r.pk for r in latest}
+
+    assert tie_first.pk < tie_last.pk
+    assert found == {
+        (scorecard.pk, envs.production.pk): tie_last.pk,
+        (scorecard.pk, envs.staging.pk): older.pk,  # closed, so before the undated one; the rejected one never
+        (other.model_id, envs.production.pk): only_undated.pk,
+    }
+    assert {r.version.version for r in latest} == {"7.2", "1"}  # with the version, read in the same query
