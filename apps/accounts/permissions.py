@@ -325,6 +325,11 @@ def can(user, action: str, obj) -> bool:
         return True
     if has_role(user, team_of(obj), action):
         return True
+    return _object_permission(user, action, obj)
+
+
+def _object_permission(user, action: str, obj) -> bool:
+    """Does django-guardian grant `user` `action` on `obj` itself (or on the object that guards it)?"""
     guarded = getattr(obj, "permission_object", obj)
     codename = object_permission_codename(action, type(guarded))
     if codename and not isinstance(guarded, Team):
@@ -346,6 +351,25 @@ def actor_can(actor, action: str, obj) -> bool:
     if actor.user is not None:
         return can(actor.user, action, obj)
     return actor.kind == "system" and action in SYSTEM_GRANTS.get(actor.label, frozenset())
+
+
+def actor_allowed(actor, actions, obj) -> set[str]:
+    """The ones of `actions` that actor_can() allows on `obj`, with a person's roles in its team read in one query
+    rather than one per action: a service that asks two things about the object it locked pays for one."""
+    user = actor.user
+    if user is None or not user.is_authenticated or user.is_superuser:
+        return {action for action in actions if actor_can(actor, action, obj)}
+    wanted = {action for action in actions if _active(user, action)}
+    team = team_of(obj)
+    if not wanted or team is None:
+        return {action for action in wanted if _object_permission(user, action, obj)}
+    rows = _memberships(user)
+    if rows is None:
+        held = Membership.objects.filter(user=user, team_id=team.pk).order_by()  # by team name would join the teams
+        roles = set(held.values_list("role", flat=True))
+    else:
+        roles = {role for team_id, role, _name in rows if team_id == team.pk}
+    return {action for action in wanted if role_allows(roles, action) or _object_permission(user, action, obj)}
 
 
 def require_actor(actor, action: str, obj, message: str) -> None:
