@@ -338,9 +338,10 @@ MAX_VERSIONS_PER_BATCH = 1000
 def _lock_for_new_versions(actor: Actor, models) -> tuple[dict[int, RegisteredModel], dict[int, RegisteredModel]]:
     """The models by pk, locked so each one's versions are added by one writer at a time, once the actor may add them:
     one SELECT ... FOR UPDATE in pk order, so two writers locking overlapping sets cannot deadlock. Also those of them
-    the actor may see, whose versions are then parents it may name (asked with the same question: one query)."""
+    the actor may see, whose versions are then parents it may name (asked with the same question: one query). Without
+    their teams: adding versions reads only the team's id, and joining the teams made the lock a third dearer."""
     pks = sorted({model.pk for model in models})
-    locked = RegisteredModel.objects.select_for_update().select_related("team").filter(pk__in=pks).order_by("pk")
+    locked = RegisteredModel.objects.select_for_update().filter(pk__in=pks).order_by("pk")
     found = {model.pk: model for model in locked}
     missing = [pk for pk in pks if pk not in found]
     if missing:
