@@ -120,7 +120,7 @@ class ModelVersionViewSet(
         """The model in the URL, if this principal may see it (else 404); the services decide on changes."""
         if not hasattr(self, "_model"):
             self._model = selectors.registered_model_get(
-                user=self.request.user, slug=self.kwargs["model_slug"], with_people=False
+                user=self.request.user, slug=self.kwargs["model_slug"], joined=False
             )
         return self._model
 
