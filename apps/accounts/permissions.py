@@ -111,9 +111,16 @@ def team_ids_now(user, action: str):
     superuser) the subquery, which reads the roles afresh."""
     if not _active(user, action) or user.is_superuser:
         return team_ids_with(user, action)
+    held = _team_ids_held(user, action)
+    return team_ids_with(user, action) if held is None else held
+
+
+def _team_ids_held(user, action: str) -> list[int] | None:
+    """team_ids_now()'s list of ids, or None where it would give the subquery (which Scope writes itself: building
+    the queryset only to drop it was a fifth of an API call's restricted read). `user` is active, not a superuser."""
     memo = request_context.memo()
     if memo is None or (("memberships", user.pk) not in memo and request_context.get().source != "web"):
-        return team_ids_with(user, action)
+        return None
     return sorted(team_id for team_id, held in roles_by_team(user).items() if role_allows(held, action))
 
 
@@ -139,10 +146,10 @@ def object_scope_q(user, action: str, *, model_class, team_path: str = "team", o
             q |= Q(**{f"{object_path}pk__in" if object_path else "pk__in": granted})
         return q
     permission_id = _permission_id(model_class._meta.app_label, codename) if codename else None
-    teams = team_ids_now(user, action)
+    teams = _team_ids_held(user, action)
     scope = Scope(
         team_path, f"{object_path}pk", model_class=model_class, user_id=user.pk, permission_id=permission_id,
-        team_ids=tuple(teams) if isinstance(teams, list) else None, roles=tuple(roles_allowing(action)),
+        team_ids=tuple(teams) if teams is not None else None, roles=tuple(roles_allowing(action)),
     )  # fmt: skip
     return Q(scope)
 
@@ -325,6 +332,11 @@ def can(user, action: str, obj) -> bool:
         return True
     if has_role(user, team_of(obj), action):
         return True
+    return _object_permission(user, action, obj)
+
+
+def _object_permission(user, action: str, obj) -> bool:
+    """Does django-guardian grant `user` `action` on `obj` itself (or on the object that guards it)?"""
     guarded = getattr(obj, "permission_object", obj)
     codename = object_permission_codename(action, type(guarded))
     if codename and not isinstance(guarded, Team):
@@ -346,6 +358,25 @@ def actor_can(actor, action: str, obj) -> bool:
     if actor.user is not None:
         return can(actor.user, action, obj)
     return actor.kind == "system" and action in SYSTEM_GRANTS.get(actor.label, frozenset())
+
+
+def actor_allowed(actor, actions, obj) -> set[str]:
+    """The ones of `actions` that actor_can() allows on `obj`, with a person's roles in its team read in one query
+    rather than one per action: a service that asks two things about the object it locked pays for one."""
+    user = actor.user
+    if user is None or not user.is_authenticated or user.is_superuser:
+        return {action for action in actions if actor_can(actor, action, obj)}
+    wanted = {action for action in actions if _active(user, action)}
+    team = team_of(obj)
+    if not wanted or team is None:
+        return {action for action in wanted if _object_permission(user, action, obj)}
+    rows = _memberships(user)
+    if rows is None:
+        held = Membership.objects.filter(user=user, team_id=team.pk).order_by()  # by team name would join the teams
+        roles = set(held.values_list("role", flat=True))
+    else:
+        roles = {role for team_id, role, _name in rows if team_id == team.pk}
+    return {action for action in wanted if role_allows(roles, action) or _object_permission(user, action, obj)}
 
 
 def require_actor(actor, action: str, obj, message: str) -> None:

@@ -1,6 +1,6 @@
 """Every write to the inventory: permission and domain checks, the change, and its audit event, in one transaction."""
 
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils.text import slugify
@@ -271,12 +271,19 @@ def _version_snapshot(version: ModelVersion) -> dict:
     }
 
 
-def _visible_parents(versions, actor: Actor) -> dict:
-    """The parents `versions` name that the actor may see, by id, each with its model: one query for any number."""
-    ids = {version.parent_id for version in versions if version.parent_id}
-    if not ids:
-        return {}
-    return ModelVersion.objects.restrict(actor.user).select_related("model").order_by().in_bulk(ids)  # unsorted
+def _visible_parents(versions, actor: Actor, seen: dict | None = None) -> dict:
+    """The parents `versions` name that the actor may see, by id, each with its model: one query for any number.
+    `seen` holds the locked models the actor may see, by pk: a parent that is a version of one of them is visible
+    (a version is visible with its model), so it costs no query, and takes the locked row as its model."""
+    seen, visible = seen or {}, {}
+    for version in versions:
+        if version.parent_id and version.parent.model_id in seen:
+            version.parent.model = seen[version.parent.model_id]
+            visible[version.parent_id] = version.parent
+    ids = {version.parent_id for version in versions if version.parent_id and version.parent_id not in visible}
+    if ids:
+        visible |= ModelVersion.objects.restrict(actor.user).select_related("model").order_by().in_bulk(ids)  # unsorted
+    return visible
 
 
 def _lineage_error(version: ModelVersion, actor: Actor, visible: dict | None = None) -> str | None:
@@ -328,18 +335,25 @@ def _clean_version(version: ModelVersion, actor: Actor) -> None:
 MAX_VERSIONS_PER_BATCH = 1000
 
 
-def _lock_for_new_versions(actor: Actor, models) -> dict[int, RegisteredModel]:
+def _lock_for_new_versions(actor: Actor, models) -> tuple[dict[int, RegisteredModel], dict[int, RegisteredModel]]:
     """The models by pk, locked so each one's versions are added by one writer at a time, once the actor may add them:
-    one SELECT ... FOR UPDATE in pk order, so two writers locking overlapping sets cannot deadlock."""
+    one SELECT ... FOR UPDATE in pk order, so two writers locking overlapping sets cannot deadlock. Also those of them
+    the actor may see, whose versions are then parents it may name (asked with the same question: one query). Without
+    their teams: adding versions reads only the team's id, and joining the teams made the lock a third dearer."""
     pks = sorted({model.pk for model in models})
-    locked = RegisteredModel.objects.select_for_update().select_related("team").filter(pk__in=pks).order_by("pk")
+    locked = RegisteredModel.objects.select_for_update().filter(pk__in=pks).order_by("pk")
     found = {model.pk: model for model in locked}
     missing = [pk for pk in pks if pk not in found]
     if missing:
         raise RegisteredModel.DoesNotExist(f"RegisteredModel matching query does not exist (pk {missing[0]}).")
+    seen = {}
     for model in found.values():
-        permissions.require_actor(actor, permissions.CHANGE, model, f"You may not add versions to {model.name}.")
-    return found
+        allowed = permissions.actor_allowed(actor, (permissions.CHANGE, permissions.VIEW), model)
+        if permissions.CHANGE not in allowed:
+            raise PermissionDenied(f"You may not add versions to {model.name}.")
+        if permissions.VIEW in allowed:
+            seen[model.pk] = model
+    return found, seen
 
 
 def _new_versions(*, actor: Actor, source: str, pairs) -> list[ModelVersion]:
@@ -354,16 +368,16 @@ def _new_versions(*, actor: Actor, source: str, pairs) -> list[ModelVersion]:
     ]  # fmt: skip
 
 
-def _batch_errors(versions: list[ModelVersion], actor: Actor) -> dict[int, dict]:
+def _batch_errors(versions: list[ModelVersion], actor: Actor, seen: dict) -> dict[int, dict]:
     """{position: {field: messages}} for the new versions of the locked models that may not be added: a version
-    string used before (by its model, or earlier in the batch), a bad field or parent. Queries: two, whatever the
-    number of versions and models."""
+    string used before (by its model, or earlier in the batch), a bad field or parent. Queries: one, and one more
+    for parents outside `seen` (the locked models the actor may see), whatever the number of versions and models."""
     taken = set(
         ModelVersion.objects.filter(model__in={v.model_id for v in versions}, version__in={v.version for v in versions})
         .order_by()  # the default ordering would join the models' table for nothing
         .values_list("model_id", "version")
     )
-    visible, first = _visible_parents(versions, actor), {}
+    visible, first = _visible_parents(versions, actor, seen), {}
     problems = {}
     for index, version in enumerate(versions):
         errors, key = {}, (version.model_id, version.version)
@@ -388,13 +402,13 @@ def _created_changes(version: ModelVersion) -> dict:
     return {key: [None, value] for key, value in snapshot.items() if value not in (None, "", [], {}, False)}
 
 
-def _add_versions(*, actor: Actor, pairs, source: str, name, contexts=None) -> list[ModelVersion]:
+def _add_versions(*, actor: Actor, pairs, seen: dict, source: str, name, contexts=None) -> list[ModelVersion]:
     """Every (locked model, entry) checked, then all inserted in one statement with a `version.created` event each (one
     append to the audit chain) and each model's stored count and latest version moved in one more; nothing written if
     any entry is bad. `name(position, field)` names an error's field, and `contexts` (one dict per entry, or None)
-    add to each event's context."""
+    add to each event's context; `seen` are the locked models the actor may see (_lock_for_new_versions)."""
     versions = _new_versions(actor=actor, source=source, pairs=pairs)
-    problems = _batch_errors(versions, actor)
+    problems = _batch_errors(versions, actor, seen)
     if problems:
         raise ValidationError(
             {name(index, field): messages for index, errors in problems.items() for field, messages in errors.items()}
@@ -435,9 +449,10 @@ def model_version_create(
     *, actor: Actor, model: RegisteredModel, version: str, source: str = Source.MANUAL, **fields
 ) -> ModelVersion:
     """Add a version to a model; a version string is used once per model."""
-    model = _lock_for_new_versions(actor, [model])[model.pk]
+    locked, seen = _lock_for_new_versions(actor, [model])
     entry = {"version": version, **fields}
-    [created] = _add_versions(actor=actor, pairs=[(model, entry)], source=source, name=lambda _, field: field)
+    pairs = [(locked[model.pk], entry)]
+    [created] = _add_versions(actor=actor, pairs=pairs, seen=seen, source=source, name=lambda _, field: field)
     return created
 
 
@@ -462,11 +477,10 @@ def model_versions_create_bulk(
     `version` and VERSION_FIELDS, and each version created is its own `version.created` event (with its entry's dict
     from `contexts` in the event's context, for a Git sync's commits). A bad entry refuses the batch with errors
     keyed `versions[<position>].<field>`. A fixed number of queries, whatever the number."""
-    model = _lock_for_new_versions(actor, [model])[model.pk]
+    locked, seen = _lock_for_new_versions(actor, [model])
     _check_batch_size(len(versions))
-    return _add_versions(
-        actor=actor, pairs=[(model, entry) for entry in versions], source=source, name=_entry_field, contexts=contexts
-    )
+    pairs = [(locked[model.pk], entry) for entry in versions]
+    return _add_versions(actor=actor, pairs=pairs, seen=seen, source=source, name=_entry_field, contexts=contexts)
 
 
 @transaction.atomic
@@ -478,9 +492,9 @@ def model_versions_create_bulk_across(
     audit chain, each still its own `version.created` event naming its model; errors are keyed by position in
     `versions`. A fixed number of queries, whatever the number of versions and models (for a Git sync's first run)."""
     _check_batch_size(len(versions))
-    locked = _lock_for_new_versions(actor, [model for model, _ in versions])
+    locked, seen = _lock_for_new_versions(actor, [model for model, _ in versions])
     pairs = [(locked[model.pk], entry) for model, entry in versions]
-    return _add_versions(actor=actor, pairs=pairs, source=source, name=_entry_field, contexts=contexts)
+    return _add_versions(actor=actor, pairs=pairs, seen=seen, source=source, name=_entry_field, contexts=contexts)
 
 
 @transaction.atomic

@@ -360,6 +360,22 @@ def test_a_parent_the_actor_cannot_see_is_refused(cast, models, trail):
     assert trail.actions() == []
 
 
+def test_who_may_change_a_model_but_not_see_it_cannot_name_its_versions_as_parents(cast, models, trail):
+    # ben (team B) holds only guardian's change permission on team A's Retail Scorecard, not the view permission.
+    account_services.object_permission_grant(
+        actor=Actor.of(cast.alice), user=cast.ben, action="change", obj=models.scorecard
+    )
+    parent, before = models.scorecard.versions.get(version="1.1.0"), trail.actions()
+
+    with pytest.raises(ValidationError) as caught:
+        services.model_version_create(actor=Actor.of(cast.ben), model=models.scorecard, version="9.0.0", parent=parent)
+
+    assert caught.value.message_dict == {"parent": ["Choose a parent version you can see."]}
+    assert trail.actions() == before and not models.scorecard.versions.filter(version="9.0.0").exists()
+    services.model_version_create(actor=Actor.of(cast.ben), model=models.scorecard, version="9.0.0")  # he may add one
+    assert trail.actions() == [*before, "version.created"]
+
+
 @pytest.mark.parametrize(
     ("fields", "field", "message"),
     [

@@ -226,10 +226,10 @@ def versions_named(context: dict, names) -> dict:
     known = context.setdefault("versions_named", {})
     wanted = {name for name in names if isinstance(name, str) and name not in known}
     if wanted:
-        # No ordering: the default (by model name) would join the models' table for nothing.
-        found = {
-            version.version: version for version in context["model"].versions.filter(version__in=wanted).order_by()
-        }
+        # No ordering: the default (by model name) would join the models' table for nothing. Only what naming a
+        # parent reads (its id, model and version string): not its model card, parameters and other JSON.
+        named = context["model"].versions.filter(version__in=wanted).order_by().only("model", "version")
+        found = {version.version: version for version in named}
         known.update({name: found.get(name) for name in wanted})
     return known
 

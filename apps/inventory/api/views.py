@@ -119,7 +119,9 @@ class ModelVersionViewSet(
     def get_model(self):
         """The model in the URL, if this principal may see it (else 404); the services decide on changes."""
         if not hasattr(self, "_model"):
-            self._model = selectors.registered_model_get(user=self.request.user, slug=self.kwargs["model_slug"])
+            self._model = selectors.registered_model_get(
+                user=self.request.user, slug=self.kwargs["model_slug"], joined=False
+            )
         return self._model
 
     def list_count(self) -> int:
