@@ -14,9 +14,10 @@ from .models import Lifecycle, ModelVersion, RegisteredModel, RiskTier, validati
 
 def registered_models_visible(*, user):
     """The models `user` may see, with what a list row or the API shows, in one query: the tags are on the row
-    (`tag_list`), the latest version is its name (`latest_version_name`); owners come from with_owner_names()."""
-    qs = RegisteredModel.objects.restrict(user).select_related("team", "validator")
-    return qs.annotate(latest_version_name=F("latest_version__version"))
+    (`tag_list`), the latest version and the validator are their names (`latest_version_name`, `validator_name`: one
+    column each, not a row read into an object); owners come from with_owner_names()."""
+    qs = RegisteredModel.objects.restrict(user).select_related("team")
+    return qs.annotate(latest_version_name=F("latest_version__version"), validator_name=F("validator__username"))
 
 
 def with_owner_names(models):
