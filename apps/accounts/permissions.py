@@ -111,9 +111,15 @@ def team_ids_now(user, action: str):
     superuser) the subquery, which reads the roles afresh."""
     if not _active(user, action) or user.is_superuser:
         return team_ids_with(user, action)
+    teams = _team_ids_kept(user, action)
+    return team_ids_with(user, action) if teams is None else teams
+
+
+def _team_ids_kept(user, action: str) -> list[int] | None:
+    """team_ids_now()'s list for an active user who is not a superuser, or None where it would be the subquery."""
     memo = request_context.memo()
     if memo is None or (("memberships", user.pk) not in memo and request_context.get().source != "web"):
-        return team_ids_with(user, action)
+        return None
     return sorted(team_id for team_id, held in roles_by_team(user).items() if role_allows(held, action))
 
 
@@ -139,10 +145,10 @@ def object_scope_q(user, action: str, *, model_class, team_path: str = "team", o
             q |= Q(**{f"{object_path}pk__in" if object_path else "pk__in": granted})
         return q
     permission_id = _permission_id(model_class._meta.app_label, codename) if codename else None
-    teams = team_ids_now(user, action)
+    teams = _team_ids_kept(user, action)  # None: Scope writes the memberships subquery (no queryset built for it)
     scope = Scope(
         team_path, f"{object_path}pk", model_class=model_class, user_id=user.pk, permission_id=permission_id,
-        team_ids=tuple(teams) if isinstance(teams, list) else None, roles=tuple(roles_allowing(action)),
+        team_ids=tuple(teams) if teams is not None else None, roles=tuple(roles_allowing(action)),
     )  # fmt: skip
     return Q(scope)
 
