@@ -195,6 +195,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)
+SESSION_ENGINE = "apps.core.sessions"  # Django's database sessions, read with one plain statement a request
 X_FRAME_OPTIONS = "DENY"
 # Content-Security-Policy (django-csp): scripts, styles and images from the portal only, nothing inline anywhere (the
 # admin and the API docs included: no 'unsafe-inline', no 'unsafe-eval'), no plugins, no framing, forms post here only.

@@ -14,9 +14,10 @@ from .models import Lifecycle, ModelVersion, RegisteredModel, RiskTier, validati
 
 def registered_models_visible(*, user):
     """The models `user` may see, with what a list row or the API shows, in one query: the tags are on the row
-    (`tag_list`), the latest version is its name (`latest_version_name`); owners come from with_owner_names()."""
-    qs = RegisteredModel.objects.restrict(user).select_related("team", "validator")
-    return qs.annotate(latest_version_name=F("latest_version__version"))
+    (`tag_list`), the latest version and the validator are their names (`latest_version_name`, `validator_name`: one
+    column each, not a row read into an object); owners come from with_owner_names()."""
+    qs = RegisteredModel.objects.restrict(user).select_related("team")
+    return qs.annotate(latest_version_name=F("latest_version__version"), validator_name=F("validator__username"))
 
 
 def with_owner_names(models):
@@ -74,23 +75,40 @@ def registered_model_get(
 VERSION_DETAIL_FIELDS = ("model_card", "parameters", "training_data", "source_metadata", "artifact_uri", "git_author")
 
 
-def model_version_list(*, model: RegisteredModel, summary: bool = False):
-    """Versions of a model the caller already may view, newest first; `summary`: only what a table of them shows."""
+# What a version's row in the API (ModelVersionOutput) shows of its relations: its author's and its parent's names,
+# and its model's slug. Only these columns of the joined rows are read: all of them (up to four tables' worth) made
+# the query several times dearer to build, compile, plan and read back.
+VERSION_ROW_RELATED = ("created_by__username", "parent__version", "model__slug")
+
+
+def _version_rows(versions, *, with_model: bool):
+    related = VERSION_ROW_RELATED if with_model else VERSION_ROW_RELATED[:2]
+    own = [field.name for field in ModelVersion._meta.concrete_fields]
+    return versions.select_related(*(path.split("__")[0] for path in related)).only(*own, *related)
+
+
+def model_version_list(*, model: RegisteredModel, summary: bool = False, row: bool = False):
+    """Versions of a model the caller already may view, newest first; `summary`: only what a table of them shows;
+    `row`: each whole, with only what the API's row shows of its relations (VERSION_ROW_RELATED)."""
     versions = model.versions.order_by("-created_at", "-pk")
     if summary:
         return versions.defer(*VERSION_DETAIL_FIELDS)
+    if row:
+        return _version_rows(versions, with_model=False)  # the model is `model` (the related manager sets it)
     return versions.select_related("created_by", "parent__model")
 
 
 def model_version_get(
-    *, user, slug: str, version: str, action: str = permissions.VIEW, with_children: bool = False
+    *, user, slug: str, version: str, action: str = permissions.VIEW, with_children: bool = False, row: bool = False
 ) -> ModelVersion:
     """The version `user` may `action` (else 404); `with_children` sets `derived_versions`, those derived from it
     (the version page lists them), read only when it has any: most have none, and EXISTS in this query is cheaper
-    than a query of its own."""
-    qs = ModelVersion.objects.restrict(user, action).select_related(
-        "model__team", "created_by", "parent__model", "model__validator"
-    )
+    than a query of its own. `row`: only what the API's row shows of its relations (VERSION_ROW_RELATED)."""
+    qs = ModelVersion.objects.restrict(user, action)
+    if row:
+        qs = _version_rows(qs, with_model=True)
+    else:
+        qs = qs.select_related("model__team", "created_by", "parent__model", "model__validator")
     if with_children:
         qs = qs.annotate(has_children=Exists(ModelVersion.objects.filter(parent=OuterRef("pk"))))
     obj = get_object_or_404(qs, model__slug=slug, version=version)

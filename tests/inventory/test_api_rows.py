@@ -69,3 +69,25 @@ def test_rows_write_times_as_drf_does_in_another_time_zone(cast, models):
         generic = [serializers.ModelSerializer.to_representation(serializer.child, row) for row in rows]
 
     assert fast == generic and fast[0]["created_at"].endswith(("+01:00", "+02:00"))
+
+
+def test_the_api_reads_of_a_versions_relations_only_what_its_row_shows(cast, models, django_assert_num_queries):
+    """The API's versions (one, and a model's list) come with their model's slug, their author's and their parent's
+    names and no more of those rows; the output is the same as from whole rows, and writing it reads nothing more."""
+    scorecard = models.scorecard
+    parent = scorecard.versions.get(version="1.0.0")
+    services.model_version_create(
+        actor=Actor.of(cast.dana), model=scorecard, version="2.0.0", parent=parent, metrics={"auc": 0.9}
+    )
+    model = selectors.registered_model_get(user=cast.vera, slug="retail-scorecard", joined=False)
+    listed = list(selectors.model_version_list(model=model, row=True))
+    one = selectors.model_version_get(user=cast.vera, slug="retail-scorecard", version="2.0.0", row=True)
+
+    with django_assert_num_queries(0):  # a deferred column read back would be a query per row
+        rows = ModelVersionOutput(listed, many=True).data
+        single = ModelVersionOutput(one).data
+
+    whole = ModelVersionOutput(list(selectors.model_version_list(model=scorecard)), many=True).data
+    assert rows == whole and single == whole[0]
+    assert single["parent"] == "1.0.0" and single["created_by"] == "dana" and single["model"] == "retail-scorecard"
+    assert [row["version"] for row in rows] == ["2.0.0", "1.1.0", "1.0.0"]

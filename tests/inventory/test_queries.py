@@ -172,6 +172,23 @@ def test_the_api_version_runs_a_fixed_number_of_queries(cast, models, client, dj
     response = measure(client, "/api/v1/models/retail-scorecard/versions/1.0.0/", 3, django_assert_max_num_queries)
 
     assert response.json()["model"] == "retail-scorecard" and response.json()["version"] == "1.0.0"
+    # Of the joined rows only what the output shows: not the model's team nor its validator, no users' password hashes.
+    sql = _last_query(client, "/api/v1/models/retail-scorecard/versions/1.0.0/")
+    assert "accounts_team" not in sql and "password" not in sql
+
+
+def _last_query(client, url) -> str:
+    return _last_queries(client, url, 1)[0]
+
+
+def _last_queries(client, url, count: int) -> list[str]:
+    """The SQL of the last `count` queries a GET of `url` runs (a view's own, after the session and the user)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return [query["sql"] for query in queries.captured_queries[-count:]]
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -189,3 +206,7 @@ def test_the_api_versions_of_a_model_run_a_fixed_number_of_queries(
     body = response.json()
     assert body["count"] == size + 2 and len(body["results"]) == min(size + 2, 10)
     assert body["results"][0]["version"] == f"2.{size - 1}.0"
+    assert all(row["parent"] == "1.0.0" and row["created_by"] == "dana" for row in body["results"][:size])
+    # The model is its row alone, and its versions carry of their relations only what the output shows.
+    model_sql, versions_sql = _last_queries(client, "/api/v1/models/retail-scorecard/versions/?page_size=10", 2)
+    assert " JOIN " not in model_sql and "password" not in versions_sql

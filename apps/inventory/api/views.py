@@ -117,7 +117,8 @@ class ModelVersionViewSet(
     pagination_class = CountedPagination  # the count is the model's version_count, kept by the services
 
     def get_model(self):
-        """The model in the URL, if this principal may see it (else 404); the services decide on changes."""
+        """The model in the URL, if this principal may see it (else 404); the services decide on changes. Its row
+        alone: the versions' output and the services need none of its relations."""
         if not hasattr(self, "_model"):
             self._model = selectors.registered_model_get(
                 user=self.request.user, slug=self.kwargs["model_slug"], joined=False
@@ -131,17 +132,22 @@ class ModelVersionViewSet(
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # the schema generator has no URL to read
             return ModelVersion.objects.none()
-        return selectors.model_version_list(model=self.get_model())
+        return selectors.model_version_list(model=self.get_model(), row=True)
 
-    def get_object(self):
+    def get_object(self, *, row: bool = False):
         """The version in the URL with its model, in one query: restrict() on versions is the model's rule, so a
-        model this principal may not see is a 404 here as in get_model()."""
+        model this principal may not see is a 404 here as in get_model(). `row`: only what the output shows of its
+        relations (reading it, not changing it)."""
         version = selectors.model_version_get(
-            user=self.request.user, slug=self.kwargs["model_slug"], version=self.kwargs[self.lookup_field]
+            user=self.request.user, slug=self.kwargs["model_slug"], version=self.kwargs[self.lookup_field], row=row
         )
-        self._model = version.model
+        if not row:
+            self._model = version.model
         self.check_object_permissions(self.request, version)
         return version
+
+    def retrieve(self, request, *args, **kwargs):
+        return Response(self.get_serializer(self.get_object(row=True)).data)
 
     def _render(self, version, status_code=status.HTTP_200_OK, fresh: bool = False):
         """The version as the API shows it; `fresh` when the service just made it, with everything the output reads
