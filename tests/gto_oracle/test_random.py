@@ -69,7 +69,7 @@ def chapters(planned) -> list[list[dict]]:
 
 
 @settings(
-    max_examples=30, deadline=None, derandomize=True,
+    max_examples=20, deadline=None, derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )  # fmt: skip
 @given(planned=st.lists(timed, min_size=4, max_size=20))
