@@ -7,26 +7,10 @@ PostgreSQL, as audit 0007's index, so requests are not held off while it reads t
 PostgreSQL only: SQLite refuses NULLS LAST in an index, and reads the latest approval with a subquery instead
 (deployments.selectors._latest_approved)."""
 
-from importlib import import_module
-
 from django.conf import settings
 from django.db import migrations, models
 
-# audit 0007's operation (a migration module's name starts with a digit: it is imported by name).
-AddIndexConcurrentlyOnPostgreSQL = import_module(
-    "apps.audit.migrations.0007_actor_label_index"
-).AddIndexConcurrentlyOnPostgreSQL
-
-
-class AddIndexOnPostgreSQL(AddIndexConcurrentlyOnPostgreSQL):
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
-
+from apps.core.migration_operations import AddIndexOnPostgreSQLOnly
 
 class Migration(migrations.Migration):
     atomic = False  # CREATE INDEX CONCURRENTLY cannot run in a transaction
@@ -38,7 +22,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        AddIndexOnPostgreSQL(
+        AddIndexOnPostgreSQLOnly(
             model_name="deploymentrequest",
             index=models.Index(
                 models.F("model"),

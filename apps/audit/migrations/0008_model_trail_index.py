@@ -5,15 +5,11 @@ audit append writes each index).
 
 On PostgreSQL it is built CONCURRENTLY, as 0007's, so audit appends are not held off while it reads the trail."""
 
-from importlib import import_module
-
 from django.conf import settings
 from django.db import migrations, models
 
-# 0007's operation (a migration module's name starts with a digit: it is imported by name).
-AddIndexConcurrentlyOnPostgreSQL = import_module(
-    "apps.audit.migrations.0007_actor_label_index"
-).AddIndexConcurrentlyOnPostgreSQL
+from apps.core.migration_operations import AddIndexConcurrentlyOnPostgreSQL
+
 
 
 def _model_id_index(schema_editor, apps) -> tuple[str, str, str]:
