@@ -164,7 +164,7 @@ class CursorPagination(pagination.CursorPagination):
 class KeysetPagination(pagination.BasePagination):
     """`?cursor=` pages of a list a selector pages with apps.core.keyset (the view calls the selector with
     `cursor_of()` and `page_size_of()`, then `response()`): every page costs the same, and `count` stops at
-    10,000, or 1,000 for a text search (`count_capped` says so). `?page=` is refused, so a client written for
+    1,000 (`count_capped` says so). `?page=` is refused, so a client written for
     numbered pages does not read page 1 forever."""
 
     page_size_query_param = "page_size"
@@ -210,7 +210,7 @@ class KeysetPagination(pagination.BasePagination):
             "type": "object",
             "required": ["count", "count_capped", "results"],
             "properties": {
-                "count": {"type": "integer", "description": "Rows in the list, counted up to 10,000."},
+                "count": {"type": "integer", "description": "Rows in the list, counted up to 1,000."},
                 "count_capped": {"type": "boolean", "description": "True when the list holds more than `count`."},
                 "next": {"type": "string", "nullable": True, "format": "uri"},
                 "previous": {"type": "string", "nullable": True, "format": "uri"},

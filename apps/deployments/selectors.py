@@ -128,8 +128,6 @@ def _cells(model_ids: list[int], environments: list[Environment]) -> dict[tuple[
 # finds a page within a few rows. Either way the rows read stay bounded (a walk over 100k models to find 25 sparse
 # ones was the cost the probe avoids).
 SPARSE_ROWS = 2_000
-# Counting present models evaluates the presence test on each, so the count stops sooner than plain lists' 10,000.
-MATRIX_COUNT_CAP = 1_000
 EXCEPTIONS_SHOWN = 10  # past these the section links to ?status=exceptions
 
 
@@ -213,7 +211,7 @@ def drift_matrix(
     # one's few requests by its index rather than walking every approved request for them.
     scope = {"environment_id__in": [env.pk for env in environments]} if environment else {}
     models = _present_models(user=user, scope=scope, team=team, status=status)
-    page = keyset.paginate(models, keys=("name",), cursor=cursor, per_page=per_page, cap=MATRIX_COUNT_CAP)
+    page = keyset.paginate(models, keys=("name",), cursor=cursor, per_page=per_page)
     exceptions = [] if status else _exception_models(user=user, scope=scope, team=team)
     more_exceptions = len(exceptions) > EXCEPTIONS_SHOWN
     exceptions = exceptions[:EXCEPTIONS_SHOWN]

@@ -22,7 +22,7 @@ def git_repository_list(*, user, data=None):
 
 def git_repository_page(*, user, data=None, cursor: str | None = None, per_page: int = 25) -> keyset.Page:
     """One keyset page of git_repository_list(), by the unique name: page 1,000 costs what page 1 does, and the
-    count stops at 10,000."""
+    count stops at 1,000."""
     repositories = git_repository_list(user=user, data=data)
     return keyset.paginate(repositories, keys=("name", "pk"), cursor=cursor, per_page=per_page)
 

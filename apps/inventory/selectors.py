@@ -14,10 +14,13 @@ from .models import Lifecycle, ModelVersion, RegisteredModel, RiskTier, validati
 
 def registered_models_visible(*, user):
     """The models `user` may see, with what a list row or the API shows, in one query: the tags are on the row
-    (`tag_list`), the latest version and the validator are their names (`latest_version_name`, `validator_name`: one
-    column each, not a row read into an object); owners come from with_owner_names()."""
-    qs = RegisteredModel.objects.restrict(user).select_related("team")
-    return qs.annotate(latest_version_name=F("latest_version__version"), validator_name=F("validator__username"))
+    (`tag_list`); the team, the latest version and the validator are what a row shows of them (`team_slug`,
+    `team_name`, `latest_version_name`, `validator_name`: a column each, not a row read into an object, which was a
+    tenth of the API's page of 100); owners come from with_owner_names()."""
+    return RegisteredModel.objects.restrict(user).annotate(
+        team_slug=F("team__slug"), team_name=F("team__name"),
+        latest_version_name=F("latest_version__version"), validator_name=F("validator__username"),
+    )  # fmt: skip
 
 
 def with_owner_names(models):
@@ -50,8 +53,7 @@ def registered_model_list(
     if not filters.is_valid():
         raise ValidationError({name: list(messages) for name, messages in filters.errors.items()})
     keys, descending = filters.sort()
-    cap = keyset.SEARCH_COUNT_CAP if filters.form.cleaned_data.get("search") else None
-    page = keyset.paginate(filters.qs, keys=keys, descending=descending, cursor=cursor, per_page=per_page, cap=cap)
+    page = keyset.paginate(filters.qs, keys=keys, descending=descending, cursor=cursor, per_page=per_page)
     if with_owners:
         with_owner_names(page.rows)
     return page

@@ -8,6 +8,7 @@ from django.db import connection
 from django.http import Http404
 from django.test.utils import CaptureQueriesContext
 
+from apps.core import keyset
 from apps.deployments import selectors
 from apps.inventory.models import ModelVersion, RegisteredModel
 
@@ -114,7 +115,7 @@ def test_paging_with_the_cursor_lists_every_present_model_once_by_name(cast, mod
 
 
 def test_the_count_stops_at_the_cap(cast, models, envs, plan, monkeypatch):
-    monkeypatch.setattr(selectors, "MATRIX_COUNT_CAP", 4)
+    monkeypatch.setattr(keyset, "COUNT_CAP", 4)
     extra_models(cast, 5, envs.production, target(cast, envs.production), value="in_sync")
 
     page = selectors.drift_matrix(user=cast.admin).page

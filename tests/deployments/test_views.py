@@ -12,6 +12,7 @@ from apps.audit.actions import Action
 from apps.audit.actors import Actor
 from apps.audit.models import AuditEvent
 from apps.audit.services import record
+from apps.core import keyset
 from apps.deployments import selectors, services
 from apps.deployments.models import DeploymentTarget
 from apps.inventory import services as inventory
@@ -152,7 +153,7 @@ def test_a_cursor_the_matrix_did_not_make_shows_the_first_page_and_says_why(
 
 
 def test_the_matrix_says_when_its_count_stops_at_the_cap(cast, models, envs, landscape, as_user, monkeypatch):
-    monkeypatch.setattr(selectors, "MATRIX_COUNT_CAP", 3)
+    monkeypatch.setattr(keyset, "COUNT_CAP", 3)
     extra_models(cast, 3, envs.production, landscape.target, value="in_sync")
 
     html = as_user("admin").get("/deployments/").content.decode()

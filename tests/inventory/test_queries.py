@@ -9,6 +9,7 @@ legitimately gains a query, raise the budget in the same change, saying why.
 import pytest
 
 from apps.audit.actors import Actor
+from apps.core import keyset
 from apps.inventory import services
 
 SIZES = [5, 30]
@@ -119,7 +120,7 @@ def test_the_team_pages_run_a_fixed_number_of_queries(cast, populate, client, dj
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_a_deep_page_of_the_model_list_costs_what_the_first_does_and_counts_at_most_10001_rows(
+def test_a_deep_page_of_the_model_list_costs_what_the_first_does_and_counts_at_most_the_cap_plus_one_rows(
     cast, populate, client, django_assert_max_num_queries, size
 ):
     from django.db import connection
@@ -142,7 +143,7 @@ def test_a_deep_page_of_the_model_list_costs_what_the_first_does_and_counts_at_m
     for queries in [first, *([deep] if size > 25 else [])]:
         sqls = [query["sql"] for query in queries.captured_queries]
         assert not any("OFFSET" in sql for sql in sqls)
-        assert any("COUNT(*)" in sql and "LIMIT 10001" in sql for sql in sqls)
+        assert any("COUNT(*)" in sql and f"LIMIT {keyset.COUNT_CAP + 1}" in sql for sql in sqls)
         assert not any(sql.startswith('SELECT COUNT(*) AS "__count" FROM "inventory_registeredmodel"') for sql in sqls)
 
 

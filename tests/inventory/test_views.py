@@ -243,20 +243,21 @@ def test_the_total_is_capped_and_says_so(cast, models, dana, monkeypatch):
     assert "Counted up to 3+" in response.text
 
 
-def test_a_search_counts_its_matches_only_up_to_the_lower_search_cap(cast, models, dana, monkeypatch):
+def test_a_search_counts_its_matches_up_to_the_cap_on_the_page_and_in_the_api(cast, models, dana, monkeypatch):
     from apps.core import keyset
 
-    monkeypatch.setattr(keyset, "SEARCH_COUNT_CAP", 2)
+    monkeypatch.setattr(keyset, "COUNT_CAP", 2)
     for number in range(3):
         register(cast, f"Bulk Model {number:02d}")
 
     searched = dana.get("/models/?q=bulk")
     api = dana.get("/api/v1/models/?search=bulk").json()
+    narrowed = dana.get("/models/?q=bulk+model+01")
 
     assert "2+ models" in searched.text and "Counted up to 2+" in searched.text
     assert [m.name for m in searched.context["page"]] == ["Bulk Model 00", "Bulk Model 01", "Bulk Model 02"]
     assert (api["count"], api["count_capped"], len(api["results"])) == (2, True, 3)
-    assert "4 models" in dana.get("/models/").text  # without a search, the usual cap: every model counted
+    assert "1 model" in narrowed.text and "Counted up to" not in narrowed.text  # under the cap: exact, no caveat
 
 
 def test_the_list_shows_version_counts_and_tags(cast, models, dana):

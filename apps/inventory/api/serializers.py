@@ -45,8 +45,8 @@ _DAY = serializers.DateField(read_only=True)
 
 
 class RegisteredModelOutput(serializers.ModelSerializer):
-    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    team_name = serializers.CharField(source="team.name", read_only=True)
+    team = serializers.CharField(source="team_slug", read_only=True, help_text="The team's slug.")
+    team_name = serializers.CharField(read_only=True)
     # The selectors put these on the row (registered_models_visible, with_owner_names): no objects per tag or owner;
     # to_representation() reads the validator's username from the row too (`validator_name`).
     tags = serializers.ListField(child=serializers.CharField(), source="tag_list", read_only=True)
@@ -75,9 +75,8 @@ class RegisteredModelOutput(serializers.ModelSerializer):
         a call) was most of a page's serialisation, 23 fields by 100 rows; the values are the fields' own
         (tests/inventory/test_api_rows.py holds the two to the same output)."""
         moment, day = _moments(self), _DAY.to_representation  # not self.fields: building them was a third of it
-        team = model.team
         return {
-            "slug": model.slug, "name": model.name, "team": team.slug, "team_name": team.name,
+            "slug": model.slug, "name": model.name, "team": model.team_slug, "team_name": model.team_name,
             "risk_tier": model.risk_tier, "eu_ai_act_category": model.eu_ai_act_category,
             "lifecycle_status": model.lifecycle_status, "description": model.description,
             "intended_use": model.intended_use, "limitations": model.limitations, "tags": model.tag_list,

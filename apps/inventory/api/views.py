@@ -34,7 +34,7 @@ VERSION = OpenApiParameter(
         summary="List models",
         description=(
             "Models this principal may see, a page at a time: follow `next` (it carries `cursor=`), which costs "
-            "the same on page 1 and page 1,000. `count` is exact up to 10,000 (1,000 with `search`); above, "
+            "the same on page 1 and page 1,000. `count` is exact up to 1,000; above, "
             "`count_capped` is true."
         ),
     ),
