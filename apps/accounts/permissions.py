@@ -295,6 +295,16 @@ def _holds_role_allowing(user, action: str, team_id=None) -> bool:
     return (held.filter(team_id=team_id) if team_id is not None else held).exists()
 
 
+def can_somewhere(user, action: str) -> bool:
+    """May `user` `action` in at least one team (a superuser: if there is a team)? Team.objects.restrict(user,
+    action).exists(), answered from the roles a web request has read already: a page asks it without a query."""
+    if not _active(user, action):
+        return False
+    if user.is_superuser:
+        return Team.objects.exists()
+    return _holds_role_allowing(user, action)
+
+
 @functools.cache
 def _direct_permission_tables(model_class) -> dict:
     """guardian's base class → `model_class`'s direct object-permission table; fixed once the apps are loaded, so

@@ -50,7 +50,7 @@ def model_list(request):
         "teams": selectors.teams_for_filter(user=request.user),
         "risk_tiers": RiskTier.choices,
         "statuses": Lifecycle.choices,
-        "can_register": selectors.teams_where(user=request.user, action=permissions.REGISTER).exists(),
+        "can_register": permissions.can_somewhere(request.user, permissions.REGISTER),
     })  # fmt: skip
 
 

@@ -7,6 +7,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from apps.accounts import permissions
+from apps.accounts.models import Team
 from apps.audit.actors import Actor
 from apps.audit.models import AuditEvent
 from apps.inventory import services
@@ -273,6 +275,12 @@ def test_the_register_button_is_offered_only_to_those_who_may_register(cast, mod
     assert "Register a model" not in client.get("/models/").text
     client.force_login(cast.dana)
     assert "Register a model" in client.get("/models/").text
+    # Everyone: shown exactly when some team takes their registration (the page answers from the roles it read).
+    for name in ("dana", "rita", "sam", "bo", "audrey", "vera", "alice", "ben", "admin"):
+        person = getattr(cast, name)
+        client.force_login(person)
+        may = Team.objects.restrict(person, permissions.REGISTER).exists()
+        assert ("Register a model" in client.get("/models/").text) is may, name
 
 
 # --- the model page -------------------------------------------------------------------------------------------------
