@@ -76,8 +76,13 @@ def test_the_page_weighs_and_costs_the_same_with_ten_times_the_models_and_events
 def test_the_count_is_capped_and_says_so(client, cast, models, monkeypatch):
     monkeypatch.setattr("apps.core.keyset.COUNT_CAP", 20)
     add_events(cast, 30)
+    add_events(cast, 3, action=Action.MODEL_LIFECYCLE_CHANGED)
     client.force_login(cast.audrey)
-    assert "20+ events" in client.get(PAGE).content.decode()
+    capped = client.get(PAGE).content.decode()
+    narrowed = client.get(PAGE, {"action": Action.MODEL_LIFECYCLE_CHANGED.value}).content.decode()
+
+    assert "20+ events" in capped and 'title="Counted up to 20+: narrow the trail' in capped
+    assert ">3 events<" in narrowed and "Counted up to" not in narrowed  # an exact count carries no caveat
 
 
 def test_each_row_shows_its_event_escaped_and_links_to_the_events_page(client, cast, models):

@@ -12,6 +12,7 @@ from django.db import migrations, models
 
 from apps.core.migration_operations import AddIndexOnPostgreSQLOnly
 
+
 class Migration(migrations.Migration):
     atomic = False  # CREATE INDEX CONCURRENTLY cannot run in a transaction
 

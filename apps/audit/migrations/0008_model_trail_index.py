@@ -11,7 +11,6 @@ from django.db import migrations, models
 from apps.core.migration_operations import AddIndexConcurrentlyOnPostgreSQL
 
 
-
 def _model_id_index(schema_editor, apps) -> tuple[str, str, str]:
     """(table, the model_id index's name as db_index made it, CONCURRENTLY on PostgreSQL)."""
     table = apps.get_model("audit", "AuditEvent")._meta.db_table
