@@ -150,9 +150,19 @@ def _key_value(row, key: str):
 
 
 def paginate(
-    queryset, *, keys, cursor: str | None = None, per_page: int = 25, descending: bool = False, cap: int | None = None
+    queryset,
+    *,
+    keys,
+    cursor: str | None = None,
+    per_page: int = 25,
+    descending: bool = False,
+    cap: int | None = None,
+    counted=None,
 ) -> Page:
-    """The page of `queryset` that `cursor` points at (the first page without one), ordered by `keys`.
+    """The page of `queryset` that `cursor` points at (the first page without one), ordered by `keys`. `counted`:
+    the same rows without what only shows them, to count instead of `queryset` (an annotation through a relation,
+    F("team__slug"), keeps its join in the count, and three such joins made a count of 1,000 models 2 to 4 times
+    dearer).
 
     Queries: two, whatever the page (the rows, plus one more row to know if a next page exists; the capped
     count), plus the queryset's own prefetches. A cursor that does not fit is not an error page: the first page
@@ -175,7 +185,7 @@ def paginate(
     rows = rows[:per_page]
     if backwards:
         rows.reverse()
-    count, capped = capped_count(queryset, COUNT_CAP if cap is None else cap)
+    count, capped = capped_count(queryset if counted is None else counted, COUNT_CAP if cap is None else cap)
     first_key = [_key_value(rows[0], key) for key in keys] if rows else None
     last_key = [_key_value(rows[-1], key) for key in keys] if rows else None
     if backwards:

@@ -12,15 +12,20 @@ from .filters import RegisteredModelFilter
 from .models import Lifecycle, ModelVersion, RegisteredModel, RiskTier, validation_overdue_q
 
 
-def registered_models_visible(*, user):
-    """The models `user` may see, with what a list row or the API shows, in one query: the tags are on the row
-    (`tag_list`); the team, the latest version and the validator are what a row shows of them (`team_slug`,
-    `team_name`, `latest_version_name`, `validator_name`: a column each, not a row read into an object, which was a
-    tenth of the API's page of 100); owners come from with_owner_names()."""
-    return RegisteredModel.objects.restrict(user).annotate(
+def with_row_columns(models):
+    """`models` with what a list row or the API shows of their relations: the team, the latest version and the
+    validator (`team_slug`, `team_name`, `latest_version_name`, `validator_name`: a column each, not a row read into
+    an object, which was a tenth of the API's page of 100). The tags are on the row (`tag_list`); owners come from
+    with_owner_names()."""
+    return models.annotate(
         team_slug=F("team__slug"), team_name=F("team__name"),
         latest_version_name=F("latest_version__version"), validator_name=F("validator__username"),
     )  # fmt: skip
+
+
+def registered_models_visible(*, user):
+    """The models `user` may see, with what a list row or the API shows, in one query (with_row_columns)."""
+    return with_row_columns(RegisteredModel.objects.restrict(user))
 
 
 def with_owner_names(models):
@@ -40,7 +45,7 @@ def with_owner_names(models):
 def registered_model_filter(*, user, data=None) -> RegisteredModelFilter:
     """The model list's filters (search, team, risk, lifecycle, tag, ordering) bound to `data`, over the models
     `user` may see; `.qs` is the filtered list, `.sort()` its keyset order. The page and the API both use it."""
-    return RegisteredModelFilter(data or {}, queryset=registered_models_visible(user=user))
+    return RegisteredModelFilter(data or {}, queryset=RegisteredModel.objects.restrict(user))
 
 
 def registered_model_list(
@@ -48,12 +53,16 @@ def registered_model_list(
 ) -> keyset.Page:
     """One keyset page of the models `user` may see, filtered and ordered by `data` (RegisteredModelFilter's
     fields), from `cursor`; each row carries its version count and latest version (kept on the row by the
-    services). Raises ValidationError naming the filter when `data` holds a bad value."""
+    services). Raises ValidationError naming the filter when `data` holds a bad value. The rows have what a list
+    shows (with_row_columns); the count reads the models alone."""
     filters = registered_model_filter(user=user, data=data)
     if not filters.is_valid():
         raise ValidationError({name: list(messages) for name, messages in filters.errors.items()})
     keys, descending = filters.sort()
-    page = keyset.paginate(filters.qs, keys=keys, descending=descending, cursor=cursor, per_page=per_page)
+    models = filters.qs
+    page = keyset.paginate(
+        with_row_columns(models), counted=models, keys=keys, descending=descending, cursor=cursor, per_page=per_page
+    )
     if with_owners:
         with_owner_names(page.rows)
     return page
