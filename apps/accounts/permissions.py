@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import BooleanField, Expression, F, Q
 
 from apps.core import request_context
-from apps.core.querysets import EVERYTHING, NOTHING, SCOPED, in_subquery_sql
+from apps.core.querysets import EVERYTHING, NOTHING, SCOPED, in_list_sql, in_subquery_sql
 
 from .models import Membership, Role, Team
 
@@ -183,13 +183,14 @@ class Scope(Expression):
         quote = connection.ops.quote_name
         parts, params = [], []
         if self.team_ids is None:
-            roles = ", ".join(["%s"] * len(self.roles))
-            teams = _subquery(Membership._meta, "team", quote, user="= %s", role=f"IN ({roles})")
+            roles, role_params = in_list_sql(self.roles)
+            teams = _subquery(Membership._meta, "team", quote, user="= %s", role=roles)
             parts.append(in_subquery_sql(team, teams, connection.vendor))
-            params += [*team_params, self.user_id, *self.roles]
+            params += [*team_params, self.user_id, *role_params]
         elif self.team_ids:
-            parts.append(f"{team} IN ({', '.join(['%s'] * len(self.team_ids))})")
-            params += [*team_params, *self.team_ids]
+            teams, team_id_params = in_list_sql(self.team_ids)
+            parts.append(f"{team} {teams}")
+            params += [*team_params, *team_id_params]
         if self.permission_id is not None:
             parts += _granted_sql(self.model_class, obj, connection)
             params += [*obj_params, self.permission_id, self.user_id, *obj_params, self.permission_id, self.user_id]

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404
 from apps.accounts import permissions
 from apps.core import keyset
 from apps.core.filters import filtered
+from apps.core.querysets import in_list_sql
 
 from .filters import DeploymentRequestFilter
 from .models import (
@@ -65,12 +66,6 @@ def _waiting_steps(user):
     )
 
 
-def _in(values) -> tuple[str, list]:
-    """`IN (…)` of `values` as placeholders (never empty: an empty list matches nothing)."""
-    values = list(values)
-    return ("IN (" + ", ".join(["%s"] * len(values)) + ")", values) if values else ("IN (NULL)", [])
-
-
 _STEP, _REQUEST = RequestStep._meta.db_table, DeploymentRequest._meta.db_table
 _NAMED, _DECISION = RequestStep.users.through._meta.db_table, Decision._meta.db_table
 # _waiting_steps(user).count() written out: the same conditions, in SQL the ORM need not build and compile on every
@@ -92,10 +87,10 @@ def waiting_count(*, user) -> int:
     teams_by_role, approving = _approver_rule(user)
     rules, params = [], []
     for role, team_ids in teams_by_role.items():
-        teams, values = _in(team_ids)
+        teams, values = in_list_sql(team_ids)
         rules.append(f"(s.approver_kind = %s AND s.role = %s AND r.team_id {teams})")
         params += [ApproverKind.ROLE.value, role, *values]
-    teams, values = _in(approving)
+    teams, values = in_list_sql(approving)
     rules.append(f"(s.approver_kind = %s AND s.team_id {teams})")
     params += [ApproverKind.TEAM.value, *values]
     named = f"SELECT 1 FROM {_NAMED} n WHERE n.requeststep_id = s.id AND n.user_id = %s"  # noqa: S608

@@ -150,15 +150,9 @@ def _key_value(row, key: str):
 
 
 def paginate(
-    queryset,
-    *,
-    keys,
-    cursor: str | None = None,
-    per_page: int = 25,
-    descending: bool = False,
-    cap: int | None = None,
-    counted=None,
-) -> Page:
+    queryset, *, keys, cursor: str | None = None, per_page: int = 25, descending: bool = False,
+    cap: int | None = None, counted=None,
+) -> Page:  # fmt: skip
     """The page of `queryset` that `cursor` points at (the first page without one), ordered by `keys`. `counted`:
     the same rows without what only shows them, to count instead of `queryset` (an annotation through a relation,
     F("team__slug"), keeps its join in the count, and three such joins made a count of 1,000 models 2 to 4 times

@@ -72,6 +72,13 @@ def in_subquery_sql(column: str, subquery: str, vendor: str) -> str:
     return f"{column} = ANY(ARRAY({subquery}))" if vendor == "postgresql" else f"{column} IN ({subquery})"
 
 
+def in_list_sql(values) -> tuple[str, list]:
+    """(`IN (%s, …)`, values) for SQL written by hand: a placeholder per value, so every value is a parameter. An
+    empty list gives `IN (NULL)`, which matches nothing (`IN ()` is not SQL)."""
+    values = list(values)
+    return ("IN (" + ", ".join(["%s"] * len(values)) + ")", values) if values else ("IN (NULL)", [])
+
+
 class InSubquery(models.Expression):
     """`path IN (queryset)` as a condition for filter() and Q(), written as in_subquery_sql() writes it."""
 

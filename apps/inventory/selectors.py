@@ -76,14 +76,8 @@ def registered_model_list(
         raise ValidationError({name: list(messages) for name, messages in filters.errors.items()})
     keys, descending = filters.sort()
     models = filters.qs
-    page = keyset.paginate(
-        with_row_columns(models, owners=with_owners),
-        counted=models,
-        keys=keys,
-        descending=descending,
-        cursor=cursor,
-        per_page=per_page,
-    )
+    rows = with_row_columns(models, owners=with_owners)
+    page = keyset.paginate(rows, counted=models, keys=keys, descending=descending, cursor=cursor, per_page=per_page)
     if with_owners:
         with_owner_names(page.rows)
     return page

@@ -54,3 +54,18 @@ def test_audit_asks_accounts_through_rules_and_reads_nothing_without_them(cast, 
     finally:
         for name, rule in rules.items():
             querysets.set_rule(name, rule)
+
+
+def test_in_list_sql_makes_every_value_a_parameter_and_an_empty_list_matches_nothing(cast):
+    from django.db import connection
+
+    def names(values):
+        sql, params = querysets.in_list_sql(values)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT name FROM {Team._meta.db_table} WHERE slug {sql} ORDER BY name", params)
+            return [row[0] for row in cursor.fetchall()]
+
+    assert names([cast.team_a.slug, "x'); DROP TABLE accounts_team; --"]) == [cast.team_a.name]
+    assert names([cast.team_a.slug, cast.team_b.slug]) == sorted([cast.team_a.name, cast.team_b.name])
+    assert names([]) == [] and querysets.in_list_sql([]) == ("IN (NULL)", [])
+    assert Team.objects.count() == 2  # the quote in a value stayed a value
