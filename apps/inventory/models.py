@@ -3,7 +3,7 @@ from datetime import date
 from django.conf import settings
 from django.core.validators import MaxLengthValidator
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models.functions import Concat, Lower, Upper
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
@@ -11,6 +11,9 @@ from apps.accounts import permissions
 from apps.core.querysets import RestrictedQuerySet
 
 from . import validators
+
+# Between the name and the description in RegisteredModel.search_text: a term holding it is searched column by column.
+SEARCH_SEPARATOR = "\n"
 
 
 class RiskTier(models.TextChoices):
@@ -122,6 +125,14 @@ class RegisteredModel(models.Model):
     # The tags as one string, " credit pd " (tags hold no spaces), kept by the services that set tags: search
     # matches a whole tag with LIKE '% credit %', which a pg_trgm index answers like the name and description.
     tag_names = models.CharField(max_length=4000, blank=True, default="", editable=False)
+    # The name and the description upper-cased, kept by the database (a stored generated column): the list's search
+    # is one LIKE on it, not UPPER() and LIKE on each column of each row it reads (see filters.RegisteredModelFilter).
+    search_text = models.GeneratedField(
+        expression=Concat(
+            Upper("name"), models.Value(SEARCH_SEPARATOR), Upper("description"), output_field=models.TextField()
+        ),
+        output_field=models.TextField(), db_persist=True,
+    )  # fmt: skip
 
     objects = RegisteredModelQuerySet.as_manager()
 
