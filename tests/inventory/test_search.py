@@ -23,12 +23,13 @@ def found(client, term):
     return sorted(model.name for model in response.context["page"])
 
 
-def column_by_column(term):
+def column_by_column(term, user=None):
     """The definition the stored column stands in for: the name or the description contains the term, in any case
-    (the database's own `icontains`), or a tag is the term."""
+    (the database's own `icontains`), or a tag is the term; among the models `user` may see, if given."""
     term = term.strip()
     matches = Q(name__icontains=term) | Q(description__icontains=term) | Q(tag_names__contains=f" {term.lower()} ")
-    return sorted(RegisteredModel.objects.filter(matches).values_list("name", flat=True))
+    models = RegisteredModel.objects.restrict(user) if user else RegisteredModel.objects.all()
+    return sorted(models.filter(matches).values_list("name", flat=True))
 
 
 @pytest.fixture
@@ -98,3 +99,29 @@ def test_the_search_reads_the_stored_column_not_each_column_upper_cased(cast, mo
         assert "UPPER(" in sql  # the term, upper-cased by the database as icontains does ...
         assert 'UPPER("inventory_registeredmodel"."description"' not in sql  # ... not each row's columns
         assert 'UPPER("inventory_registeredmodel"."name"' not in sql
+
+
+@pytest.mark.parametrize("where", ["/models/?q=", "/api/v1/models/?search="])
+def test_a_search_holding_a_nul_or_longer_than_any_filter_is_refused_with_a_reason(cast, models, client, where):
+    client.force_login(cast.dana)
+    before = list(RegisteredModel.objects.order_by("pk").values_list("pk", "search_text"))
+
+    nul = client.get(f"{where}card%00")
+    huge = client.get(where + "a" * 1_001)
+
+    assert (nul.status_code, huge.status_code) == (400, 400)
+    assert "NUL" in nul.content.decode()
+    assert "1,000" in huge.content.decode() or "1000" in huge.content.decode()
+    assert list(RegisteredModel.objects.order_by("pk").values_list("pk", "search_text")) == before
+
+
+@pytest.mark.parametrize("term", ["\x07", "\x1f", "card\x1b[0m", "\u2028", "\ufeff"])
+def test_a_search_holding_control_characters_finds_what_icontains_finds_and_no_error(cast, models, client, term):
+    register(cast, f"Bell{term.strip()}Model", "Plain.")
+    client.force_login(cast.dana)
+
+    api = client.get("/api/v1/models/", {"search": term})
+
+    assert found(client, term) == column_by_column(term, cast.dana)
+    assert api.status_code == 200
+    assert sorted(row["name"] for row in api.json()["results"]) == column_by_column(term, cast.dana)
